@@ -1,0 +1,39 @@
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace orchard {
+
+enum class ChannelOrder { kRgb, kBgr };
+enum class ResizeMethod { kBilinear, kNearest };
+// Memory layout of the network's input tensor.
+enum class TensorLayout { kNchw, kNhwc };
+
+// Everything that turns a decoded RGB image into the network's input, recorded in every output so a result can
+// be reproduced. Per channel, in the order the network receives them:
+//   value = (pixel * scale - mean[c]) / std[c]
+struct PreprocessSpec {
+  std::string preset;  // name of the preset this came from, or "custom"
+  int width = 224;
+  int height = 224;
+  ResizeMethod resize = ResizeMethod::kBilinear;
+  ChannelOrder channel_order = ChannelOrder::kRgb;
+  float scale = 1.0f / 255.0f;
+  std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
+  std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
+
+  // "imagenet": RGB, [0,1], ImageNet mean/std (torchvision, ONNX model zoo).
+  // "caffe": BGR, 0-255 minus ImageNet BGR means (Keras ResNet50).
+  // "tf": RGB, [-1,1] (Keras MobileNet, TFLite float models).
+  // Throws UsageError for an unknown name.
+  static PreprocessSpec FromPreset(std::string_view name);
+
+  nlohmann::json ToJson() const;
+  static PreprocessSpec FromJson(const nlohmann::json& json);
+};
+
+}  // namespace orchard
