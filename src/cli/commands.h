@@ -1,0 +1,17 @@
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace orchard::cli {
+
+// A subcommand adds itself to the app with its options, and returns the action that runs it once parsed.
+// The action returns an exit code (exit_codes.h) and may throw orchard's error types, which main() maps.
+using CommandAction = std::function<int()>;
+
+CommandAction RegisterRunCommand(CLI::App& app);
+CommandAction RegisterInspectCommand(CLI::App& app);
+CommandAction RegisterPreprocessCommand(CLI::App& app);
+
+}  // namespace orchard::cli
