@@ -24,7 +24,7 @@ add_library(orchard::arrow INTERFACE IMPORTED)
 target_include_directories(orchard::arrow SYSTEM INTERFACE "${PYARROW_INCLUDE}")
 target_link_libraries(orchard::arrow INTERFACE "${PARQUET_LIBRARY}" "${ARROW_LIBRARY}")
 # The wheel's libraries find each other through $ORIGIN; our binaries find them through this rpath.
-set(CMAKE_BUILD_RPATH "${PYARROW_LIBDIR}" PARENT_SCOPE)
+set(CMAKE_BUILD_RPATH "${PYARROW_LIBDIR}")
 set(ORCHARD_ARROW_LIBDIR "${PYARROW_LIBDIR}" CACHE INTERNAL "")
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)

@@ -34,3 +34,13 @@ class ModelError : public std::runtime_error {
 };
 
 }  // namespace orchard
+
+namespace orchard {
+
+// The job was asked to stop (Ctrl-C, SIGTERM); what was finished is kept, no _SUCCESS is written.
+class Cancelled : public std::runtime_error {
+ public:
+  Cancelled() : std::runtime_error("interrupted") {}
+};
+
+}  // namespace orchard

@@ -1,0 +1,75 @@
+#include <iostream>
+#include <memory>
+
+#include <arrow/pretty_print.h>
+#include <arrow/table.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "orchard/common/error.h"
+#include "orchard/pipeline/output_layout.h"
+#include "orchard/table/parquet_io.h"
+
+namespace orchard::cli {
+namespace {
+
+struct InspectArguments {
+  std::string output;
+  int rows = 5;
+};
+
+std::string ReadText(const Location& location) {
+  try {
+    return ReadAll(location)->ToString();
+  } catch (const InputError& e) {
+    throw IoError(location.uri() + ": " + e.what());
+  }
+}
+
+// Prints the schema, the row count and the first `rows` rows of the Parquet files listed under `key`.
+void PrintTable(const OutputLayout& layout, const nlohmann::json& files, const std::string& title, int rows) {
+  std::int64_t total = 0;
+  std::shared_ptr<arrow::Schema> schema;
+  arrow::RecordBatchVector head;
+  std::int64_t head_rows = 0;
+  for (const auto& name : files) {
+    ReadParquetBatches(layout.root.child(name.get<std::string>()), [&](const auto& batch) {
+      schema = batch->schema();
+      total += batch->num_rows();
+      if (head_rows < rows) {
+        head.push_back(batch->Slice(0, std::min<std::int64_t>(rows - head_rows, batch->num_rows())));
+        head_rows += head.back()->num_rows();
+      }
+    });
+  }
+  std::cout << "\n== " << title << ": " << total << " rows\n";
+  if (!schema) return;
+  std::cout << schema->ToString(/*show_metadata=*/false) << "\n";
+  arrow::PrettyPrintOptions options(/*indent=*/0, /*window=*/3);
+  for (const auto& batch : head) {
+    if (!arrow::PrettyPrint(*batch, options, &std::cout).ok()) throw IoError("cannot print rows of " + title);
+  }
+}
+
+}  // namespace
+
+CommandAction RegisterInspectCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("inspect", "Print an output folder's manifest, schema, row counts and rows.");
+  auto args = std::make_shared<InspectArguments>();
+  command->add_option("output", args->output, "Output folder of `orchard run`")->required();
+  command->add_option("--rows,-n", args->rows, "Rows to show per table")->capture_default_str();
+  return [args] {
+    const OutputLayout layout{ResolveLocation(args->output)};
+    if (GetEntryType(layout.success()) != EntryType::kFile) {
+      throw IoError(layout.root.uri() + " has no _SUCCESS: the job did not finish (or this is not an output)");
+    }
+    const auto manifest = nlohmann::json::parse(ReadText(layout.success()));
+    std::cout << "== _SUCCESS\n" << manifest.dump(2) << "\n";
+    PrintTable(layout, manifest["files"]["features"], "features", args->rows);
+    PrintTable(layout, manifest["files"]["errors"], "errors", args->rows);
+    return kExitSuccess;
+  };
+}
+
+}  // namespace orchard::cli

@@ -1,0 +1,92 @@
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/signals.h"
+#include "orchard/common/config.h"
+#include "orchard/common/error.h"
+#include "orchard/pipeline/run_job.h"
+
+namespace orchard::cli {
+namespace {
+
+struct RunArguments {
+  RunOptions options;
+  std::string model = DefaultModelPath().string();
+  std::string precision = "f32";
+  double pca_variance = 0.95;
+};
+
+void PrintSummary(const RunSummary& summary, const std::string& output) {
+  std::cout << std::fixed << std::setprecision(1) << "orchard: " << summary.seen << " images ("
+            << summary.written << " written, " << summary.failed << " failed) in " << summary.wall_seconds
+            << " s: " << summary.images_per_second << " images/s -> " << output << "\n";
+  if (summary.failed > 0) {
+    std::cout << "orchard: " << summary.failed << " inputs failed; see " << output
+              << "/errors (orchard inspect shows them)\n";
+  }
+}
+
+}  // namespace
+
+CommandAction RegisterRunCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("run", "Featurise images: decode, preprocess, CNN features, PCA, Parquet.");
+  auto args = std::make_shared<RunArguments>();
+  auto& o = args->options;
+  command->add_option("--input,-i", o.input,
+                      "Folder in the layout <root>/[<split>/]<Label>/<file> (label = parent folder), or a text "
+                      "manifest with one path per line (optionally TAB label)")
+      ->required();
+  command->add_option("--output,-o", o.output, "Output folder (features/, errors/, pca.parquet, _SUCCESS)")
+      ->required();
+  command->add_option("--model,-m", args->model, "ONNX or TFLite model")->capture_default_str();
+  command->add_option("--feature-tensor", o.model.feature_tensor,
+                      "Tensor to cut the model at (default: the input of its global average pool); a "
+                      "spatial tensor is globally average-pooled");
+  command->add_option("--preprocess", o.preprocess_preset, "Preprocessing preset")
+      ->check(CLI::IsMember({"imagenet", "caffe", "tf"}))
+      ->capture_default_str();
+  auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components");
+  command->add_option("--pca-variance", args->pca_variance,
+                      "Keep the fewest PCA components explaining this fraction of the variance")
+      ->check(CLI::Range(0.0, 1.0))
+      ->excludes(k)
+      ->capture_default_str();
+  command->add_option("--precision", args->precision, "Inference precision")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
+  command->add_option("--batch", o.batch_size, "Images per inference batch")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  command->add_option("--threads", o.threads, "Decode/preprocess workers and inference threads (0 = one per core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--max-pixels", o.max_pixels,
+                      "Refuse images announcing more pixels than this (decompression bombs)")
+      ->capture_default_str();
+  command->add_option("--rows-per-part", o.rows_per_part, "Rows per Parquet part file")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  command->add_flag("--overwrite", o.overwrite, "Replace the contents of a non-empty output folder");
+
+  return [args] {
+    RunOptions options = args->options;
+    options.model.path = args->model;
+    options.model.precision = ParsePrecision(args->precision);
+    options.model.threads = options.threads;
+    options.pca.variance_fraction = args->pca_variance;
+    const auto& stop = InstallStopHandler();
+    try {
+      const RunSummary summary = RunJob(options, stop, std::cerr);
+      PrintSummary(summary, options.output);
+      return summary.failed > 0 ? kExitPartialFailure : kExitSuccess;
+    } catch (const Cancelled&) {
+      std::cerr << "orchard: interrupted; " << options.output << " has no _SUCCESS\n";
+      return kExitInterrupted;
+    }
+  };
+}
+
+}  // namespace orchard::cli

@@ -1,0 +1,211 @@
+#include "orchard/pipeline/feature_extraction.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "orchard/common/error.h"
+#include "orchard/image/decode.h"
+#include "orchard/image/preprocess.h"
+#include "orchard/pipeline/bounded_queue.h"
+#include "orchard/pipeline/task_group.h"
+#include "orchard/storage/input_listing.h"
+#include "orchard/table/feature_table.h"
+#include "orchard/table/parquet_io.h"
+
+namespace orchard {
+namespace {
+
+struct PreparedImage {
+  InputItem item;
+  std::vector<float> tensor;
+};
+using Prepared = std::variant<PreparedImage, ErrorRow>;
+
+// What the inference stage hands to the writer: the rows of one batch, and the failures met while filling it.
+struct EmbeddedBatch {
+  std::vector<std::string> paths;
+  std::vector<std::string> labels;
+  std::vector<float> features;
+  std::vector<ErrorRow> errors;
+};
+
+std::string PartName(std::size_t index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "part-%05zu.parquet", index);
+  return name;
+}
+
+bool AllFinite(std::span<const float> values) {
+  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+}
+
+class Extraction {
+ public:
+  Extraction(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,
+             const std::atomic<bool>& cancel)
+      : settings_(settings),
+        model_(model),
+        progress_(progress),
+        cancel_(cancel),
+        image_size_(static_cast<std::size_t>(3 * settings.preprocess.width * settings.preprocess.height)),
+        listed_(4096),
+        prepared_(2 * settings.batch_size),
+        embedded_(4),
+        result_{{}, CovarianceAccumulator(model.feature_dim()), 0, 0} {}
+
+  ExtractionResult Run() {
+    TaskGroup tasks([this] { CloseQueues(); });
+    tasks.Spawn([this] { ListLoop(); });
+    decoders_left_ = std::max(1, settings_.decode_threads);
+    for (int i = 0; i < decoders_left_; ++i) tasks.Spawn([this] { DecodeLoop(); });
+    tasks.Spawn([this] { InferLoop(); });
+    tasks.Spawn([this] { WriteLoop(); });
+    tasks.Wait();
+    if (cancel_) throw orchard::Cancelled();
+    return std::move(result_);
+  }
+
+ private:
+  void CloseQueues() {
+    listed_.Close();
+    prepared_.Close();
+    embedded_.Close();
+  }
+
+  // Cancellation closes every queue: blocked stages wake up and return.
+  bool StopIfCancelled() {
+    if (cancel_) CloseQueues();
+    return cancel_;
+  }
+
+  void ListLoop() {
+    ListInputs(settings_.input, [this](InputItem item) {
+      progress_.AddListed();
+      return !StopIfCancelled() && listed_.Push(std::move(item));
+    });
+    progress_.ListingDone();
+    listed_.Close();
+  }
+
+  void DecodeLoop() {
+    while (auto item = listed_.Pop()) {
+      if (StopIfCancelled() || !prepared_.Push(Prepare(std::move(*item)))) break;
+    }
+    if (--decoders_left_ == 0) prepared_.Close();
+  }
+
+  Prepared Prepare(InputItem item) const {
+    const char* stage = "read";
+    try {
+      const auto bytes = ReadAll(item.location);
+      stage = "decode";
+      DecodeOptions options;
+      options.max_pixels = settings_.max_pixels;
+      options.min_width = settings_.preprocess.width;
+      options.min_height = settings_.preprocess.height;
+      const Image image = DecodeImage(std::span(bytes->data(), static_cast<std::size_t>(bytes->size())), options);
+      stage = "preprocess";
+      PreparedImage prepared{std::move(item), std::vector<float>(image_size_)};
+      Preprocess(image, settings_.preprocess, model_.input_layout(), prepared.tensor);
+      return prepared;
+    } catch (const InputError& e) {
+      return ErrorRow{item.location.uri(), stage, e.what()};
+    }
+  }
+
+  void InferLoop() {
+    std::vector<float> input(settings_.batch_size * image_size_);
+    std::vector<float> features(settings_.batch_size * model_.feature_dim());
+    bool drained = false;
+    while (!drained && !StopIfCancelled()) {
+      EmbeddedBatch batch;
+      std::vector<InputItem> items;
+      while (items.size() < settings_.batch_size) {
+        auto next = prepared_.Pop();
+        if (!next) {
+          drained = true;
+          break;
+        }
+        if (auto* error = std::get_if<ErrorRow>(&*next)) {
+          batch.errors.push_back(std::move(*error));
+          continue;
+        }
+        auto& image = std::get<PreparedImage>(*next);
+        std::copy(image.tensor.begin(), image.tensor.end(), input.begin() + items.size() * image_size_);
+        items.push_back(std::move(image.item));
+      }
+      if (!items.empty()) Embed(items, input, features, batch);
+      if (!(batch.paths.empty() && batch.errors.empty()) && !embedded_.Push(std::move(batch))) return;
+    }
+    embedded_.Close();
+  }
+
+  void Embed(std::vector<InputItem>& items, std::span<const float> input, std::span<float> features,
+             EmbeddedBatch& batch) {
+    const std::size_t dim = model_.feature_dim();
+    model_.Embed(input.first(items.size() * image_size_), items.size(), features.first(items.size() * dim));
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto row = features.subspan(i * dim, dim);
+      if (!AllFinite(row)) {
+        batch.errors.push_back({items[i].location.uri(), "inference", "model produced non-finite features"});
+        continue;
+      }
+      batch.paths.push_back(items[i].location.uri());
+      batch.labels.push_back(std::move(items[i].label));
+      batch.features.insert(batch.features.end(), row.begin(), row.end());
+    }
+  }
+
+  void WriteLoop() {
+    ParquetFileWriter errors(settings_.errors_file, ErrorSchema());
+    std::unique_ptr<ParquetFileWriter> part;
+    while (auto batch = embedded_.Pop()) {
+      if (!batch->errors.empty()) {
+        errors.Write(*MakeErrorBatch(batch->errors));
+        const auto failed = static_cast<std::int64_t>(batch->errors.size());
+        result_.rows_failed += failed;
+        progress_.AddFailed(failed);
+      }
+      if (batch->paths.empty()) continue;
+      if (!part || part->rows_written() >= static_cast<std::int64_t>(settings_.rows_per_part)) {
+        if (part) part->Close();
+        result_.staged_parts.push_back(settings_.staging_folder.child(PartName(result_.staged_parts.size())));
+        part = std::make_unique<ParquetFileWriter>(result_.staged_parts.back(),
+                                                   FeatureSchema(model_.feature_dim(), 0));
+      }
+      const FloatRows features{batch->features, model_.feature_dim()};
+      part->Write(*MakeFeatureBatch(batch->paths, batch->labels, features));
+      const auto rows = batch->paths.size();
+      result_.stats.AddRows(features.values, rows);
+      result_.rows_written += static_cast<std::int64_t>(rows);
+      progress_.AddDone(static_cast<std::int64_t>(rows));
+    }
+    if (cancel_) return;  // leave the unfinished part unreadable rather than complete-looking
+    if (part) part->Close();
+    errors.Close();
+  }
+
+  const ExtractionSettings& settings_;
+  EmbeddingModel& model_;
+  ProgressReporter& progress_;
+  const std::atomic<bool>& cancel_;
+  const std::size_t image_size_;
+  BoundedQueue<InputItem> listed_;
+  BoundedQueue<Prepared> prepared_;
+  BoundedQueue<EmbeddedBatch> embedded_;
+  std::atomic<int> decoders_left_{0};
+  ExtractionResult result_;
+};
+
+}  // namespace
+
+ExtractionResult ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model,
+                                 ProgressReporter& progress, const std::atomic<bool>& cancel) {
+  return Extraction(settings, model, progress, cancel).Run();
+}
+
+}  // namespace orchard

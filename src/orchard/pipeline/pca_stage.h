@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "orchard/pca/pca_model.h"
+#include "orchard/storage/location.h"
+
+namespace orchard {
+
+// Pass two of a run: reads each staged part batch by batch, adds the `pca` column and writes the final part of
+// the same name into `features_folder`, then deletes the staged part. Returns the final parts' names.
+std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts, const Location& features_folder,
+                                       const PcaModel& pca);
+
+}  // namespace orchard

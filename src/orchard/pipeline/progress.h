@@ -1,0 +1,58 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <thread>
+
+namespace orchard {
+
+// Counts the job's progress and reports it on `out` from a thread of its own: a redrawn bar with count, rate
+// and ETA on a terminal, a plain line every few seconds otherwise (logs, CI). The counters are lock-free
+// so the pipeline's hot paths only pay an atomic increment.
+class ProgressReporter {
+ public:
+  ProgressReporter(std::ostream& out, bool interactive, std::string stage);
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+  void AddListed(std::int64_t n = 1) { listed_ += n; }
+  void ListingDone() { listing_done_ = true; }
+  void AddDone(std::int64_t n = 1) { done_ += n; }
+  void AddFailed(std::int64_t n = 1) { failed_ += n; }
+
+  std::int64_t listed() const { return listed_; }
+  std::int64_t done() const { return done_; }
+  std::int64_t failed() const { return failed_; }
+  double elapsed_seconds() const;
+
+  // Stops the reporting thread and prints the final state once.
+  void Finish();
+
+ private:
+  void Loop();
+  void Print(bool final_line);
+
+  std::ostream& out_;
+  const bool interactive_;
+  const std::string stage_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::atomic<std::int64_t> listed_{0};
+  std::atomic<std::int64_t> done_{0};
+  std::atomic<std::int64_t> failed_{0};
+  std::atomic<bool> listing_done_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+// True when `fd` is a terminal: decides between the bar and plain lines.
+bool IsTerminal(int fd);
+
+}  // namespace orchard

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "orchard/model/embedding_model.h"
+#include "orchard/pca/pca_model.h"
+
+namespace orchard {
+
+// Everything `orchard run` can be told; the CLI fills it, RunJob() reads it.
+struct RunOptions {
+  std::string input;   // folder or manifest, path or URI
+  std::string output;  // folder, path or URI
+  ModelOptions model;
+  std::string preprocess_preset = "imagenet";
+  PcaSelection pca;
+  std::size_t batch_size = 32;
+  int threads = 0;  // decode/preprocess workers; 0 = one per core
+  std::size_t rows_per_part = 8192;
+  std::uint64_t max_pixels = 100'000'000;
+  bool overwrite = false;
+};
+
+}  // namespace orchard

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <arrow/buffer.h>
+#include <arrow/filesystem/filesystem.h>
+
+namespace orchard {
+
+// A place in storage: a file system (local disk, or an object store) and a path inside it. Everything that
+// reads or writes goes through a Location, so code above this layer never asks which storage it is on.
+struct Location {
+  std::shared_ptr<arrow::fs::FileSystem> fs;
+  std::string path;  // in `fs`'s own syntax
+
+  // What users and output rows see: an absolute local path, or the URI (s3://bucket/key).
+  std::string uri() const;
+  Location child(std::string_view name) const;
+  Location parent() const;
+  std::string name() const;  // the last path component
+};
+
+// A local path (relative paths are made absolute) or a URI such as file:///x. Throws UsageError when the
+// string cannot be understood.
+Location ResolveLocation(std::string_view uri_or_path);
+
+// Whole-file reads. An unreadable file is an InputError (the caller decides whether that is fatal).
+std::shared_ptr<arrow::Buffer> ReadAll(const Location& location);
+
+enum class EntryType { kMissing, kFile, kDirectory };
+EntryType GetEntryType(const Location& location);
+
+}  // namespace orchard

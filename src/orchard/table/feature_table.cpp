@@ -1,0 +1,90 @@
+#include "orchard/table/feature_table.h"
+
+#include <stdexcept>
+
+#include <arrow/array.h>
+#include <arrow/builder.h>
+
+#include "orchard/storage/arrow_status.h"
+
+namespace orchard {
+namespace {
+
+std::shared_ptr<arrow::DataType> VectorType(std::size_t dim) {
+  return arrow::fixed_size_list(arrow::field("element", arrow::float32(), false), static_cast<int32_t>(dim));
+}
+
+std::shared_ptr<arrow::Array> StringArray(const std::vector<std::string>& values) {
+  arrow::StringBuilder builder;
+  ThrowIfError(builder.AppendValues(values), "building string column");
+  return ValueOrThrow(builder.Finish(), "building string column");
+}
+
+std::shared_ptr<arrow::Array> VectorArray(FloatRows rows, std::size_t count) {
+  if (rows.values.size() != rows.dim * count) throw std::invalid_argument("vector column size mismatch");
+  auto values = std::make_shared<arrow::FloatArray>(
+      static_cast<int64_t>(rows.values.size()),
+      arrow::Buffer::FromVector(std::vector<float>(rows.values.begin(), rows.values.end())));
+  return ValueOrThrow(arrow::FixedSizeListArray::FromArrays(values, VectorType(rows.dim)),
+                      "building vector column");
+}
+
+}  // namespace
+
+std::shared_ptr<arrow::Schema> FeatureSchema(std::size_t feature_dim, std::size_t pca_dim) {
+  arrow::FieldVector fields = {arrow::field("path", arrow::utf8(), false),
+                               arrow::field("label", arrow::utf8(), false),
+                               arrow::field("features", VectorType(feature_dim), false)};
+  if (pca_dim > 0) fields.push_back(arrow::field("pca", VectorType(pca_dim), false));
+  return arrow::schema(std::move(fields));
+}
+
+std::shared_ptr<arrow::Schema> ErrorSchema() {
+  return arrow::schema({arrow::field("path", arrow::utf8(), false),
+                        arrow::field("stage", arrow::utf8(), false),
+                        arrow::field("message", arrow::utf8(), false)});
+}
+
+std::shared_ptr<arrow::RecordBatch> MakeFeatureBatch(const std::vector<std::string>& paths,
+                                                     const std::vector<std::string>& labels,
+                                                     FloatRows features) {
+  if (labels.size() != paths.size()) throw std::invalid_argument("paths and labels differ in length");
+  const auto rows = static_cast<int64_t>(paths.size());
+  return arrow::RecordBatch::Make(FeatureSchema(features.dim, 0), rows,
+                                  {StringArray(paths), StringArray(labels), VectorArray(features, paths.size())});
+}
+
+std::shared_ptr<arrow::RecordBatch> AddPcaColumn(const std::shared_ptr<arrow::RecordBatch>& staged,
+                                                 FloatRows pca) {
+  const auto rows = static_cast<std::size_t>(staged->num_rows());
+  auto column = VectorArray(pca, rows);
+  return ValueOrThrow(staged->AddColumn(staged->num_columns(), arrow::field("pca", column->type(), false), column),
+                      "adding pca column");
+}
+
+FloatRows FloatColumn(const arrow::RecordBatch& batch, const std::string& name) {
+  const auto column = batch.GetColumnByName(name);
+  if (!column || column->type_id() != arrow::Type::FIXED_SIZE_LIST) {
+    throw std::invalid_argument("no fixed-size list column '" + name + "'");
+  }
+  const auto& list = static_cast<const arrow::FixedSizeListArray&>(*column);
+  const auto dim = static_cast<std::size_t>(list.list_type()->list_size());
+  const auto& values = static_cast<const arrow::FloatArray&>(*list.values());
+  const float* first = values.raw_values() + list.value_offset(0);
+  return {std::span<const float>(first, dim * static_cast<std::size_t>(batch.num_rows())), dim};
+}
+
+std::shared_ptr<arrow::RecordBatch> MakeErrorBatch(std::span<const ErrorRow> rows) {
+  arrow::StringBuilder paths, stages, messages;
+  for (const auto& row : rows) {
+    ThrowIfError(paths.Append(row.path), "building error rows");
+    ThrowIfError(stages.Append(row.stage), "building error rows");
+    ThrowIfError(messages.Append(row.message), "building error rows");
+  }
+  return arrow::RecordBatch::Make(ErrorSchema(), static_cast<int64_t>(rows.size()),
+                                  {ValueOrThrow(paths.Finish(), "error rows"),
+                                   ValueOrThrow(stages.Finish(), "error rows"),
+                                   ValueOrThrow(messages.Finish(), "error rows")});
+}
+
+}  // namespace orchard

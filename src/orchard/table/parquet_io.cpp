@@ -1,0 +1,47 @@
+#include "orchard/table/parquet_io.h"
+
+#include <arrow/type.h>
+#include <arrow/util/key_value_metadata.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/properties.h>
+
+#include "orchard/storage/arrow_status.h"
+
+namespace orchard {
+
+ParquetFileWriter::ParquetFileWriter(const Location& location, std::shared_ptr<arrow::Schema> schema,
+                                     const std::unordered_map<std::string, std::string>& metadata)
+    : location_(location) {
+  if (!metadata.empty()) schema = schema->WithMetadata(arrow::key_value_metadata(metadata));
+  sink_ = ValueOrThrow(location.fs->OpenOutputStream(location.path), location.uri());
+  // Float vectors barely compress; zstd at a low level still shrinks strings and costs little time.
+  auto properties = parquet::WriterProperties::Builder().compression(parquet::Compression::ZSTD)->build();
+  auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  writer_ = ValueOrThrow(parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink_,
+                                                          properties, arrow_properties),
+                         location.uri());
+}
+
+void ParquetFileWriter::Write(const arrow::RecordBatch& batch) {
+  ThrowIfError(writer_->WriteRecordBatch(batch), location_.uri());
+  rows_written_ += batch.num_rows();
+}
+
+void ParquetFileWriter::Close() {
+  ThrowIfError(writer_->Close(), location_.uri());
+  ThrowIfError(sink_->Close(), location_.uri());
+}
+
+void ReadParquetBatches(const Location& location,
+                        const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit) {
+  auto input = ValueOrThrow(location.fs->OpenInputFile(location.path), location.uri());
+  auto reader = ValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location.uri());
+  auto batches = ValueOrThrow(reader->GetRecordBatchReader(), location.uri());
+  while (true) {
+    auto batch = ValueOrThrow(batches->Next(), location.uri());
+    if (!batch) return;
+    visit(batch);
+  }
+}
+
+}  // namespace orchard

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <string>
+
+#include <arrow/io/interfaces.h>
+#include <arrow/record_batch.h>
+#include <parquet/arrow/writer.h>
+
+#include "orchard/storage/location.h"
+
+namespace orchard {
+
+// Writes one Parquet file batch by batch; each written batch becomes a row group. Close() must be called for
+// the file to be complete: a writer destroyed without it leaves a file that readers reject, which is what
+// an interrupted job should leave behind.
+class ParquetFileWriter {
+ public:
+  ParquetFileWriter(const Location& location, std::shared_ptr<arrow::Schema> schema,
+                    const std::unordered_map<std::string, std::string>& metadata = {});
+  ParquetFileWriter(const ParquetFileWriter&) = delete;
+  ParquetFileWriter& operator=(const ParquetFileWriter&) = delete;
+
+  void Write(const arrow::RecordBatch& batch);
+  void Close();
+  std::int64_t rows_written() const { return rows_written_; }
+
+ private:
+  Location location_;
+  std::shared_ptr<arrow::io::OutputStream> sink_;
+  std::unique_ptr<parquet::arrow::FileWriter> writer_;
+  std::int64_t rows_written_ = 0;
+};
+
+// Calls `visit` with the file's record batches, one row group at a time, so memory stays bounded.
+void ReadParquetBatches(const Location& location,
+                        const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit);
+
+}  // namespace orchard

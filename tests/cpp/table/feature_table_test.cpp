@@ -1,0 +1,65 @@
+#include "orchard/table/feature_table.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "orchard/table/parquet_io.h"
+
+namespace orchard {
+namespace {
+
+TEST(FeatureTableTest, BatchRoundTripsThroughParquetWithPcaColumn) {
+  const auto dir = std::filesystem::temp_directory_path() / ("orchard-table-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const Location file = ResolveLocation((dir / "part.parquet").string());
+
+  const std::vector<float> features = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> pca = {0.5f, -0.5f};
+  auto staged = MakeFeatureBatch({"/a/x.jpg", "/b/y.jpg"}, {"a", "b"}, {features, 3});
+  auto batch = AddPcaColumn(staged, {pca, 1});
+  ASSERT_TRUE(batch->schema()->Equals(*FeatureSchema(3, 1)));
+
+  ParquetFileWriter writer(file, FeatureSchema(3, 1));
+  writer.Write(*batch);
+  writer.Close();
+  EXPECT_EQ(writer.rows_written(), 2);
+
+  int batches = 0;
+  ReadParquetBatches(file, [&](const std::shared_ptr<arrow::RecordBatch>& read) {
+    ++batches;
+    ASSERT_EQ(read->num_rows(), 2);
+    EXPECT_EQ(read->GetColumnByName("path")->ToString(), batch->GetColumnByName("path")->ToString());
+    const FloatRows read_features = FloatColumn(*read, "features");
+    EXPECT_EQ(read_features.dim, 3u);
+    EXPECT_EQ(std::vector<float>(read_features.values.begin(), read_features.values.end()), features);
+    const FloatRows read_pca = FloatColumn(*read, "pca");
+    EXPECT_EQ(std::vector<float>(read_pca.values.begin(), read_pca.values.end()), pca);
+  });
+  EXPECT_EQ(batches, 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FeatureTableTest, SlicedBatchExposesItsOwnRows) {
+  const std::vector<float> features = {1, 2, 3, 4, 5, 6};
+  auto batch = MakeFeatureBatch({"p", "q", "r"}, {"a", "b", "c"}, {features, 2});
+  const FloatRows tail = FloatColumn(*batch->Slice(1), "features");
+  EXPECT_EQ(std::vector<float>(tail.values.begin(), tail.values.end()), (std::vector<float>{3, 4, 5, 6}));
+}
+
+TEST(FeatureTableTest, ErrorBatchHasOneRowPerFailure) {
+  const std::vector<ErrorRow> rows = {{"/x.jpg", "decode", "truncated"}, {"/y.gif", "decode", "unsupported"}};
+  auto batch = MakeErrorBatch(rows);
+  ASSERT_TRUE(batch->schema()->Equals(*ErrorSchema()));
+  EXPECT_EQ(batch->num_rows(), 2);
+  EXPECT_EQ(batch->GetColumnByName("message")->ToString(), "[\n  \"truncated\",\n  \"unsupported\"\n]");
+}
+
+TEST(FeatureTableTest, MismatchedSizesAreRejected) {
+  const std::vector<float> features = {1, 2, 3};
+  EXPECT_THROW(MakeFeatureBatch({"p", "q"}, {"a", "b"}, {features, 2}), std::invalid_argument);
+  EXPECT_THROW(MakeFeatureBatch({"p"}, {"a", "b"}, {features, 3}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace orchard

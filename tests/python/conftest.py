@@ -1,0 +1,55 @@
+"""Shared fixtures: the orchard binary, the sample data, and one end-to-end run on a subset of the sample."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ORCHARD_BIN = Path(os.environ.get("ORCHARD_BIN", REPO / "build" / "orchard"))
+SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
+SAMPLE = SHARED / "data" / "fruits-360-sample"
+DEFAULT_MODEL = SHARED / "models" / "mobilenetv2-12-int8.onnx"
+RESNET50 = Path(os.environ.get("ORCHARD_RESNET50", REPO / "models-generated" / "resnet50-notop.onnx"))
+
+
+def run_orchard(*args, check=True):
+    """Runs the CLI and returns the CompletedProcess; with check, a non-zero exit fails the test with stderr."""
+    result = subprocess.run([str(ORCHARD_BIN), *map(str, args)], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"orchard {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def sample_images(split="Test", per_label=10):
+    """The first `per_label` images of every label of a split, in path order."""
+    images = []
+    for label_dir in sorted((SAMPLE / split).iterdir()):
+        images.extend(sorted(label_dir.glob("*.jpg"))[:per_label])
+    return images
+
+
+def write_manifest(path, images):
+    path.write_text("".join(f"{image}\n" for image in images))
+    return path
+
+
+def read_manifest(output):
+    return json.loads((Path(output) / "_SUCCESS").read_text())
+
+
+@pytest.fixture(scope="session")
+def subset_images():
+    return sample_images("Test", per_label=10)
+
+
+@pytest.fixture(scope="session")
+def subset_run(tmp_path_factory, subset_images):
+    """`orchard run` at f32 on 10 Test images of each of the 33 labels."""
+    root = tmp_path_factory.mktemp("subset")
+    manifest = write_manifest(root / "images.txt", subset_images)
+    output = root / "out"
+    result = run_orchard("run", "--input", manifest, "--output", output, "--precision", "f32", "--batch", "16")
+    return output, result

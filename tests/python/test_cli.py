@@ -1,0 +1,106 @@
+"""The CLI contract: help, exit codes, the folder layout, error rows."""
+
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import SAMPLE, read_manifest, run_orchard
+
+EXIT_USAGE, EXIT_IO, EXIT_PARTIAL = 2, 3, 4
+
+
+@pytest.mark.parametrize("command, options", [
+    ("run", ["--input", "--output", "--model", "--feature-tensor", "--preprocess", "--pca-k", "--pca-variance",
+             "--precision", "--batch", "--threads", "--max-pixels", "--overwrite"]),
+    ("inspect", ["--rows"]),
+    ("preprocess", ["--preset", "--output"]),
+])
+def test_help_documents_every_option(command, options):
+    result = run_orchard(command, "--help")
+    for option in options:
+        assert option in result.stdout
+
+
+def test_top_level_help_documents_exit_codes():
+    result = run_orchard("--help")
+    assert "Exit codes" in result.stdout and "4 partial failure" in result.stdout
+
+
+def test_unknown_preset_is_a_usage_error(tmp_path):
+    result = run_orchard("run", "--input", SAMPLE / "Test", "--output", tmp_path / "o", "--preprocess", "nope",
+                         check=False)
+    assert result.returncode == EXIT_USAGE
+
+
+def test_missing_input_is_an_io_error_naming_it(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    result = run_orchard("run", "--input", missing, "--output", tmp_path / "o", check=False)
+    assert result.returncode == EXIT_IO
+    assert str(missing) in result.stderr
+
+
+def test_missing_model_names_the_model(tmp_path):
+    model = tmp_path / "missing.onnx"
+    result = run_orchard("run", "--input", SAMPLE / "Test", "--output", tmp_path / "o", "--model", model,
+                         check=False)
+    assert result.returncode == EXIT_IO
+    assert str(model) in result.stderr
+
+
+@pytest.fixture(scope="module")
+def folder_with_bad_inputs(tmp_path_factory):
+    """A Fruits-360 style folder: 3 labels x 4 good images, plus a text file named .jpg and a truncated JPEG."""
+    root = tmp_path_factory.mktemp("bad") / "Training"
+    labels = sorted(p.name for p in (SAMPLE / "Test").iterdir())[:3]
+    for label in labels:
+        (root / label).mkdir(parents=True)
+        for image in sorted((SAMPLE / "Test" / label).glob("*.jpg"))[:4]:
+            shutil.copy(image, root / label / image.name)
+    (root / labels[0] / "notes.jpg").write_text("this is not an image\n")
+    good = sorted((SAMPLE / "Test" / labels[1]).glob("*.jpg"))[5].read_bytes()
+    (root / labels[1] / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    return root, labels
+
+
+def test_bad_inputs_become_error_rows(tmp_path, folder_with_bad_inputs):
+    root, labels = folder_with_bad_inputs
+    output = tmp_path / "out"
+    result = run_orchard("run", "--input", root, "--output", output, "--pca-k", "4", check=False)
+    assert result.returncode == EXIT_PARTIAL, result.stderr
+    features = pq.read_table(output / "features")
+    assert features.num_rows == 12
+    assert sorted(set(features.column("label").to_pylist())) == labels
+    errors = pq.read_table(output / "errors").to_pylist()
+    assert {e["path"] for e in errors} == {str(root / labels[0] / "notes.jpg"),
+                                           str(root / labels[1] / "truncated.jpg")}
+    assert all(e["stage"] == "decode" and e["message"] for e in errors)
+    assert read_manifest(output)["counts"] == {"seen": 14, "written": 12, "failed": 2}
+    assert read_manifest(output)["pca"]["k"] == 4
+
+
+def test_output_is_not_overwritten_without_permission(tmp_path, folder_with_bad_inputs):
+    root, _ = folder_with_bad_inputs
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("precious")
+    result = run_orchard("run", "--input", root, "--output", output, check=False)
+    assert result.returncode == EXIT_USAGE
+    assert (output / "keep.txt").read_text() == "precious"
+    result = run_orchard("run", "--input", root, "--output", output, "--overwrite", "--pca-k", "2", check=False)
+    assert result.returncode == EXIT_PARTIAL
+    assert not (output / "keep.txt").exists() and (output / "_SUCCESS").is_file()
+
+
+def test_inspect_prints_manifest_schema_and_rows(subset_run):
+    output, _ = subset_run
+    result = run_orchard("inspect", output, "--rows", "2")
+    assert '"feature_dim": 1280' in result.stdout
+    assert "features: 330 rows" in result.stdout
+    assert "fixed_size_list<element: float not null>[1280]" in result.stdout
+    assert "errors: 0 rows" in result.stdout
+
+
+def test_inspect_refuses_an_unfinished_output(tmp_path):
+    result = run_orchard("inspect", tmp_path, check=False)
+    assert result.returncode == EXIT_IO and "_SUCCESS" in result.stderr
