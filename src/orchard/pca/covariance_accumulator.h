@@ -1,36 +1,44 @@
 #pragma once
 
+#include <Eigen/Dense>
 #include <cstddef>
 #include <cstdint>
 #include <span>
-
-#include <Eigen/Dense>
 
 namespace orchard {
 
 // Streaming mean and covariance of feature rows in double precision, without keeping the rows.
 // Batches are centred on their own mean and merged with Chan et al.'s pairwise update, which stays accurate
 // where the naive sum-of-squares formula cancels. Accumulators of different threads or partitions Merge().
+// Not thread-safe: give each thread its own accumulator and Merge() them.
 class CovarianceAccumulator {
  public:
+  // Throws std::invalid_argument when dim is 0.
   explicit CovarianceAccumulator(std::size_t dim);
 
-  // `rows` holds n rows of dim() floats.
+  // `rows` holds n row-major rows of dim() floats; throws std::invalid_argument when its size is not n *
+  // dim().
   void AddRows(std::span<const float> rows, std::size_t n);
+  // Adds the rows `other` has seen. Throws std::invalid_argument when the dimensions differ.
   void Merge(const CovarianceAccumulator& other);
 
   std::size_t dim() const { return static_cast<std::size_t>(mean_.size()); }
   std::int64_t count() const { return count_; }
   const Eigen::VectorXd& mean() const { return mean_; }
-  // Sum of outer products of the centred rows (the scatter matrix).
-  const Eigen::MatrixXd& scatter() const { return scatter_; }
-  // Sample covariance, divided by count() - 1.
+  // Sum of outer products of the centred rows (the scatter matrix), dim x dim and symmetric.
+  Eigen::MatrixXd scatter() const;
+  // Sample covariance, the scatter divided by count() - 1. Throws UsageError when count() < 2.
   Eigen::MatrixXd covariance() const;
 
  private:
+  // Folds in a group of n rows with mean `mean` whose scatter was already added to scatter_.
+  void MergeMoments(std::int64_t n, const Eigen::VectorXd& mean);
+
   std::int64_t count_ = 0;
   Eigen::VectorXd mean_;
-  Eigen::MatrixXd scatter_;
+  // Only the lower triangle is maintained: the symmetric rank-k updates write half the matrix, which halves
+  // the work of the hot path. scatter() and covariance() mirror it.
+  Eigen::MatrixXd scatter_lower_;
 };
 
 }  // namespace orchard

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <arrow/array.h>
+
 #include "orchard/table/parquet_io.h"
 
 namespace orchard {

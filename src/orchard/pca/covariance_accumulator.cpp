@@ -1,0 +1,80 @@
+#include "orchard/pca/covariance_accumulator.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "orchard/common/error.h"
+
+namespace orchard {
+namespace {
+
+using RowMajorFloats = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+Eigen::MatrixXd MirrorLower(const Eigen::MatrixXd& lower) {
+  Eigen::MatrixXd full = lower.selfadjointView<Eigen::Lower>();
+  return full;
+}
+
+}  // namespace
+
+CovarianceAccumulator::CovarianceAccumulator(std::size_t dim)
+    : mean_(Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dim))),
+      scatter_lower_(Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(dim), static_cast<Eigen::Index>(dim))) {
+  if (dim == 0) throw std::invalid_argument("CovarianceAccumulator: dimension must be positive");
+}
+
+void CovarianceAccumulator::AddRows(std::span<const float> rows, std::size_t n) {
+  if (rows.size() != n * dim()) {
+    throw std::invalid_argument("CovarianceAccumulator::AddRows: got " + std::to_string(rows.size()) +
+                                " floats for " + std::to_string(n) + " rows of " + std::to_string(dim()));
+  }
+  if (n == 0) return;
+  const auto n_rows = static_cast<Eigen::Index>(n);
+  const Eigen::Map<const RowMajorFloats> x(rows.data(), n_rows, static_cast<Eigen::Index>(dim()));
+  // Centring on the batch's own mean before squaring keeps the large common offset of CNN features out of
+  // the products, so nothing cancels catastrophically.
+  Eigen::MatrixXd centred = x.cast<double>();
+  const Eigen::VectorXd batch_mean = centred.colwise().mean().transpose();
+  centred.rowwise() -= batch_mean.transpose();
+  scatter_lower_.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
+  MergeMoments(static_cast<std::int64_t>(n), batch_mean);
+}
+
+void CovarianceAccumulator::Merge(const CovarianceAccumulator& other) {
+  if (other.dim() != dim()) {
+    throw std::invalid_argument("CovarianceAccumulator::Merge: dimension " + std::to_string(other.dim()) +
+                                " does not match " + std::to_string(dim()));
+  }
+  if (other.count_ == 0) return;
+  scatter_lower_.triangularView<Eigen::Lower>() += other.scatter_lower_;
+  MergeMoments(other.count_, other.mean_);
+}
+
+void CovarianceAccumulator::MergeMoments(std::int64_t n, const Eigen::VectorXd& mean) {
+  if (count_ == 0) {
+    count_ = n;
+    mean_ = mean;
+    return;
+  }
+  const auto n_a = static_cast<double>(count_);
+  const auto n_b = static_cast<double>(n);
+  const double total = n_a + n_b;
+  const Eigen::VectorXd delta = mean - mean_;
+  // Chan et al.: M2 = M2_a + M2_b + n_a n_b / n * delta delta^T (both M2 terms are already in place).
+  scatter_lower_.selfadjointView<Eigen::Lower>().rankUpdate(delta, n_a * n_b / total);
+  mean_ += delta * (n_b / total);
+  count_ += n;
+}
+
+Eigen::MatrixXd CovarianceAccumulator::scatter() const { return MirrorLower(scatter_lower_); }
+
+Eigen::MatrixXd CovarianceAccumulator::covariance() const {
+  if (count_ < 2) {
+    throw UsageError("covariance needs at least 2 rows, got " + std::to_string(count_));
+  }
+  Eigen::MatrixXd cov = MirrorLower(scatter_lower_);
+  cov /= static_cast<double>(count_ - 1);
+  return cov;
+}
+
+}  // namespace orchard

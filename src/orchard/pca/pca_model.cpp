@@ -1,0 +1,98 @@
+#include "orchard/pca/pca_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "orchard/common/error.h"
+
+namespace orchard {
+namespace {
+
+using RowMajorFloats = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Cumulative ratios are sums of rounded terms: with f = 1 on rank-deficient data they end a few ulps short
+// of 1 at the rank, and without this slack the selection would run on to dim.
+constexpr double kFractionSlack = 1e-12;
+
+void ValidateSelection(const PcaSelection& selection) {
+  if (selection.k > 0) return;
+  const double f = selection.variance_fraction;
+  if (!(f > 0.0 && f <= 1.0)) {  // also rejects NaN
+    throw UsageError("PCA variance fraction must be in (0, 1], got " + std::to_string(f));
+  }
+}
+
+std::size_t ChooseK(const PcaSelection& selection, const Eigen::VectorXd& ratios) {
+  const auto dim = static_cast<std::size_t>(ratios.size());
+  if (selection.k > 0) return std::min(selection.k, dim);
+  double cumulative = 0.0;
+  for (std::size_t i = 0; i < dim; ++i) {
+    cumulative += ratios[static_cast<Eigen::Index>(i)];
+    if (cumulative >= selection.variance_fraction - kFractionSlack) return i + 1;
+  }
+  // All ratios are 0 only when every row is equal: then any one direction explains all there is.
+  return cumulative > 0.0 ? dim : 1;
+}
+
+// Eigenvectors are defined up to sign; pinning the largest-magnitude entry positive makes output stable
+// across BLAS/Eigen versions and across data sets that differ only by reflection.
+void FixSigns(Eigen::MatrixXd& components) {
+  for (Eigen::Index r = 0; r < components.rows(); ++r) {
+    Eigen::Index largest = 0;
+    components.row(r).cwiseAbs().maxCoeff(&largest);
+    if (components(r, largest) < 0.0) components.row(r) *= -1.0;
+  }
+}
+
+}  // namespace
+
+PcaModel PcaModel::Fit(const CovarianceAccumulator& stats, const PcaSelection& selection) {
+  if (stats.count() < 2) {
+    throw UsageError("PCA needs at least 2 rows, got " + std::to_string(stats.count()));
+  }
+  ValidateSelection(selection);
+  const Eigen::MatrixXd cov = stats.covariance();
+  if (!cov.allFinite()) throw std::runtime_error("PCA covariance is not finite (NaN or infinite features)");
+
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);
+  if (solver.info() != Eigen::Success) throw std::runtime_error("PCA eigendecomposition did not converge");
+
+  // The solver sorts ascending; rounding can leave eigenvalues of a PSD matrix slightly below zero.
+  const Eigen::VectorXd eigenvalues = solver.eigenvalues().reverse().cwiseMax(0.0);
+  PcaModel model;
+  model.total_variance = cov.trace();
+  const Eigen::VectorXd ratios = model.total_variance > 0.0
+                                     ? Eigen::VectorXd(eigenvalues / model.total_variance)
+                                     : Eigen::VectorXd::Zero(eigenvalues.size());
+  const auto k = static_cast<Eigen::Index>(ChooseK(selection, ratios));
+
+  model.mean = stats.mean();
+  model.components = solver.eigenvectors().rowwise().reverse().leftCols(k).transpose();
+  FixSigns(model.components);
+  model.explained_variance = eigenvalues.head(k);
+  model.explained_variance_ratio = ratios.head(k);
+  model.n_samples = stats.count();
+  return model;
+}
+
+void PcaModel::Transform(std::span<const float> rows, std::size_t n, std::span<float> out) const {
+  if (rows.size() != n * dim() || out.size() != n * k()) {
+    throw std::invalid_argument("PcaModel::Transform: " + std::to_string(n) + " rows need " +
+                                std::to_string(n * dim()) + " input and " + std::to_string(n * k()) +
+                                " output floats, got " + std::to_string(rows.size()) + " and " +
+                                std::to_string(out.size()));
+  }
+  if (n == 0) return;
+  const auto n_rows = static_cast<Eigen::Index>(n);
+  const Eigen::Map<const RowMajorFloats> x(rows.data(), n_rows, static_cast<Eigen::Index>(dim()));
+  Eigen::Map<RowMajorFloats> y(out.data(), n_rows, static_cast<Eigen::Index>(k()));
+  // Centring in double keeps features with a large common offset from cancelling; the GEMM itself is a small
+  // fraction of the CNN's cost per batch, so double costs nothing that matters.
+  Eigen::MatrixXd centred = x.cast<double>();
+  centred.rowwise() -= mean.transpose();
+  y = (centred * components.transpose()).cast<float>();
+}
+
+}  // namespace orchard
