@@ -23,6 +23,9 @@ int RunAction(const orchard::cli::CommandAction& action) {
   } catch (const orchard::IoError& e) {
     std::cerr << "orchard: I/O error: " << e.what() << "\n";
     return kExitIoError;
+  } catch (const orchard::InputError& e) {
+    std::cerr << "orchard: input error: " << e.what() << "\n";
+    return kExitIoError;
   } catch (const orchard::ModelError& e) {
     std::cerr << "orchard: model error: " << e.what() << "\n";
     return kExitIoError;

@@ -1,0 +1,144 @@
+// JPEG through libjpeg-turbo's libjpeg API. libjpeg reports fatal errors by calling error_exit, which must
+// not return; we longjmp back to the decoding function and turn the message into an InputError there.
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared before it
+#include <string>
+
+// clang-format off
+#include <jpeglib.h>
+#include <jerror.h>
+// clang-format on
+
+#include "orchard/common/error.h"
+#include "orchard/image/decoders.h"
+
+namespace orchard::detail {
+namespace {
+
+struct ErrorManager {
+  jpeg_error_mgr pub;  // first member: libjpeg hands back &pub, which we cast to the whole struct
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void ExitWithMessage(j_common_ptr cinfo) {
+  auto* errors = reinterpret_cast<ErrorManager*>(cinfo->err);
+  errors->pub.format_message(cinfo, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+// Warnings that mean pixel data was lost. libjpeg only warns about them and fills the gap with grey; we never
+// want to hand a half-grey picture to the network, so they are as fatal as errors.
+bool LosesPixelData(int code) {
+  switch (code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_MUST_RESYNC:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_EXTRANEOUS_DATA:
+    case JWRN_NOT_SEQUENTIAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void EmitMessage(j_common_ptr cinfo, int level) {
+  if (level < 0 && LosesPixelData(cinfo->err->msg_code)) ExitWithMessage(cinfo);
+  // Other warnings (unknown JFIF revision, bad ICC marker...) and trace messages are harmless: stay silent.
+}
+
+// Owns the decompressor. jpeg_destroy_decompress is a no-op on a zeroed struct, so this is safe even when
+// jpeg_create_decompress itself failed.
+struct Decompressor {
+  jpeg_decompress_struct cinfo{};
+  ErrorManager errors{};
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+  Decompressor() = default;
+  ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
+};
+
+// The smallest DCT scale M/8 that keeps both output sides >= the requested minimums (0 = no constraint).
+int PickScaleNumerator(JDIMENSION width, JDIMENSION height, const DecodeOptions& options) {
+  if (options.min_width <= 0 && options.min_height <= 0) return 8;
+  auto scaled = [](JDIMENSION side, int m) { return (static_cast<std::uint64_t>(side) * m + 7) / 8; };
+  for (int m = 1; m < 8; ++m) {
+    if (scaled(width, m) >= static_cast<std::uint64_t>(std::max(options.min_width, 0)) &&
+        scaled(height, m) >= static_cast<std::uint64_t>(std::max(options.min_height, 0))) {
+      return m;
+    }
+  }
+  return 8;
+}
+
+bool IsCmyk(const jpeg_decompress_struct& cinfo) {
+  return cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+}
+
+// libjpeg cannot convert CMYK to RGB itself. Adobe writes CMYK inverted (0 = full ink), which is what nearly
+// all CMYK JPEGs in the wild are; plain CMYK without the Adobe marker is inverted first.
+void CmykRowToRgb(const JSAMPLE* cmyk, std::uint8_t* rgb, JDIMENSION width, bool adobe_inverted) {
+  // After this, 255 means no ink.
+  auto no_ink = [adobe_inverted](JSAMPLE v) { return adobe_inverted ? int{v} : 255 - int{v}; };
+  for (JDIMENSION x = 0; x < width; ++x, cmyk += 4, rgb += 3) {
+    const int k = no_ink(cmyk[3]);
+    for (int c = 0; c < 3; ++c) rgb[c] = static_cast<std::uint8_t>((no_ink(cmyk[c]) * k + 127) / 255);
+  }
+}
+
+void ReadRows(jpeg_decompress_struct& cinfo, Image& image) {
+  const bool cmyk = cinfo.out_color_space == JCS_CMYK;
+  JSAMPARRAY cmyk_row = cmyk ? (*cinfo.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&cinfo), JPOOL_IMAGE,
+                                                          cinfo.output_width * 4, 1)
+                             : nullptr;
+  while (cinfo.output_scanline < cinfo.output_height) {
+    std::uint8_t* out = image.pixels.data() + cinfo.output_scanline * image.stride();
+    JSAMPROW row = cmyk ? cmyk_row[0] : out;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+    if (cmyk) CmykRowToRgb(cmyk_row[0], out, cinfo.output_width, cinfo.saw_Adobe_marker);
+  }
+}
+
+// Every libjpeg call happens in here, because error_exit longjmps back to the setjmp below. Nothing with a
+// destructor may be created between setjmp and a longjmp (it would be skipped), so all state lives in the
+// caller's objects. Returns false when libjpeg failed; the message is in d.errors.message.
+bool RunLibjpeg(Decompressor& d, std::span<const std::uint8_t> bytes, const DecodeOptions& options,
+                Image& image) {
+  jpeg_decompress_struct& cinfo = d.cinfo;
+  cinfo.err = jpeg_std_error(&d.errors.pub);
+  d.errors.pub.error_exit = ExitWithMessage;
+  d.errors.pub.emit_message = EmitMessage;
+  if (setjmp(d.errors.jump)) return false;
+
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  CheckDimensions(cinfo.image_width, cinfo.image_height, options);
+
+  cinfo.out_color_space = IsCmyk(cinfo) ? JCS_CMYK : JCS_RGB;  // libjpeg-turbo expands gray to RGB itself
+  cinfo.scale_num = PickScaleNumerator(cinfo.image_width, cinfo.image_height, options);
+  cinfo.scale_denom = 8;
+  jpeg_start_decompress(&cinfo);
+  image = AllocateImage(static_cast<int>(cinfo.output_width), static_cast<int>(cinfo.output_height));
+  ReadRows(cinfo, image);
+  // Reads up to EOI, so a file cut right after the last scan is still reported as truncated.
+  jpeg_finish_decompress(&cinfo);
+  return true;
+}
+
+}  // namespace
+
+Image DecodeJpeg(std::span<const std::uint8_t> bytes, const DecodeOptions& options) {
+  Decompressor decompressor;
+  Image image;
+  if (!RunLibjpeg(decompressor, bytes, options, image)) {
+    throw InputError(std::string("corrupt JPEG: ") + decompressor.errors.message);
+  }
+  return image;
+}
+
+}  // namespace orchard::detail

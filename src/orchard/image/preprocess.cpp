@@ -1,0 +1,100 @@
+#include "orchard/image/preprocess.h"
+
+#include <stb/stb_image_resize.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <vector>
+
+namespace orchard {
+namespace {
+
+// Linear colour space and a triangle filter: on upsampling this is bilinear with half-pixel centres (OpenCV
+// INTER_LINEAR); on downsampling the filter widens with the scale, so it antialiases like PIL's BILINEAR.
+void ResizeBilinear(const Image& src, int width, int height, std::uint8_t* dst) {
+  const int ok = stbir_resize_uint8_generic(
+      src.pixels.data(), src.width, src.height, static_cast<int>(src.stride()), dst, width, height,
+      width * Image::kChannels, Image::kChannels, STBIR_ALPHA_CHANNEL_NONE, /*flags=*/0, STBIR_EDGE_CLAMP,
+      STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, /*alloc_context=*/nullptr);
+  if (!ok) throw std::bad_alloc();  // stb's only failure mode with valid arguments
+}
+
+// stb has no nearest-neighbour filter (its BOX filter averages when downsampling), so map indices directly.
+// Each output pixel takes the source pixel under its centre, as PIL's NEAREST does.
+void ResizeNearest(const Image& src, int width, int height, std::uint8_t* dst) {
+  std::vector<int> src_x(width);
+  for (int x = 0; x < width; ++x) {
+    src_x[x] = std::min(static_cast<int>((x + 0.5) * src.width / width), src.width - 1);
+  }
+  for (int y = 0; y < height; ++y) {
+    const int sy = std::min(static_cast<int>((y + 0.5) * src.height / height), src.height - 1);
+    const std::uint8_t* row = src.row(sy).data();
+    for (int x = 0; x < width; ++x, dst += Image::kChannels) {
+      const std::uint8_t* p = row + src_x[x] * Image::kChannels;
+      dst[0] = p[0];
+      dst[1] = p[1];
+      dst[2] = p[2];
+    }
+  }
+}
+
+// Returns packed RGB pixels of exactly width x height: the image's own when no resize is needed, otherwise a
+// per-thread buffer reused across calls so a batch loop does not allocate per image.
+const std::uint8_t* Resized(const Image& image, const PreprocessSpec& spec) {
+  if (image.width == spec.width && image.height == spec.height) return image.pixels.data();
+  thread_local std::vector<std::uint8_t> buffer;
+  buffer.resize(static_cast<std::size_t>(spec.width) * spec.height * Image::kChannels);
+  if (spec.resize == ResizeMethod::kNearest) {
+    ResizeNearest(image, spec.width, spec.height, buffer.data());
+  } else {
+    ResizeBilinear(image, spec.width, spec.height, buffer.data());
+  }
+  return buffer.data();
+}
+
+// One table per output channel maps each of the 256 pixel values to its normalised float, computed with the
+// spec's formula exactly; the per-pixel work is then a lookup.
+using Lut = std::array<std::array<float, 256>, 3>;
+
+Lut MakeLut(const PreprocessSpec& spec) {
+  Lut lut;
+  for (int c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v)
+      lut[c][v] = (static_cast<float>(v) * spec.scale - spec.mean[c]) / spec.std[c];
+  }
+  return lut;
+}
+
+}  // namespace
+
+void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout layout, std::span<float> out) {
+  if (spec.width <= 0 || spec.height <= 0)
+    throw std::invalid_argument("Preprocess: spec size must be positive");
+  if (image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != image.stride() * static_cast<std::size_t>(image.height)) {
+    throw std::invalid_argument("Preprocess: image is empty or its pixel buffer does not match its size");
+  }
+  const std::size_t plane = static_cast<std::size_t>(spec.width) * spec.height;
+  if (out.size() != 3 * plane)
+    throw std::invalid_argument("Preprocess: output span must hold 3 * width * height");
+
+  const std::uint8_t* rgb = Resized(image, spec);
+  const Lut lut = MakeLut(spec);
+  // Output channel c reads source channel src[c]: the identity for RGB, reversed for BGR.
+  const std::array<int, 3> src =
+      spec.channel_order == ChannelOrder::kRgb ? std::array{0, 1, 2} : std::array{2, 1, 0};
+  if (layout == TensorLayout::kNchw) {
+    float* planes[3] = {out.data(), out.data() + plane, out.data() + 2 * plane};
+    for (std::size_t i = 0; i < plane; ++i, rgb += 3) {
+      for (int c = 0; c < 3; ++c) planes[c][i] = lut[c][rgb[src[c]]];
+    }
+  } else {
+    float* dst = out.data();
+    for (std::size_t i = 0; i < plane; ++i, rgb += 3, dst += 3) {
+      for (int c = 0; c < 3; ++c) dst[c] = lut[c][rgb[src[c]]];
+    }
+  }
+}
+
+}  // namespace orchard
