@@ -1,0 +1,152 @@
+// Finds the default feature tensor on the frontend's *decoded* graph rather than the converted one, because:
+//  - decode() works even when conversion cannot: ops the frontend cannot translate (mobilenetv2-12-int8's
+//    com.microsoft.QLinearGlobalAveragePool) stay as framework nodes that still tell their op type;
+//  - it keeps the framework's tensor names, which are what get_place_by_tensor_name() takes. A converted
+//  graph
+//    has been through transformations (TFLite's transpose sinking, for one) that drop names around the pool.
+// Decoded nodes are either OpenVINO ops (the ONNX frontend translates what it can) or framework nodes with
+// the original op type; shapes may be unknown on framework nodes, so those are asked of the InputModel.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <openvino/core/except.hpp>
+#include <openvino/op/util/framework_node.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "orchard/common/error.h"
+#include "orchard/model/model_graph.h"
+
+namespace orchard {
+namespace {
+
+using ov::frontend::InputModel;
+
+bool IsOneOf(std::string_view type, std::initializer_list<std::string_view> types) {
+  return std::find(types.begin(), types.end(), type) != types.end();
+}
+
+const std::string* AnyName(const ov::Output<ov::Node>& output) {
+  const auto& names = output.get_names();
+  return names.empty() ? nullptr : &*names.begin();
+}
+
+bool IsFloat(const ov::Output<ov::Node>& output) {
+  const auto type = output.get_element_type();
+  return type.is_static() && type.is_real();
+}
+
+// Shape of a tensor as the graph knows it, else as the file declares it (TFLite tensors carry static shapes).
+ov::PartialShape ShapeOf(const InputModel& input_model, const ov::Output<ov::Node>& output) {
+  if (output.get_partial_shape().rank().is_static() || AnyName(output) == nullptr) {
+    return output.get_partial_shape();
+  }
+  try {
+    if (auto place = input_model.get_place_by_tensor_name(*AnyName(output))) {
+      return input_model.get_partial_shape(place);
+    }
+  } catch (
+      const ov::Exception&) {  // not every frontend answers shape questions; the caller then skips the op
+  }
+  return ov::PartialShape::dynamic();
+}
+
+// Static sizes of every dimension but the batch; empty if any is unknown.
+std::vector<std::int64_t> PerSampleDims(const ov::PartialShape& shape) {
+  if (shape.rank().is_dynamic() || shape.size() < 2) return {};
+  std::vector<std::int64_t> dims;
+  for (std::size_t i = 1; i < shape.size(); ++i) {
+    if (shape[i].is_dynamic()) return {};
+    dims.push_back(shape[i].get_length());
+  }
+  return dims;
+}
+
+// A pool is global when a rank-4 map comes out as one value per channel, whichever the layout.
+bool CoversWholeMap(const ov::PartialShape& in, const ov::PartialShape& out) {
+  const auto in_dims = PerSampleDims(in);  // C,H,W or H,W,C
+  const auto out_dims = PerSampleDims(out);
+  if (in_dims.size() != 3 || (out_dims.size() != 1 && out_dims.size() != 3)) return false;
+  std::int64_t per_sample = 1;
+  for (auto d : out_dims) per_sample *= d;
+  const bool nchw = per_sample == in_dims[0] && in_dims[1] * in_dims[2] > 1;
+  const bool nhwc = per_sample == in_dims[2] && in_dims[0] * in_dims[1] > 1;
+  return nchw || nhwc;
+}
+
+bool IsGlobalPool(const InputModel& input_model, ov::Node& node) {
+  const std::string type = OpType(node);
+  if (IsOneOf(type, {"GlobalAveragePool", "QLinearGlobalAveragePool"})) return true;  // global by definition
+  if (!IsOneOf(type, {"ReduceMean", "AvgPool", "MEAN", "AVERAGE_POOL_2D"})) return false;
+  return CoversWholeMap(ShapeOf(input_model, node.input_value(0)), ShapeOf(input_model, node.output(0)));
+}
+
+// A consumer chain Convert(to float) -> [Subtract] -> Multiply, or a DequantizeLinear node: the float twin of
+// a quantised tensor. mobilenetv2-12-int8 has one ("627") only because a Shape op reads it.
+std::optional<std::string> DequantisedTwin(const ov::Output<ov::Node>& quantised) {
+  for (const auto& consumer : quantised.get_target_inputs()) {
+    ov::Node* node = consumer.get_node();
+    if (OpType(*node) == "DequantizeLinear" && AnyName(node->output(0))) return *AnyName(node->output(0));
+    if (OpType(*node) != "Convert") continue;
+    for (int step = 0; step < 3; ++step) {
+      const auto out = node->output(0);
+      if (step > 0 && IsFloat(out) && AnyName(out)) return *AnyName(out);
+      const auto next = out.get_target_inputs();
+      if (next.size() != 1 || !IsOneOf(OpType(*next.begin()->get_node()), {"Subtract", "Multiply"})) break;
+      node = next.begin()->get_node();
+    }
+  }
+  return std::nullopt;
+}
+
+// The pool's input, or the nearest float tensor holding the same values: its dequantised twin, or what a
+// quantise op upstream was fed.
+std::string FeatureTensorOf(ov::Node& pool, const std::filesystem::path& path) {
+  const auto pooled = pool.input_value(0);
+  auto tensor = pooled;
+  for (int hop = 0; hop < 4; ++hop) {
+    if (IsFloat(tensor) && AnyName(tensor)) return *AnyName(tensor);
+    if (auto twin = DequantisedTwin(tensor)) return *twin;
+    const std::string producer = OpType(*tensor.get_node());
+    if (!IsOneOf(producer, {"QuantizeLinear", "FakeQuantize", "QUANTIZE", "Convert"})) break;
+    tensor = tensor.get_node()->input_value(0);
+  }
+  // A quantised tensor with no float twin (TFLite): cut there; BuildFeatureGraph dequantises the output.
+  if (AnyName(pooled)) return *AnyName(pooled);
+  ThrowModelError(path, "the input of pooling op '" + pool.get_friendly_name() +
+                            "' has no tensor name to cut at; pass --feature-tensor");
+}
+
+}  // namespace
+
+std::string OpType(const ov::Node& node) {
+  const auto* framework = ov::as_type<const ov::op::util::FrameworkNode>(&node);
+  if (framework == nullptr) return node.get_type_name();
+  const auto& attrs = framework->get_attrs();
+  if (!attrs.get_type_name().empty()) return attrs.get_type_name();  // TensorFlow Lite
+  const auto onnx_type =
+      std::find_if(attrs.begin(), attrs.end(), [](const auto& kv) { return kv.first == "ONNX_META_type"; });
+  return onnx_type == attrs.end() ? node.get_type_name() : onnx_type->second;
+}
+
+std::string FindDefaultFeatureTensor(const ModelSource& source) {
+  std::shared_ptr<ov::Model> decoded;
+  InputModel::Ptr input_model;
+  try {
+    input_model = source.Load();
+    decoded = source.frontend->decode(input_model);
+  } catch (const ov::Exception& error) {
+    ThrowModelError(source.path, "cannot read the graph to find the pooled feature tensor (" +
+                                     ShortReason(error) + "); pass --feature-tensor");
+  }
+  const auto ops = decoded->get_ordered_ops();
+  const auto last_pool = std::find_if(ops.rbegin(), ops.rend(),
+                                      [&](const auto& node) { return IsGlobalPool(*input_model, *node); });
+  if (last_pool == ops.rend()) return {};
+  return FeatureTensorOf(**last_pool, source.path);
+}
+
+}  // namespace orchard

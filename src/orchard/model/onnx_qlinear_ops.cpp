@@ -1,0 +1,141 @@
+// OpenVINO 2026.4's ONNX frontend mis-translates QLinearConv with per-output-channel weight scales (it
+// dequantises the weights along axis 1 and fails: "The number of dequantization scale elements '32' must
+// match the input shape dimension '3'"), which is what onnxruntime's quantiser writes -- mobilenetv2-12-int8
+// has 52 of them. This translator replaces it, written from the ONNX spec:
+//   y = quantise(conv(dequantise(x), dequantise(w, axis 0)) + B * x_scale * w_scale, y_scale, y_zero_point)
+// Quantisation is spelled out in float ops (see Quantise for why).
+
+#include <cstdint>
+#include <openvino/frontend/onnx/extension/conversion.hpp>
+#include <openvino/op/add.hpp>
+#include <openvino/op/clamp.hpp>
+#include <openvino/op/constant.hpp>
+#include <openvino/op/convert.hpp>
+#include <openvino/op/convolution.hpp>
+#include <openvino/op/divide.hpp>
+#include <openvino/op/group_conv.hpp>
+#include <openvino/op/multiply.hpp>
+#include <openvino/op/reshape.hpp>
+#include <openvino/op/round.hpp>
+#include <openvino/op/subtract.hpp>
+#include <string>
+#include <vector>
+
+#include "orchard/model/model_graph.h"
+
+namespace orchard {
+namespace {
+
+using ov::Output;
+using Ints = std::vector<std::int64_t>;
+
+Output<ov::Node> ToF32(const Output<ov::Node>& value) {
+  return std::make_shared<ov::op::v0::Convert>(value, ov::element::f32);
+}
+
+// A per-channel [C] parameter shaped to broadcast along `axis` of a rank-`rank` tensor; scalars stay as they
+// are.
+Output<ov::Node> AlongAxis(const Output<ov::Node>& value, std::size_t axis, std::size_t rank) {
+  if (value.get_partial_shape().rank().is_static() && value.get_partial_shape().size() == 0) return value;
+  Ints shape(rank, 1);
+  shape[axis] = -1;
+  return std::make_shared<ov::op::v1::Reshape>(
+      value, ov::op::v0::Constant::create(ov::element::i64, {rank}, shape), false);
+}
+
+// q - zero_point as float: small integers, so exact.
+Output<ov::Node> Centred(const Output<ov::Node>& q, const Output<ov::Node>& zero_point) {
+  return std::make_shared<ov::op::v1::Subtract>(ToF32(q), ToF32(zero_point));
+}
+
+Output<ov::Node> Dequantise(const Output<ov::Node>& q, const Output<ov::Node>& scale,
+                            const Output<ov::Node>& zero_point) {
+  return std::make_shared<ov::op::v1::Multiply>(Centred(q, zero_point), scale);
+}
+
+// `units` is the value divided by the output scale. Rounds half to even and saturates, as QuantizeLinear
+// specifies. Deliberately not a FakeQuantize: the CPU plugin's low-precision transformations would then run
+// the residual adds in int8 with their own rescaling, which put 20% of codes off by one after the first
+// QLinearAdd (cosine 0.977 to OpenCV at the feature tensor). Float ops give the spec's result on every CPU.
+Output<ov::Node> ToCodes(const Output<ov::Node>& units, const Output<ov::Node>& zero_point) {
+  const auto type = zero_point.get_element_type();
+  const bool is_signed = type == ov::element::i8;
+  auto rounded = std::make_shared<ov::op::v5::Round>(units, ov::op::v5::Round::RoundMode::HALF_TO_EVEN);
+  auto shifted = std::make_shared<ov::op::v1::Add>(rounded, ToF32(zero_point));
+  auto saturated =
+      std::make_shared<ov::op::v0::Clamp>(shifted, is_signed ? -128.0 : 0.0, is_signed ? 127.0 : 255.0);
+  return std::make_shared<ov::op::v0::Convert>(saturated, type);
+}
+
+ov::op::PadType PadTypeOf(const std::string& auto_pad) {
+  if (auto_pad == "SAME_UPPER") return ov::op::PadType::SAME_UPPER;
+  if (auto_pad == "SAME_LOWER") return ov::op::PadType::SAME_LOWER;
+  if (auto_pad == "VALID") return ov::op::PadType::VALID;
+  return ov::op::PadType::EXPLICIT;
+}
+
+Output<ov::Node> Convolve(const ov::frontend::NodeContext& node, const Output<ov::Node>& x,
+                          const Output<ov::Node>& w, const ov::Shape& w_shape) {
+  const std::size_t spatial = w_shape.size() - 2;
+  const auto strides = node.get_attribute<Ints>("strides", Ints(spatial, 1));
+  const auto dilations = node.get_attribute<Ints>("dilations", Ints(spatial, 1));
+  const auto pads = node.get_attribute<Ints>("pads", Ints(2 * spatial, 0));
+  const auto group = node.get_attribute<std::int64_t>("group", 1);
+  const auto pad_type = PadTypeOf(node.get_attribute<std::string>("auto_pad", "NOTSET"));
+  const ov::Strides s(strides.begin(), strides.end());
+  const ov::Strides d(dilations.begin(), dilations.end());
+  const ov::CoordinateDiff begin(pads.begin(), pads.begin() + spatial);
+  const ov::CoordinateDiff end(pads.begin() + spatial, pads.end());
+  if (group == 1) return std::make_shared<ov::op::v1::Convolution>(x, w, s, begin, end, d, pad_type);
+  // ONNX weights [C_out, C_in/g, k...] -> OpenVINO's grouped [g, C_out/g, C_in/g, k...].
+  Ints grouped{group, static_cast<std::int64_t>(w_shape[0]) / group};
+  grouped.insert(grouped.end(), w_shape.begin() + 1, w_shape.end());
+  auto w_grouped = std::make_shared<ov::op::v1::Reshape>(
+      w, ov::op::v0::Constant::create(ov::element::i64, {grouped.size()}, grouped), false);
+  return std::make_shared<ov::op::v1::GroupConvolution>(x, w_grouped, s, begin, end, d, pad_type);
+}
+
+ov::OutputVector QLinearConv(const ov::frontend::NodeContext& node) {
+  const auto x = node.get_input(0);
+  const auto x_scale = node.get_input(1);
+  const auto w = node.get_input(3);
+  if (w.get_partial_shape().is_dynamic()) {
+    OPENVINO_THROW("QLinearConv ", node.get_name(), ": weights must have a static shape");
+  }
+  const ov::Shape w_shape = w.get_shape();
+  const std::size_t rank = w_shape.size();
+  // Like integer kernels: convolve the centred integer codes (float sums of integer products stay exact well
+  // past these layers' sizes), add the int32 bias, then rescale once by x_scale * w_scale[c] / y_scale.
+  // Dequantising first instead rounds every product, and the codes drift from other runtimes' layer by layer
+  // (cosine 0.984 to OpenCV at mobilenetv2-12-int8's feature tensor).
+  const auto w_centred = Centred(w, AlongAxis(node.get_input(5), 0, rank));
+  Output<ov::Node> acc = Convolve(node, Centred(x, node.get_input(2)), w_centred, w_shape);
+  if (node.get_input_size() > 8)
+    acc = std::make_shared<ov::op::v1::Add>(acc, AlongAxis(ToF32(node.get_input(8)), 1, rank));
+  // acc holds integers, so rounding it changes nothing -- except that it stops the CPU plugin from folding
+  // the rescale below into the weights, which makes acc inexact and flips codes that sit near .5 (cosine 0.98
+  // to OpenCV on some images without it).
+  acc = std::make_shared<ov::op::v5::Round>(acc, ov::op::v5::Round::RoundMode::HALF_TO_EVEN);
+  auto in_scale = std::make_shared<ov::op::v1::Multiply>(x_scale, node.get_input(4));
+  auto multiplier = std::make_shared<ov::op::v1::Divide>(in_scale, node.get_input(6));
+  auto units = std::make_shared<ov::op::v1::Multiply>(acc, AlongAxis(multiplier, 1, rank));
+  return {ToCodes(units, node.get_input(7))};
+}
+
+// C = quantise(dequantise(A) + dequantise(B), C_scale, C_zero_point), with numpy broadcasting.
+ov::OutputVector QLinearAdd(const ov::frontend::NodeContext& node) {
+  const auto a = Dequantise(node.get_input(0), node.get_input(1), node.get_input(2));
+  const auto b = Dequantise(node.get_input(3), node.get_input(4), node.get_input(5));
+  auto sum = std::make_shared<ov::op::v1::Add>(a, b);
+  return {ToCodes(std::make_shared<ov::op::v1::Divide>(sum, node.get_input(6)), node.get_input(7))};
+}
+
+}  // namespace
+
+void AddOnnxWorkarounds(ov::frontend::FrontEnd& frontend) {
+  using ov::frontend::onnx::ConversionExtension;
+  frontend.add_extension(std::make_shared<ConversionExtension>("QLinearConv", QLinearConv));
+  frontend.add_extension(std::make_shared<ConversionExtension>("QLinearAdd", "com.microsoft", QLinearAdd));
+}
+
+}  // namespace orchard
