@@ -23,6 +23,10 @@ find_library(PARQUET_LIBRARY NAMES parquet PATHS "${PYARROW_LIBDIR}" NO_DEFAULT_
 add_library(orchard::arrow INTERFACE IMPORTED)
 target_include_directories(orchard::arrow SYSTEM INTERFACE "${PYARROW_INCLUDE}")
 target_link_libraries(orchard::arrow INTERFACE "${PARQUET_LIBRARY}" "${ARROW_LIBRARY}")
+# Arrow's S3 file system (and the AWS SDK inside it) is a library of its own in the wheel.
+find_library(ARROW_S3_LIBRARY NAMES arrow_s3 PATHS "${PYARROW_LIBDIR}" NO_DEFAULT_PATH REQUIRED)
+add_library(orchard::arrow_s3 INTERFACE IMPORTED)
+target_link_libraries(orchard::arrow_s3 INTERFACE orchard::arrow "${ARROW_S3_LIBRARY}")
 # The wheel's libraries find each other through $ORIGIN; our binaries find them through this rpath.
 set(CMAKE_BUILD_RPATH "${PYARROW_LIBDIR}")
 set(ORCHARD_ARROW_LIBDIR "${PYARROW_LIBDIR}" CACHE INTERNAL "")
@@ -33,5 +37,13 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
 pkg_check_modules(LIBWEBP REQUIRED IMPORTED_TARGET libwebp)
-pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+# stb_image_resize is compiled from its Debian header (src/orchard/image/stb_image_resize.cpp), not linked.
 find_package(OpenSSL REQUIRED)
+# Recognition and serving: liblinear (no pkg-config file in Debian) and cpp-httplib (compiled in Debian, so its
+# feature macros must match the library's).
+find_library(LIBLINEAR_LIBRARY NAMES linear REQUIRED)
+find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
+add_library(orchard::liblinear INTERFACE IMPORTED)
+target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
+target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

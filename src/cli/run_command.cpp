@@ -37,11 +37,14 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   auto& o = args->options;
   command->add_option("--input,-i", o.input,
                       "Folder in the layout <root>/[<split>/]<Label>/<file> (label = parent folder), or a text "
-                      "manifest with one path per line (optionally TAB label)")
+                      "manifest with one path per line (optionally TAB label); a local path or an s3:// URI")
       ->required();
-  command->add_option("--output,-o", o.output, "Output folder (features/, errors/, pca.parquet, _SUCCESS)")
+  command->add_option("--output,-o", o.output,
+                      "Output folder (features/, errors/, pca.parquet, _SUCCESS); a local path or an "
+                      "s3:// URI")
       ->required();
-  command->add_option("--model,-m", args->model, "ONNX or TFLite model")->capture_default_str();
+  command->add_option("--model,-m", args->model, "ONNX or TFLite model; a local path or an s3:// URI")
+      ->capture_default_str();
   command->add_option("--feature-tensor", o.model.feature_tensor,
                       "Tensor to cut the model at (default: the input of its global average pool); a "
                       "spatial tensor is globally average-pooled");
@@ -70,6 +73,10 @@ CommandAction RegisterRunCommand(CLI::App& app) {
       ->check(CLI::Range(1, 100'000'000))
       ->capture_default_str();
   command->add_flag("--overwrite", o.overwrite, "Replace the contents of a non-empty output folder");
+  command->add_option("--s3-endpoint", o.s3_endpoint,
+                      "S3-compatible endpoint for s3:// URIs, e.g. http://127.0.0.1:7070 (default: "
+                      "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS); credentials come from the AWS "
+                      "credential chain");
 
   return [args] {
     RunOptions options = args->options;

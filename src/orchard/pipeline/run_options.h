@@ -21,6 +21,7 @@ struct RunOptions {
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 100'000'000;
   bool overwrite = false;
+  std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
 };
 
 }  // namespace orchard

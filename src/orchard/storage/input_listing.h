@@ -14,12 +14,17 @@ struct InputItem {
   std::string label;
 };
 
-// Lists the inputs under `root` and hands each to `emit` as it is found:
+// Lists the inputs under `root` and hands each to `callbacks.emit` as it is found:
 //  - a folder: every regular file below it, recursively, in path order (files of any type: what is not an
 //    image becomes an error row later, so nothing is silently left out); hidden entries (".name") are skipped;
 //  - a file: a manifest, one path or URI per line, optionally followed by a TAB and a label; relative paths
 //    are relative to the manifest's folder; empty lines and lines starting with '#' are ignored.
-// `emit` returns false to stop the listing early. Throws IoError when `root` is missing or unreadable.
-void ListInputs(const Location& root, const std::function<bool(InputItem)>& emit);
+// Throws IoError when `root` is missing or unreadable.
+struct ListingCallbacks {
+  std::function<bool(InputItem)> emit;  // returns false to stop the listing early
+  // Called once, before the first emit, when the number of inputs is known up front (a local folder).
+  std::function<void(std::size_t)> on_total = {};
+};
+void ListInputs(const Location& root, const ListingCallbacks& callbacks);
 
 }  // namespace orchard

@@ -1,5 +1,7 @@
 #include "orchard/storage/location.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include <arrow/filesystem/localfs.h>
@@ -7,6 +9,7 @@
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
+#include "orchard/storage/s3_filesystem.h"
 
 namespace orchard {
 
@@ -42,6 +45,13 @@ Location ResolveLocation(std::string_view uri_or_path) {
     while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
     return {std::make_shared<arrow::fs::LocalFileSystem>(), absolute};
   }
+  // S3 is resolved by orchard, not FileSystemFromUri: that would take keys from the URI and ignore our
+  // endpoint, region and retry settings.
+  const auto scheme_end = text.find("://");
+  std::string scheme = text.substr(0, scheme_end);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (scheme == "s3") return ResolveS3Location("s3" + text.substr(scheme_end));
   std::string path;
   auto fs = arrow::fs::FileSystemFromUri(text, &path);
   if (!fs.ok()) throw UsageError("cannot open '" + text + "': " + fs.status().message());
@@ -49,6 +59,13 @@ Location ResolveLocation(std::string_view uri_or_path) {
 }
 
 std::shared_ptr<arrow::Buffer> ReadAll(const Location& location) {
+  // Opening a FIFO blocks until a writer appears: such local entries are refused before they are opened.
+  std::error_code error;
+  const auto status = std::filesystem::status(location.path, error);
+  if (location.fs->type_name() == "local" && !error && std::filesystem::exists(status) &&
+      !std::filesystem::is_regular_file(status)) {
+    throw InputError("not a regular file (a FIFO, socket, device or folder)");
+  }
   auto file = location.fs->OpenInputFile(location.path);
   if (!file.ok()) throw InputError("cannot open: " + file.status().message());
   auto size = (*file)->GetSize();
@@ -69,6 +86,26 @@ EntryType GetEntryType(const Location& location) {
     default:
       return EntryType::kMissing;
   }
+}
+
+std::string DescribeMissing(const Location& location) {
+  if (location.fs->type_name() == "local") return "no such file or folder";
+  const std::string bucket = location.path.substr(0, location.path.find('/'));
+  const auto info = location.fs->GetFileInfo(bucket);
+  if (info.ok() && info->type() == arrow::fs::FileType::NotFound) {
+    return "bucket '" + bucket + "' does not exist";
+  }
+  return "no such object or prefix";
+}
+
+}  // namespace orchard
+
+namespace orchard {
+
+void WriteText(const Location& location, const std::string& text) {
+  auto out = ValueOrThrow(location.fs->OpenOutputStream(location.path), location.uri());
+  ThrowIfError(out->Write(text), location.uri());
+  ThrowIfError(out->Close(), location.uri());
 }
 
 }  // namespace orchard

@@ -33,4 +33,15 @@ std::shared_ptr<arrow::Buffer> ReadAll(const Location& location);
 enum class EntryType { kMissing, kFile, kDirectory };
 EntryType GetEntryType(const Location& location);
 
+// Says what is missing when GetEntryType() gave kMissing: "no such file or folder", or on an object store
+// whether the bucket itself is missing (the more likely mistake).
+std::string DescribeMissing(const Location& location);
+
+}  // namespace orchard
+
+namespace orchard {
+
+// Writes `text` as the whole content of `location` (small files: manifests, job records). Throws IoError.
+void WriteText(const Location& location, const std::string& text);
+
 }  // namespace orchard

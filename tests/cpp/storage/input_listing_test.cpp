@@ -33,10 +33,10 @@ class InputListingTest : public ::testing::Test {
 
   std::vector<InputItem> List(const fs::path& path) {
     std::vector<InputItem> items;
-    ListInputs(ResolveLocation(path.string()), [&](InputItem item) {
-      items.push_back(std::move(item));
-      return true;
-    });
+    ListInputs(ResolveLocation(path.string()), {[&](InputItem item) {
+                 items.push_back(std::move(item));
+                 return true;
+               }});
     return items;
   }
 
@@ -67,8 +67,11 @@ TEST_F(InputListingTest, ManifestResolvesRelativePathsAndExplicitLabels) {
 
 TEST_F(InputListingTest, EmitReturningFalseStopsTheListing) {
   int calls = 0;
-  ListInputs(ResolveLocation(root_.string()), [&](InputItem) { return ++calls < 2; });
+  std::size_t total = 0;
+  ListInputs(ResolveLocation(root_.string()),
+             {[&](InputItem) { return ++calls < 2; }, [&](std::size_t n) { total = n; }});
   EXPECT_EQ(calls, 2);
+  EXPECT_EQ(total, 3u);  // a local folder is counted before the first input is handed on
 }
 
 TEST_F(InputListingTest, MissingRootIsAnIoErrorNamingIt) {

@@ -1,0 +1,93 @@
+"""Benchmark (not a test): `orchard run` on the sample's Test split read from local disk vs from a local S3
+server (versitygw on loopback, tests/python/s3_server.py). Prints images/s and input MB/s per variant.
+
+    .venv/bin/python bench/s3_vs_disk.py [--split Test] [--repeat 2] [--orchard build/orchard]
+
+The server stores objects on the same disk, so the difference is the S3 protocol's cost (HTTP, signing,
+one HEAD + one GET per image), not network bandwidth. Output always goes to local disk, except in the
+"s3 -> s3" variant.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from s3_server import S3Server  # noqa: E402
+
+SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
+SAMPLE = SHARED / "data" / "fruits-360-sample"
+
+
+def run(orchard, env, input_, output, extra):
+    start = time.monotonic()
+    result = subprocess.run([orchard, "run", "--input", input_, "--output", output, "--overwrite", *extra],
+                            env=env, capture_output=True, text=True)
+    wall = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"orchard failed ({result.returncode}):\n{result.stderr}")
+    return wall
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="Test")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per variant; the fastest is reported")
+    parser.add_argument("--orchard", default=os.environ.get("ORCHARD_BIN", str(REPO / "build" / "orchard")))
+    parser.add_argument("--model", default=str(SHARED / "models" / "mobilenetv2-12-int8.onnx"))
+    args = parser.parse_args()
+
+    source = SAMPLE / args.split
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    total_mb = sum(p.stat().st_size for p in files) / 1e6
+    extra = ["--model", args.model, "--precision", "f32"]
+
+    with tempfile.TemporaryDirectory(prefix="orchard-bench-") as tmp:
+        tmp = Path(tmp)
+        server = S3Server(tmp / "s3")
+        try:
+            server.create_bucket("bench")
+            fs = server.filesystem()
+            start = time.monotonic()
+
+            def upload(path):
+                with fs.open_output_stream(f"bench/{args.split}/{path.relative_to(source).as_posix()}") as out:
+                    out.write(path.read_bytes())
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(upload, files))
+            upload_s = time.monotonic() - start
+            print(f"{len(files)} images, {total_mb:.1f} MB; uploaded to versitygw in {upload_s:.1f} s "
+                  f"({total_mb / upload_s:.1f} MB/s)")
+
+            env = server.client_env()
+            variants = [
+                ("disk -> disk", str(source), str(tmp / "out-local")),
+                ("s3   -> disk", f"s3://bench/{args.split}", str(tmp / "out-from-s3")),
+                ("s3   -> s3", f"s3://bench/{args.split}", "s3://bench/out"),
+            ]
+            print(f"{'variant':<14}{'wall s':>9}{'images/s':>10}{'MB/s':>8}{'features s':>12}")
+            for name, input_, output in variants:
+                runs = []
+                for _ in range(args.repeat):
+                    wall = run(args.orchard, env, input_, output, extra)
+                    if output.startswith("s3://"):
+                        manifest = json.loads(fs.open_input_stream("bench/out/_SUCCESS").read())
+                    else:
+                        manifest = json.loads((Path(output) / "_SUCCESS").read_text())
+                    runs.append((wall, manifest["timings"]["features_seconds"]))
+                wall, features_s = min(runs)
+                print(f"{name:<14}{wall:>9.1f}{len(files) / wall:>10.1f}{total_mb / wall:>8.1f}{features_s:>12.1f}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
