@@ -8,9 +8,11 @@
 #include <variant>
 
 #include "orchard/common/error.h"
+#include "orchard/common/utf8.h"
 #include "orchard/image/decode.h"
 #include "orchard/image/preprocess.h"
 #include "orchard/pipeline/bounded_queue.h"
+#include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/task_group.h"
 #include "orchard/storage/input_listing.h"
 #include "orchard/table/feature_table.h"
@@ -33,9 +35,16 @@ struct EmbeddedBatch {
   std::vector<ErrorRow> errors;
 };
 
-std::string PartName(std::size_t index) {
-  char name[32];
-  std::snprintf(name, sizeof name, "part-%05zu.parquet", index);
+// Names carry the attempt so that a resumed job never overwrites, or mixes with, an earlier attempt's parts.
+std::string StagedPartName(int attempt, std::size_t index) {
+  char name[48];
+  std::snprintf(name, sizeof name, "part-a%03d-%05zu.parquet", attempt, index);
+  return name;
+}
+
+std::string ErrorPartName(int attempt) {
+  char name[48];
+  std::snprintf(name, sizeof name, "part-a%03d.parquet", attempt);
   return name;
 }
 
@@ -46,7 +55,7 @@ bool AllFinite(std::span<const float> values) {
 class Extraction {
  public:
   Extraction(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,
-             const std::atomic<bool>& cancel)
+             const std::atomic<bool>& cancel, ResumeState& state)
       : settings_(settings),
         model_(model),
         progress_(progress),
@@ -55,18 +64,18 @@ class Extraction {
         listed_(4096),
         prepared_(2 * settings.batch_size),
         embedded_(4),
-        result_{{}, CovarianceAccumulator(model.feature_dim()), 0, 0} {}
+        state_(state) {}
 
-  ExtractionResult Run() {
+  void Run() {
     TaskGroup tasks([this] { CloseQueues(); });
     tasks.Spawn([this] { ListLoop(); });
-    decoders_left_ = std::max(1, settings_.decode_threads);
-    for (int i = 0; i < decoders_left_; ++i) tasks.Spawn([this] { DecodeLoop(); });
+    const int decoders = std::max(1, settings_.decode_threads);
+    decoders_left_ = decoders;  // the last decoder to finish closes the queue it fills
+    for (int i = 0; i < decoders; ++i) tasks.Spawn([this] { DecodeLoop(); });
     tasks.Spawn([this] { InferLoop(); });
     tasks.Spawn([this] { WriteLoop(); });
     tasks.Wait();
     if (cancel_) throw orchard::Cancelled();
-    return std::move(result_);
   }
 
  private:
@@ -83,10 +92,18 @@ class Extraction {
   }
 
   void ListLoop() {
-    ListInputs(settings_.input, [this](InputItem item) {
+    ListingCallbacks callbacks;
+    callbacks.emit = [this](InputItem item) {
+      Failpoint("listing");
+      // Kept parts hold paths as written to Parquet, i.e. escaped where not UTF-8.
+      if (state_.done.contains(EscapeInvalidUtf8(item.location.uri()))) return !StopIfCancelled();
       progress_.AddListed();
       return !StopIfCancelled() && listed_.Push(std::move(item));
-    });
+    };
+    callbacks.on_total = [this](std::size_t total) {
+      progress_.SetTotal(static_cast<std::int64_t>(total) - static_cast<std::int64_t>(state_.done.size()));
+    };
+    ListInputs(settings_.input, callbacks);
     progress_.ListingDone();
     listed_.Close();
   }
@@ -161,32 +178,41 @@ class Extraction {
   }
 
   void WriteLoop() {
-    ParquetFileWriter errors(settings_.errors_file, ErrorSchema());
+    const Location errors_part = settings_.errors_folder.child(ErrorPartName(state_.attempt));
+    ParquetFileWriter errors(errors_part, ErrorSchema());
     std::unique_ptr<ParquetFileWriter> part;
+    std::size_t parts_started = 0;
     while (auto batch = embedded_.Pop()) {
       if (!batch->errors.empty()) {
         errors.Write(*MakeErrorBatch(batch->errors));
         const auto failed = static_cast<std::int64_t>(batch->errors.size());
-        result_.rows_failed += failed;
+        state_.rows_failed += failed;
         progress_.AddFailed(failed);
       }
       if (batch->paths.empty()) continue;
       if (!part || part->rows_written() >= static_cast<std::int64_t>(settings_.rows_per_part)) {
-        if (part) part->Close();
-        result_.staged_parts.push_back(settings_.staging_folder.child(PartName(result_.staged_parts.size())));
-        part = std::make_unique<ParquetFileWriter>(result_.staged_parts.back(),
+        if (part) ClosePart(*part);
+        state_.staged_parts.push_back(
+            settings_.staging_folder.child(StagedPartName(state_.attempt, parts_started++)));
+        part = std::make_unique<ParquetFileWriter>(state_.staged_parts.back(),
                                                    FeatureSchema(model_.feature_dim(), 0));
       }
       const FloatRows features{batch->features, model_.feature_dim()};
       part->Write(*MakeFeatureBatch(batch->paths, batch->labels, features));
       const auto rows = batch->paths.size();
-      result_.stats.AddRows(features.values, rows);
-      result_.rows_written += static_cast<std::int64_t>(rows);
+      state_.stats.AddRows(features.values, rows);
+      state_.rows_written += static_cast<std::int64_t>(rows);
       progress_.AddDone(static_cast<std::int64_t>(rows));
     }
     if (cancel_) return;  // leave the unfinished part unreadable rather than complete-looking
-    if (part) part->Close();
+    if (part) ClosePart(*part);
     errors.Close();
+    state_.error_parts.push_back(errors_part);
+  }
+
+  static void ClosePart(ParquetFileWriter& part) {
+    part.Close();
+    Failpoint("staged-part");
   }
 
   const ExtractionSettings& settings_;
@@ -198,14 +224,14 @@ class Extraction {
   BoundedQueue<Prepared> prepared_;
   BoundedQueue<EmbeddedBatch> embedded_;
   std::atomic<int> decoders_left_{0};
-  ExtractionResult result_;
+  ResumeState& state_;
 };
 
 }  // namespace
 
-ExtractionResult ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model,
-                                 ProgressReporter& progress, const std::atomic<bool>& cancel) {
-  return Extraction(settings, model, progress, cancel).Run();
+void ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,
+                     const std::atomic<bool>& cancel, ResumeState& state) {
+  Extraction(settings, model, progress, cancel, state).Run();
 }
 
 }  // namespace orchard

@@ -7,16 +7,17 @@
 namespace orchard {
 
 // The folder `orchard run` writes (README, "Output format"). `_SUCCESS` is written last: a reader that
-// finds it knows every file it lists is complete.
+// finds it knows every file it lists is complete. Until then `_job.json` identifies the job and `_staging/`
+// holds its features without the PCA, so that an interrupted job can be resumed (resume.h).
 struct OutputLayout {
   Location root;
 
   Location features() const { return root.child("features"); }
   Location errors() const { return root.child("errors"); }
-  Location errors_file() const { return errors().child("part-00000.parquet"); }
   Location pca_model() const { return root.child("pca.parquet"); }
   Location staging() const { return root.child("_staging"); }
   Location success() const { return root.child("_SUCCESS"); }
+  Location job() const { return root.child("_job.json"); }
 };
 
 }  // namespace orchard

@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "orchard/storage/arrow_status.h"
+#include "orchard/pipeline/failpoint.h"
 #include "orchard/table/feature_table.h"
 #include "orchard/table/parquet_io.h"
 
@@ -26,7 +26,7 @@ std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts
       writer->Write(*AddPcaColumn(batch, {projected, pca.k()}));
     });
     if (writer) writer->Close();
-    ThrowIfError(staged.fs->DeleteFile(staged.path), staged.uri());
+    Failpoint("final-part");
     names.push_back(staged.name());
   }
   return names;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -54,8 +55,8 @@ void ProgressReporter::Print(bool final_line) {
   const double seconds = elapsed_seconds();
   const auto processed = done_ + failed_;
   const double rate = seconds > 0 ? processed / seconds : 0.0;
-  const auto total = listed_.load();
-  const bool known_total = listing_done_ && total > 0;
+  const auto total = listing_done_ ? listed_.load() : std::max(listed_.load(), expected_total_.load());
+  const bool known_total = (listing_done_ || expected_total_ > 0) && total > 0;
   const double fraction = known_total ? static_cast<double>(processed) / total : 0.0;
 
   char line[256];

@@ -23,6 +23,8 @@ class ProgressReporter {
 
   void AddListed(std::int64_t n = 1) { listed_ += n; }
   void ListingDone() { listing_done_ = true; }
+  // The number of inputs, when the listing knows it before handing them all on (gives an ETA early).
+  void SetTotal(std::int64_t total) { expected_total_ = total; }
   void AddDone(std::int64_t n = 1) { done_ += n; }
   void AddFailed(std::int64_t n = 1) { failed_ += n; }
 
@@ -43,6 +45,7 @@ class ProgressReporter {
   const std::string stage_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::atomic<std::int64_t> listed_{0};
+  std::atomic<std::int64_t> expected_total_{0};
   std::atomic<std::int64_t> done_{0};
   std::atomic<std::int64_t> failed_{0};
   std::atomic<bool> listing_done_{false};

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "orchard/pca/covariance_accumulator.h"
+#include "orchard/pipeline/output_layout.h"
+
+namespace orchard {
+
+// What earlier, interrupted attempts of a job left in its output folder, and can be kept.
+// Each attempt writes its staged feature parts and its error rows under names of its own, and a part is
+// complete only once its Parquet footer is written: a part torn by a crash is unreadable, so it is deleted
+// and its inputs are done again. Inputs in a complete part (features or errors) are not done again.
+struct ResumeState {
+  int attempt = 0;       // number of this attempt, for its file names
+  bool resumed = false;  // an unfinished job with the same identity was found
+  std::vector<Location> staged_parts;
+  std::vector<Location> error_parts;
+  std::unordered_set<std::string> done;  // input URIs already written or failed
+  CovarianceAccumulator stats;
+  std::int64_t rows_written = 0;
+  std::int64_t rows_failed = 0;
+
+  explicit ResumeState(std::size_t feature_dim) : stats(feature_dim) {}
+};
+
+// The settings that decide the staged results; a job resumes only when they are the same.
+nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
+                           const std::string& feature_tensor, const std::string& precision,
+                           const nlohmann::json& preprocess, std::uint64_t max_pixels);
+
+// Makes `output` ready for this attempt: creates it, or recognises an unfinished job with the same identity
+// and recovers it, or refuses (UsageError) a folder holding anything else unless `overwrite` is set.
+// Records the identity in the folder.
+ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity, std::size_t feature_dim,
+                           bool overwrite);
+
+}  // namespace orchard
