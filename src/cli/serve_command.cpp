@@ -1,0 +1,62 @@
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/signals.h"
+#include "orchard/recognition/bundle.h"
+#include "orchard/recognition/recognizer.h"
+#include "orchard/serve/http_service.h"
+
+namespace orchard::cli {
+namespace {
+
+struct ServeArguments {
+  std::string bundle;
+  ServeOptions options;
+  double max_wait_ms = 5.0;
+  int model_threads = 0;
+};
+
+}  // namespace
+
+CommandAction RegisterServeCommand(CLI::App& app) {
+  auto* command = app.add_subcommand(
+      "serve",
+      "Serve a bundle over HTTP: POST /v1/predict, POST /v1/embed, GET /healthz, GET /metrics, GET /.");
+  auto args = std::make_shared<ServeArguments>();
+  auto& o = args->options;
+  command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
+  command->add_option("--port,-p", o.port, "TCP port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  command->add_option("--host", o.host, "Address to listen on")->capture_default_str();
+  command->add_option("--max-body-bytes", o.max_body_bytes, "Larger request bodies get 413")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--max-batch", o.max_batch, "Most images per model call")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  command
+      ->add_option("--max-wait-ms", args->max_wait_ms,
+                   "How long a request may wait for others to fill its batch")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
+  command->add_option("--http-threads", o.http_threads, "HTTP worker threads (0 = 2 x max-batch)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--model-threads", args->model_threads, "Inference threads (0 = OpenVINO's choice)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  return [args] {
+    ServeOptions options = args->options;
+    options.max_wait = std::chrono::microseconds(static_cast<std::int64_t>(args->max_wait_ms * 1000.0));
+    Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads);
+    const auto& stop = InstallStopHandler();
+    Serve(recognizer, options, stop, std::cerr);
+    std::cerr << "orchard: stopped\n";
+    return kExitSuccess;
+  };
+}
+
+}  // namespace orchard::cli

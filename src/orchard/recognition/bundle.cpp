@@ -1,0 +1,114 @@
+#include "orchard/recognition/bundle.h"
+
+#include <arrow/filesystem/localfs.h>
+
+#include <fstream>
+
+#include "orchard/common/error.h"
+#include "orchard/storage/location.h"
+#include "orchard/pipeline/model_loading.h"
+#include "orchard/table/pca_model_file.h"
+
+namespace orchard {
+namespace {
+
+constexpr const char* kManifest = "bundle.json";
+constexpr const char* kPcaFile = "pca.parquet";
+constexpr const char* kClassifierFile = "classifier.liblinear";
+
+std::shared_ptr<arrow::fs::FileSystem> LocalFs() { return std::make_shared<arrow::fs::LocalFileSystem>(); }
+
+nlohmann::json ReadJsonFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path.string() + ": no such file (is this a bundle written by `orchard train`?)");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(path.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace
+
+ModelReference ModelReference::FromJson(const nlohmann::json& json) {
+  ModelReference ref;
+  ref.file = json.at("file").get<std::string>();
+  ref.sha256 = json.at("sha256").get<std::string>();
+  ref.feature_tensor = json.at("feature_tensor").get<std::string>();
+  ref.feature_dim = json.at("feature_dim").get<std::size_t>();
+  ref.precision = json.at("precision").get<std::string>();
+  return ref;
+}
+
+nlohmann::json ModelReference::ToJson() const {
+  return {{"file", file},
+          {"sha256", sha256},
+          {"feature_tensor", feature_tensor},
+          {"feature_dim", feature_dim},
+          {"precision", precision}};
+}
+
+void Bundle::Save(const std::filesystem::path& dir) const {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw IoError(dir.string() + ": " + error.message());
+  const auto absolute = std::filesystem::absolute(dir);
+  WritePcaModel(pca, LocalFs(), (absolute / kPcaFile).string());
+  classifier.Save(absolute / kClassifierFile);
+  nlohmann::json manifest = {
+      {"format_version", kFormatVersion},
+      {"orchard_version", ORCHARD_VERSION},
+      {"model", model.ToJson()},
+      {"preprocess", preprocess.ToJson()},
+      {"pca", {{"file", kPcaFile}, {"k", pca.k()}, {"dim", pca.dim()}}},
+      {"classifier", {{"file", kClassifierFile}, {"description", classifier.Describe()}}},
+      {"labels", labels},
+      {"training", training}};
+  WriteText(ResolveLocation((absolute / kManifest).string()), manifest.dump(2) + "\n");
+}
+
+Bundle Bundle::Load(const std::filesystem::path& dir) {
+  const auto absolute = std::filesystem::absolute(dir);
+  const auto manifest_path = absolute / kManifest;
+  const nlohmann::json manifest = ReadJsonFile(manifest_path);
+  try {
+    if (manifest.at("format_version").get<int>() != kFormatVersion) {
+      throw IoError(manifest_path.string() + ": unsupported bundle format version " +
+                    manifest.at("format_version").dump());
+    }
+    Bundle bundle{
+        ModelReference::FromJson(manifest.at("model")),
+        PreprocessSpec::FromJson(manifest.at("preprocess")),
+        ReadPcaModel(LocalFs(), (absolute / manifest.at("pca").at("file").get<std::string>()).string()),
+        LogisticClassifier::Load(absolute / manifest.at("classifier").at("file").get<std::string>(),
+                                 manifest.at("classifier").at("description")),
+        manifest.at("labels").get<std::vector<std::string>>(),
+        manifest.value("training", nlohmann::json::object())};
+    if (bundle.pca.dim() != bundle.model.feature_dim || bundle.classifier.dim() != bundle.pca.k() ||
+        bundle.classifier.n_classes() != bundle.labels.size()) {
+      throw IoError(manifest_path.string() + ": the model, PCA, classifier and labels do not fit together");
+    }
+    return bundle;
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(manifest_path.string() + ": " + e.what());
+  } catch (const UsageError& e) {  // PreprocessSpec::FromJson's complaints
+    throw IoError(manifest_path.string() + ": " + e.what());
+  }
+}
+
+EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads) {
+  ModelOptions options;
+  options.path = reference.file;
+  options.feature_tensor = reference.feature_tensor;
+  options.precision = ParsePrecision(reference.precision);
+  options.threads = threads;
+  LoadedModel loaded = LoadModel(options, reference.sha256);
+  const std::string where = "the bundle's model " + loaded.file.uri();
+  if (loaded.model.feature_dim() != reference.feature_dim) {
+    throw ModelError(where + " gives " + std::to_string(loaded.model.feature_dim()) +
+                     "-d features, the bundle expects " + std::to_string(reference.feature_dim));
+  }
+  return std::move(loaded.model);
+}
+
+}  // namespace orchard

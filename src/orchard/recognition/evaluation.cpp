@@ -1,0 +1,72 @@
+#include "orchard/recognition/evaluation.h"
+
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "orchard/recognition/recognizer.h"
+
+namespace orchard {
+
+Evaluation Evaluate(std::span<const std::string> true_labels, std::span<const float> probabilities,
+                    const std::vector<std::string>& labels) {
+  const std::size_t classes = labels.size();
+  if (probabilities.size() != true_labels.size() * classes)
+    throw std::invalid_argument("Evaluate: wrong sizes");
+  std::map<std::string, std::size_t> index;
+  for (std::size_t c = 0; c < classes; ++c) index.emplace(labels[c], c);
+
+  Evaluation result;
+  result.labels = labels;
+  result.n = static_cast<std::int64_t>(true_labels.size());
+  result.confusion.assign(classes, std::vector<std::int64_t>(classes, 0));
+  std::set<std::string> unknown;
+  std::int64_t hits1 = 0, hits5 = 0;
+  for (std::size_t i = 0; i < true_labels.size(); ++i) {
+    const auto top = TopK(probabilities.subspan(i * classes, classes), 5);
+    const auto known = index.find(true_labels[i]);
+    if (known == index.end()) {
+      unknown.insert(true_labels[i]);
+      continue;
+    }
+    const std::size_t truth = known->second;
+    ++result.confusion[truth][top.front()];
+    hits1 += top.front() == truth;
+    for (const std::size_t c : top) hits5 += c == truth;
+  }
+  if (result.n > 0) {
+    result.top1 = static_cast<double>(hits1) / static_cast<double>(result.n);
+    result.top5 = static_cast<double>(hits5) / static_cast<double>(result.n);
+  }
+  result.unknown_labels.assign(unknown.begin(), unknown.end());
+  result.per_class.resize(classes);
+  for (std::size_t c = 0; c < classes; ++c) {
+    std::int64_t support = 0, predicted = 0;
+    for (std::size_t o = 0; o < classes; ++o) {
+      support += result.confusion[c][o];
+      predicted += result.confusion[o][c];
+    }
+    const auto hits = static_cast<double>(result.confusion[c][c]);
+    result.per_class[c] = {predicted ? hits / static_cast<double>(predicted) : 0.0,
+                           support ? hits / static_cast<double>(support) : 0.0, support};
+  }
+  return result;
+}
+
+nlohmann::json Evaluation::ToJson() const {
+  nlohmann::json per = nlohmann::json::object();
+  for (std::size_t c = 0; c < labels.size(); ++c) {
+    per[labels[c]] = {{"precision", per_class[c].precision},
+                      {"recall", per_class[c].recall},
+                      {"support", per_class[c].support}};
+  }
+  return {{"n", n},
+          {"top1", top1},
+          {"top5", top5},
+          {"labels", labels},
+          {"per_class", per},
+          {"confusion", confusion},
+          {"unknown_labels", unknown_labels}};
+}
+
+}  // namespace orchard

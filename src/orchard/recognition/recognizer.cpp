@@ -1,0 +1,111 @@
+#include "orchard/recognition/recognizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "orchard/common/error.h"
+#include "orchard/image/decode.h"
+#include "orchard/image/preprocess.h"
+
+namespace orchard {
+namespace {
+
+PreprocessSpec SpecForModel(PreprocessSpec spec, const EmbeddingModel& model) {
+  if (spec.width != model.input_width() || spec.height != model.input_height()) {
+    throw ModelError("the bundle's preprocessing makes " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " images, the model takes " +
+                     std::to_string(model.input_width()) + "x" + std::to_string(model.input_height()));
+  }
+  return spec;
+}
+
+}  // namespace
+
+std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k) {
+  std::vector<std::size_t> order(probabilities.size());
+  std::iota(order.begin(), order.end(), 0);
+  k = std::min(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                    [&](std::size_t a, std::size_t b) {
+                      return probabilities[a] > probabilities[b] ||
+                             (probabilities[a] == probabilities[b] && a < b);
+                    });
+  order.resize(k);
+  return order;
+}
+
+Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels)
+    : bundle_(std::move(bundle)),
+      model_(OpenVerifiedModel(bundle_.model, model_threads)),
+      max_pixels_(max_pixels),
+      image_size_(static_cast<std::size_t>(3 * model_.input_width() * model_.input_height())) {
+  bundle_.preprocess = SpecForModel(bundle_.preprocess, model_);
+}
+
+PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
+  DecodeOptions options;
+  options.max_pixels = max_pixels_;
+  // Same reduced-scale JPEG decoding as `orchard run`, so served features equal the training features.
+  options.min_width = bundle_.preprocess.width;
+  options.min_height = bundle_.preprocess.height;
+  const Image image = DecodeImage(bytes, options);
+  PreparedImage prepared{std::vector<float>(image_size_)};
+  Preprocess(image, bundle_.preprocess, model_.input_layout(), prepared.tensor);
+  return prepared;
+}
+
+std::vector<Recognition> Recognizer::Classify(std::span<const PreparedImage* const> images,
+                                              const RecognizeOptions& options) {
+  const std::size_t n = images.size();
+  const std::size_t dim = model_.feature_dim();
+  const std::size_t k = bundle_.pca.k();
+  const std::size_t classes = bundle_.labels.size();
+  std::vector<float> input(n * image_size_);
+  for (std::size_t i = 0; i < n; ++i)
+    std::copy(images[i]->tensor.begin(), images[i]->tensor.end(), input.begin() + i * image_size_);
+  std::vector<float> features(n * dim), projected(n * k), probabilities(n * classes);
+  if (n > 0) model_.Embed(input, n, features);
+  bundle_.pca.Transform(features, n, projected);
+
+  std::vector<Recognition> results(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto row = std::span<const float>(features).subspan(i * dim, dim);
+    if (!std::all_of(row.begin(), row.end(), [](float v) { return std::isfinite(v); })) {
+      results[i].error = "the model produced non-finite features";
+      continue;
+    }
+    const auto probs = std::span<float>(probabilities).subspan(i * classes, classes);
+    bundle_.classifier.PredictProbabilities(std::span<const float>(projected).subspan(i * k, k), 1, probs);
+    for (const std::size_t c : TopK(probs, options.top_k))
+      results[i].top_k.push_back({bundle_.labels[c], probs[c]});
+    if (options.keep_features) {
+      results[i].features.assign(row.begin(), row.end());
+      results[i].pca.assign(projected.begin() + i * k, projected.begin() + (i + 1) * k);
+    }
+  }
+  return results;
+}
+
+std::vector<Recognition> Recognizer::Recognize(std::span<const std::span<const std::uint8_t>> images,
+                                               const RecognizeOptions& options) {
+  std::vector<Recognition> results(images.size());
+  std::vector<PreparedImage> prepared;
+  std::vector<std::size_t> where;
+  prepared.reserve(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    try {
+      prepared.push_back(Prepare(images[i]));
+      where.push_back(i);
+    } catch (const InputError& e) {
+      results[i].error = e.what();
+    }
+  }
+  std::vector<const PreparedImage*> batch;
+  for (const auto& p : prepared) batch.push_back(&p);
+  auto classified = Classify(batch, options);
+  for (std::size_t j = 0; j < where.size(); ++j) results[where[j]] = std::move(classified[j]);
+  return results;
+}
+
+}  // namespace orchard

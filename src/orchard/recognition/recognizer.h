@@ -1,0 +1,69 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "orchard/model/embedding_model.h"
+#include "orchard/recognition/bundle.h"
+
+namespace orchard {
+
+struct ScoredLabel {
+  std::string label;
+  float probability = 0.0f;
+};
+
+// One image, decoded and preprocessed: exactly what the network receives.
+struct PreparedImage {
+  std::vector<float> tensor;
+};
+
+struct Recognition {
+  std::string error;               // non-empty when this image could not be recognised (the reason)
+  std::vector<ScoredLabel> top_k;  // most probable first
+  std::vector<float> features;     // the CNN features, when asked for
+  std::vector<float> pca;          // the PCA projection, when asked for
+  bool ok() const { return error.empty(); }
+};
+
+struct RecognizeOptions {
+  std::size_t top_k = 5;
+  bool keep_features = false;
+};
+
+// A bundle made runnable: raw image bytes -> decode -> preprocess -> CNN -> PCA -> classifier, exactly the
+// steps and settings `orchard run` used for the training features.
+// Prepare() is thread-safe (callers decode in parallel); Classify() runs the model and must be called by one
+// thread at a time, with batches of any size.
+class Recognizer {
+ public:
+  // Verifies and compiles the bundle's model (ModelError when it is missing or changed).
+  Recognizer(Bundle bundle, int model_threads = 0, std::uint64_t max_pixels = 100'000'000);
+
+  // Throws InputError naming the reason when the bytes are not a supported, intact image.
+  PreparedImage Prepare(std::span<const std::uint8_t> bytes) const;
+
+  std::vector<Recognition> Classify(std::span<const PreparedImage* const> images,
+                                    const RecognizeOptions& options);
+
+  // Prepare + Classify for a batch; an image that fails gets its own error, the others are still recognised.
+  std::vector<Recognition> Recognize(std::span<const std::span<const std::uint8_t>> images,
+                                     const RecognizeOptions& options);
+
+  const Bundle& bundle() const { return bundle_; }
+  std::size_t feature_dim() const { return model_.feature_dim(); }
+
+ private:
+  Bundle bundle_;
+  EmbeddingModel model_;
+  std::uint64_t max_pixels_;
+  std::size_t image_size_;
+};
+
+// The k most probable classes of one probability row, most probable first (ties: lower class index first).
+std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k);
+
+}  // namespace orchard

@@ -1,0 +1,92 @@
+#include "orchard/serve/inference_batcher.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace orchard {
+
+InferenceBatcher::InferenceBatcher(Recognizer& recognizer, std::size_t max_batch,
+                                   std::chrono::microseconds max_wait)
+    : recognizer_(recognizer),
+      max_batch_(std::max<std::size_t>(1, max_batch)),
+      max_wait_(max_wait),
+      stats_{0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0)},
+      thread_([this] { Loop(); }) {}
+
+InferenceBatcher::~InferenceBatcher() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  for (auto& pending : queue_) {
+    pending.result.set_exception(std::make_exception_ptr(std::runtime_error("the server is stopping")));
+  }
+}
+
+Recognition InferenceBatcher::Submit(PreparedImage image, const RecognizeOptions& options) {
+  std::future<Recognition> result;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw std::runtime_error("the server is stopping");
+    queue_.push_back({std::move(image), options, {}});
+    result = queue_.back().result.get_future();
+  }
+  wake_.notify_all();
+  return result.get();
+}
+
+InferenceBatcher::Stats InferenceBatcher::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void InferenceBatcher::Loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    // A lone request waits at most max_wait for company; a full batch goes at once.
+    const auto deadline = std::chrono::steady_clock::now() + max_wait_;
+    wake_.wait_until(lock, deadline, [this] { return stopping_ || queue_.size() >= max_batch_; });
+    std::deque<Pending> batch;
+    while (!queue_.empty() && batch.size() < max_batch_) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    ++stats_.batches;
+    stats_.images += batch.size();
+    ++stats_.by_size[batch.size()];
+    lock.unlock();
+    Run(batch);
+    lock.lock();
+  }
+}
+
+void InferenceBatcher::Run(std::deque<Pending>& batch) {
+  // One model call serves the most demanding request; each then gets what it asked for.
+  RecognizeOptions options{0, false};
+  std::vector<const PreparedImage*> images;
+  for (const auto& pending : batch) {
+    options.top_k = std::max(options.top_k, pending.options.top_k);
+    options.keep_features = options.keep_features || pending.options.keep_features;
+    images.push_back(&pending.image);
+  }
+  try {
+    auto results = recognizer_.Classify(images, options);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& result = results[i];
+      if (result.top_k.size() > batch[i].options.top_k) result.top_k.resize(batch[i].options.top_k);
+      if (!batch[i].options.keep_features) {
+        result.features.clear();
+        result.pca.clear();
+      }
+      batch[i].result.set_value(std::move(result));
+    }
+  } catch (...) {
+    for (auto& pending : batch) pending.result.set_exception(std::current_exception());
+  }
+}
+
+}  // namespace orchard
