@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <openvino/core/except.hpp>
+#include <openvino/core/graph_util.hpp>
 #include <openvino/runtime/core.hpp>
 #include <openvino/runtime/properties.hpp>
 #include <stdexcept>
@@ -115,6 +116,15 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
     std::copy(values, values + features.size(), features.begin());
   } catch (const ov::Exception& error) {
     ThrowModelError(impl_->source.path, "inference failed: " + ShortReason(error));
+  }
+}
+
+void EmbeddingModel::SaveAsIr(const std::filesystem::path& xml) const {
+  try {
+    // No fp16 compression: the IR's weights stay the ones orchard computes with.
+    ov::save_model(impl_->graph.model, xml, /*compress_to_fp16=*/false);
+  } catch (const ov::Exception& error) {
+    throw IoError(xml.string() + ": cannot write the model as OpenVINO IR: " + ShortReason(error));
   }
 }
 

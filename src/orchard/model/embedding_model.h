@@ -45,6 +45,10 @@ class EmbeddingModel {
   // `batch` holds n preprocessed images in input_layout(); writes n * feature_dim() floats into `features`.
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
+  // Writes the graph this model runs (cut, pooled, batch dynamic) as OpenVINO IR, e.g. for benchmark_app.
+  // Throws IoError when the file cannot be written.
+  void SaveAsIr(const std::filesystem::path& xml) const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
