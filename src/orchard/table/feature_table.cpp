@@ -5,6 +5,7 @@
 #include <arrow/array.h>
 #include <arrow/builder.h>
 
+#include "orchard/common/utf8.h"
 #include "orchard/storage/arrow_status.h"
 
 namespace orchard {
@@ -14,9 +15,14 @@ std::shared_ptr<arrow::DataType> VectorType(std::size_t dim) {
   return arrow::fixed_size_list(arrow::field("element", arrow::float32(), false), static_cast<int32_t>(dim));
 }
 
+// Paths and labels come from file names, which are bytes; Arrow strings must be UTF-8 (see common/utf8.h).
+arrow::Status AppendText(arrow::StringBuilder& builder, const std::string& value) {
+  return IsValidUtf8(value) ? builder.Append(value) : builder.Append(EscapeInvalidUtf8(value));
+}
+
 std::shared_ptr<arrow::Array> StringArray(const std::vector<std::string>& values) {
   arrow::StringBuilder builder;
-  ThrowIfError(builder.AppendValues(values), "building string column");
+  for (const auto& value : values) ThrowIfError(AppendText(builder, value), "building string column");
   return ValueOrThrow(builder.Finish(), "building string column");
 }
 
@@ -77,9 +83,9 @@ FloatRows FloatColumn(const arrow::RecordBatch& batch, const std::string& name) 
 std::shared_ptr<arrow::RecordBatch> MakeErrorBatch(std::span<const ErrorRow> rows) {
   arrow::StringBuilder paths, stages, messages;
   for (const auto& row : rows) {
-    ThrowIfError(paths.Append(row.path), "building error rows");
-    ThrowIfError(stages.Append(row.stage), "building error rows");
-    ThrowIfError(messages.Append(row.message), "building error rows");
+    ThrowIfError(AppendText(paths, row.path), "building error rows");
+    ThrowIfError(AppendText(stages, row.stage), "building error rows");
+    ThrowIfError(AppendText(messages, row.message), "building error rows");
   }
   return arrow::RecordBatch::Make(ErrorSchema(), static_cast<int64_t>(rows.size()),
                                   {ValueOrThrow(paths.Finish(), "error rows"),
