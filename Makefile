@@ -1,8 +1,10 @@
 # Entry points; each does its own set-up (scripts/setup.sh is idempotent).
 SAMPLE ?= $(or $(ORCHARD_SHARED),../shared)/data/fruits-360-sample
 OUTPUT ?= out/fruits-360-sample
+BUNDLE ?= out/bundle
+REPORT ?= out/report
 
-.PHONY: demo test setup build
+.PHONY: demo test setup build bench recognize serve-bench
 
 setup:
 	bash scripts/setup.sh
@@ -13,3 +15,30 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh
+
+# Speed, not correctness (never part of `test`): orchard vs benchmark_app vs the sgemm roofline, ~10 min.
+bench: setup
+	test -f models-generated/resnet50-notop.onnx || \
+	  .venv/bin/python scripts/make_resnet50.py --output models-generated/resnet50-notop.onnx
+	.venv/bin/python bench/run_bench.py
+
+# Fruit recognition on the demo output: train on its Training split, evaluate on Test (metrics.json, report.html).
+recognize: setup
+	test -f $(OUTPUT)/_SUCCESS || build/orchard run --input $(SAMPLE) --output $(OUTPUT) --overwrite
+	build/orchard train $(OUTPUT) --bundle $(BUNDLE)
+	build/orchard eval $(OUTPUT) --bundle $(BUNDLE) --report $(REPORT)
+
+# Serving latency, not correctness (never part of `test`): requests/s, p50/p99 of POST /v1/predict, ~1 min.
+serve-bench: recognize
+	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE)
+
+.PHONY: bench-memory fuzz
+
+# Peak RSS of `orchard run` on 1x and 10x the sample's Test split (~15 min): it must not grow with the input.
+bench-memory: setup
+	.venv/bin/python bench/memory_bench.py
+
+# libFuzzer over decode + preprocess for FUZZ_SECONDS (default 600); fails on any crash or sanitizer report.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -13,5 +13,10 @@ using CommandAction = std::function<int()>;
 CommandAction RegisterRunCommand(CLI::App& app);
 CommandAction RegisterInspectCommand(CLI::App& app);
 CommandAction RegisterPreprocessCommand(CLI::App& app);
+CommandAction RegisterExportModelCommand(CLI::App& app);
+CommandAction RegisterTrainCommand(CLI::App& app);
+CommandAction RegisterEvalCommand(CLI::App& app);
+CommandAction RegisterPredictCommand(CLI::App& app);
+CommandAction RegisterServeCommand(CLI::App& app);
 
 }  // namespace orchard::cli

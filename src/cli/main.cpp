@@ -52,6 +52,11 @@ int main(int argc, char** argv) {
   add(RegisterRunCommand);
   add(RegisterInspectCommand);
   add(RegisterPreprocessCommand);
+  add(RegisterExportModelCommand);
+  add(RegisterTrainCommand);
+  add(RegisterEvalCommand);
+  add(RegisterPredictCommand);
+  add(RegisterServeCommand);
 
   try {
     app.parse(argc, argv);
