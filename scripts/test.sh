@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every test: C++ unit tests through ctest, then the Python end-to-end and reference tests.
+# Every test: C++ unit tests through ctest, a short bounded fuzzing run, then the Python end-to-end and reference
+# tests (pytest last, so its summary closes the output).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
 .venv/bin/python scripts/make_resnet50.py --output models-generated/resnet50-notop.onnx
 ctest --test-dir build --output-on-failure -j 2
-.venv/bin/python -m pytest tests/python -q
-# A short bounded fuzzing run of decode + preprocess (clang, ASan, UBSan); `scripts/fuzz.sh 3600` for a long one.
+# Decode + preprocess under libFuzzer with ASan and UBSan; `scripts/fuzz.sh 3600` for a long run.
 bash scripts/fuzz.sh 30
+.venv/bin/python -m pytest tests/python -q
