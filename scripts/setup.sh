@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev libssl-dev
   clang-14 libclang-rt-14-dev
   liblinear-dev libcpp-httplib-dev chromium wrk
+  openjdk-17-jre-headless
 )
 
 install_apt() {

@@ -50,6 +50,21 @@ void CovarianceAccumulator::Merge(const CovarianceAccumulator& other) {
   MergeMoments(other.count_, other.mean_);
 }
 
+CovarianceAccumulator CovarianceAccumulator::FromMoments(std::int64_t count, const Eigen::VectorXd& mean,
+                                                         const Eigen::MatrixXd& scatter) {
+  CovarianceAccumulator result(static_cast<std::size_t>(mean.size()));
+  if (count < 0 || scatter.rows() != mean.size() || scatter.cols() != mean.size()) {
+    throw std::invalid_argument("CovarianceAccumulator::FromMoments: count " + std::to_string(count) +
+                                ", mean of " + std::to_string(mean.size()) + ", scatter " +
+                                std::to_string(scatter.rows()) + "x" + std::to_string(scatter.cols()));
+  }
+  if (count == 0) return result;
+  result.count_ = count;
+  result.mean_ = mean;
+  result.scatter_lower_ = scatter.triangularView<Eigen::Lower>();
+  return result;
+}
+
 void CovarianceAccumulator::MergeMoments(std::int64_t n, const Eigen::VectorXd& mean) {
   if (count_ == 0) {
     count_ = n;

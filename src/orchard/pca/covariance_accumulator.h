@@ -21,6 +21,10 @@ class CovarianceAccumulator {
   void AddRows(std::span<const float> rows, std::size_t n);
   // Adds the rows `other` has seen. Throws std::invalid_argument when the dimensions differ.
   void Merge(const CovarianceAccumulator& other);
+  // Rebuilds an accumulator from what another one reported (count(), mean(), scatter()), e.g. a partial sent
+  // by a Spark executor. Throws std::invalid_argument when the shapes disagree or count is negative.
+  static CovarianceAccumulator FromMoments(std::int64_t count, const Eigen::VectorXd& mean,
+                                           const Eigen::MatrixXd& scatter);
 
   std::size_t dim() const { return static_cast<std::size_t>(mean_.size()); }
   std::int64_t count() const { return count_; }
