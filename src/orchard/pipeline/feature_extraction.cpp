@@ -131,6 +131,9 @@ class Extraction {
       return prepared;
     } catch (const InputError& e) {
       return ErrorRow{item.location.uri(), stage, e.what()};
+    } catch (const std::exception& e) {
+      // Not an expected kind of bad input (e.g. out of memory on one image): still one row, not a lost job.
+      return ErrorRow{item.location.uri(), stage, std::string("unexpected failure: ") + e.what()};
     }
   }
 
