@@ -82,6 +82,29 @@ TEST(CovarianceAccumulator, MergingUnevenPartsEqualsOneAccumulator) {
   EXPECT_LT(RelativeError(merged.covariance(), whole.covariance()), 1e-12);
 }
 
+TEST(CovarianceAccumulator, FromMomentsRoundTripsAndMerges) {
+  // What a Spark executor sends (count, mean, scatter) rebuilds an accumulator that merges like the original.
+  constexpr std::size_t kDim = 6;
+  const auto rows = RandomRows(300, kDim, 3, 5.0f, 1.5f);
+  const std::span<const float> all(rows);
+  CovarianceAccumulator whole(kDim), a(kDim), b(kDim);
+  whole.AddRows(all, 300);
+  a.AddRows(all.first(120 * kDim), 120);
+  b.AddRows(all.subspan(120 * kDim), 180);
+  auto merged = CovarianceAccumulator::FromMoments(a.count(), a.mean(), a.scatter());
+  merged.Merge(CovarianceAccumulator::FromMoments(b.count(), b.mean(), b.scatter()));
+  EXPECT_EQ(merged.count(), 300);
+  EXPECT_LT((merged.mean() - whole.mean()).norm() / whole.mean().norm(), 1e-12);
+  EXPECT_LT(RelativeError(merged.covariance(), whole.covariance()), 1e-12);
+
+  const auto empty = CovarianceAccumulator::FromMoments(0, Eigen::VectorXd::Zero(kDim),
+                                                        Eigen::MatrixXd::Zero(kDim, kDim));
+  EXPECT_EQ(empty.count(), 0);
+  EXPECT_THROW(CovarianceAccumulator::FromMoments(-1, a.mean(), a.scatter()), std::invalid_argument);
+  EXPECT_THROW(CovarianceAccumulator::FromMoments(3, a.mean(), Eigen::MatrixXd::Zero(2, 2)),
+               std::invalid_argument);
+}
+
 TEST(CovarianceAccumulator, LargeOffsetSmallVarianceStaysAccurate) {
   // Float features near 1e4 with spread 1e-2: the naive E[x^2] - E[x]^2 loses everything (1e8 vs 1e-4).
   constexpr std::size_t kDim = 5, kRows = 4000;

@@ -1,0 +1,134 @@
+"""orchard.spark (issue 4): the C++ core in Spark's Python workers via mapInArrow, on pyspark local[2].
+
+A small Fruits-360-shaped folder (3 Test images x 10 labels + one corrupt .jpg) is featurised by
+`python -m orchard.spark`'s job and by `orchard run`; features (cosine per path), PCA explained variances and
+subspace must agree, and the corrupt file must be an error row, not a failed job.
+"""
+
+import shutil
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import DEFAULT_MODEL, REPO, SAMPLE, run_orchard
+
+sys.path.insert(0, str(REPO / "python"))
+import orchard  # noqa: E402
+import orchard.spark  # noqa: E402
+
+PCA_K = 8
+
+
+@pytest.fixture(scope="module")
+def spark_input(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spark_in")
+    for label_dir in sorted((SAMPLE / "Test").iterdir())[:10]:
+        target = root / "Test" / label_dir.name
+        target.mkdir(parents=True)
+        for image in sorted(label_dir.glob("*.jpg"))[:3]:
+            shutil.copy(image, target / image.name)
+    corrupt = root / "Test" / sorted((SAMPLE / "Test").iterdir())[0].name / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cli_output(spark_input, tmp_path_factory):
+    output = tmp_path_factory.mktemp("cli") / "out"
+    result = run_orchard("run", "--input", spark_input, "--output", output, "--precision", "f32",
+                         "--pca-k", PCA_K, check=False)
+    assert result.returncode == 4, result.stderr  # partial failure: the corrupt file
+    return output
+
+
+@pytest.fixture(scope="module")
+def spark_output(spark_input, tmp_path_factory):
+    output = tmp_path_factory.mktemp("spark") / "out"
+    spark = orchard.spark.session("local[2]", app_name="orchard-test")
+    try:
+        summary = orchard.spark.run(spark, spark_input, output, model=DEFAULT_MODEL, batch=8, pca_k=PCA_K)
+    finally:
+        spark.stop()
+    return output, summary
+
+
+def _by_path(table, column):
+    paths = table.column("path").to_pylist()
+    values = np.array(table.column(column).to_pylist(), dtype=np.float64)
+    return dict(zip(paths, values))
+
+
+def test_features_equal_orchard_run(spark_output, cli_output):
+    output, summary = spark_output
+    assert summary["counts"] == {"seen": 31, "written": 30, "failed": 1}
+    spark_table = pq.read_table(output / "features")
+    cli_table = pq.read_table(cli_output / "features")
+    assert spark_table.column_names == ["path", "label", "features", "pca"]
+    spark_features, cli_features = _by_path(spark_table, "features"), _by_path(cli_table, "features")
+    assert set(spark_features) == set(cli_features) and len(spark_features) == 30
+    for path, cli in cli_features.items():
+        ours = spark_features[path]
+        cosine = ours @ cli / (np.linalg.norm(ours) * np.linalg.norm(cli))
+        assert cosine >= 0.999, path
+    labels = dict(zip(spark_table.column("path").to_pylist(), spark_table.column("label").to_pylist()))
+    assert all(labels[p] == p.split("/")[-2] for p in labels)
+
+
+def test_pca_equals_single_machine(spark_output, cli_output):
+    output, _ = spark_output
+    ours, cli = pq.read_table(output / "pca.parquet"), pq.read_table(cli_output / "pca.parquet")
+    ours_var = np.array(ours.column("explained_variance").to_pylist())
+    cli_var = np.array(cli.column("explained_variance").to_pylist())
+    assert len(ours_var) == len(cli_var) == PCA_K
+    np.testing.assert_allclose(ours_var, cli_var, rtol=1e-6)
+    # Same subspace: the projection of each of our components onto the CLI's span keeps its norm.
+    ours_c = np.array(ours.column("vector").to_pylist())
+    cli_c = np.array(cli.column("vector").to_pylist())
+    np.testing.assert_allclose(np.linalg.norm(ours_c @ cli_c.T, axis=1), 1.0, atol=1e-4)
+    # And the pca column agrees with `orchard run`'s (signs are fixed the same way).
+    ours_pca = _by_path(pq.read_table(output / "features"), "pca")
+    cli_pca = _by_path(pq.read_table(cli_output / "features"), "pca")
+    for path, expected in cli_pca.items():
+        np.testing.assert_allclose(ours_pca[path], expected, atol=1e-3 * np.abs(expected).max())
+
+
+def test_corrupt_file_is_an_error_row(spark_output):
+    output, _ = spark_output
+    errors = pq.read_table(output / "errors").to_pylist()
+    assert len(errors) == 1
+    assert errors[0]["path"].endswith("/corrupt.jpg") and errors[0]["stage"] == "decode"
+
+
+def test_binding_partials_merge_exactly(spark_input):
+    """No Spark: featurize reports bad inputs per index, and partials merged equal one accumulator."""
+    images = sorted(spark_input.rglob("*_100.jpg"))[:12]
+    featurizer = orchard.Featurizer(str(DEFAULT_MODEL))
+    paths = [str(p) for p in images] + ["/nonexistent/x.jpg", "bad.jpg"]
+    contents = [p.read_bytes() for p in images] + [None, b"not an image"]
+    features, errors = featurizer.featurize(paths, contents, batch=5)
+    assert features.shape == (14, featurizer.feature_dim) and features.dtype == np.float32
+    assert [(i, stage) for i, stage, _ in errors] == [(12, "read"), (13, "decode")]
+    assert np.isnan(features[12:]).all() and np.isfinite(features[:12]).all()
+    whole = orchard.fit_pca([orchard.covariance_partial(features[:12])], k=4)
+    parts = orchard.fit_pca([orchard.covariance_partial(features[:5]), orchard.covariance_partial(features[5:12])], k=4)
+    np.testing.assert_allclose(parts["explained_variance"], whole["explained_variance"], rtol=1e-9)
+    projected = orchard.pca_transform(features[:12], whole["mean"], whole["components"])
+    assert projected.shape == (12, 4) and projected.dtype == np.float32
+
+
+def test_module_command_runs_the_job(spark_input, tmp_path):
+    """`python -m orchard.spark run` (local[2] by default): exit 4 for the corrupt file, all outputs there."""
+    import json
+    import os
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    result = subprocess.run([sys.executable, "-m", "orchard.spark", "run", "--input", str(spark_input),
+                             "--output", str(tmp_path / "out"), "--model", str(DEFAULT_MODEL), "--pca-k", "4"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 4, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "_SUCCESS").read_text())
+    assert summary["counts"] == {"seen": 31, "written": 30, "failed": 1} and summary["pca"]["k"] == 4
+    assert pq.read_table(tmp_path / "out" / "features").num_rows == 30
+    assert pq.read_table(tmp_path / "out" / "errors").num_rows == 1
