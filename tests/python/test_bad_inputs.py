@@ -134,7 +134,8 @@ def test_file_removed_between_listing_and_reading_is_a_read_error(tmp_path):
     output = tmp_path / "out"
     result = run_orchard("run", "--input", manifest, "--output", output, "--pca-k", "1", check=False)
     assert result.returncode == EXIT_PARTIAL, result.stderr
-    assert pq.read_table(output / "features").column("path").to_pylist() == [str(good[0]), str(good[1])]
+    # Rows come in the order the pipeline finishes them, not the listing's.
+    assert sorted(pq.read_table(output / "features").column("path").to_pylist()) == sorted(map(str, good))
     [error] = pq.read_table(output / "errors").to_pylist()
     assert error["path"] == str(gone) and error["stage"] == "read"
     assert "cannot open" in error["message"] and str(gone) in error["message"]
