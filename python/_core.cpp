@@ -176,11 +176,7 @@ class Featurizer {
             bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
           }
           stage = "decode";
-          DecodeOptions options;
-          options.max_pixels = max_pixels_;
-          options.min_width = spec_.width;
-          options.min_height = spec_.height;
-          const Image image = DecodeImage(bytes, options);
+          const Image image = DecodeImage(bytes, DecodeOptionsFor(spec_, max_pixels_));
           stage = "preprocess";
           Preprocess(image, spec_, model.input_layout(),
                      std::span(input).subspan(j * image_size, image_size));

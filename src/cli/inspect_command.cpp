@@ -19,14 +19,6 @@ struct InspectArguments {
   int rows = 5;
 };
 
-std::string ReadText(const Location& location) {
-  try {
-    return ReadAll(location)->ToString();
-  } catch (const InputError& e) {
-    throw IoError(location.uri() + ": " + e.what());
-  }
-}
-
 // Prints the schema, the row count and the first `rows` rows of the Parquet files listed under `key`.
 void PrintTable(const OutputLayout& layout, const nlohmann::json& files, const std::string& title, int rows) {
   std::int64_t total = 0;
@@ -61,10 +53,7 @@ CommandAction RegisterInspectCommand(CLI::App& app) {
   command->add_option("--rows,-n", args->rows, "Rows to show per table")->capture_default_str();
   return [args] {
     const OutputLayout layout{ResolveLocation(args->output)};
-    if (GetEntryType(layout.success()) != EntryType::kFile) {
-      throw IoError(layout.root.uri() + " has no _SUCCESS: the job did not finish (or this is not an output)");
-    }
-    const auto manifest = nlohmann::json::parse(ReadText(layout.success()));
+    const auto manifest = ReadRunManifest(layout);
     std::cout << "== _SUCCESS\n" << manifest.dump(2) << "\n";
     PrintTable(layout, manifest["files"]["features"], "features", args->rows);
     PrintTable(layout, manifest["files"]["errors"], "errors", args->rows);

@@ -97,4 +97,12 @@ void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout lay
   }
 }
 
+DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, std::uint64_t max_pixels) {
+  DecodeOptions options;
+  options.max_pixels = max_pixels;
+  options.min_width = spec.width;
+  options.min_height = spec.height;
+  return options;
+}
+
 }  // namespace orchard

@@ -2,6 +2,9 @@
 
 #include <span>
 
+#include <cstdint>
+
+#include "orchard/image/decode.h"
 #include "orchard/image/image.h"
 #include "orchard/image/preprocess_spec.h"
 
@@ -15,5 +18,10 @@ namespace orchard {
 // The aspect ratio is not kept (no crop, no padding). Throws std::invalid_argument for a wrong `out` size or
 // an empty image.
 void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout layout, std::span<float> out);
+
+// How every path that feeds the network decodes (run, predict, serve, the Python binding): a JPEG may be
+// decoded at a reduced DCT scale, never below the spec's input size, so that features are the same whichever
+// path computed them.
+DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, std::uint64_t max_pixels);
 
 }  // namespace orchard

@@ -120,11 +120,8 @@ class Extraction {
     try {
       const auto bytes = ReadAll(item.location);
       stage = "decode";
-      DecodeOptions options;
-      options.max_pixels = settings_.max_pixels;
-      options.min_width = settings_.preprocess.width;
-      options.min_height = settings_.preprocess.height;
-      const Image image = DecodeImage(std::span(bytes->data(), static_cast<std::size_t>(bytes->size())), options);
+      const Image image = DecodeImage(std::span(bytes->data(), static_cast<std::size_t>(bytes->size())),
+                                      DecodeOptionsFor(settings_.preprocess, settings_.max_pixels));
       stage = "preprocess";
       PreparedImage prepared{std::move(item), std::vector<float>(image_size_)};
       Preprocess(image, settings_.preprocess, model_.input_layout(), prepared.tensor);

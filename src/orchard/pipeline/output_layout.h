@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "orchard/storage/location.h"
 
 namespace orchard {
@@ -19,5 +21,9 @@ struct OutputLayout {
   Location success() const { return root.child("_SUCCESS"); }
   Location job() const { return root.child("_job.json"); }
 };
+
+// The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS) or it is
+// unreadable.
+nlohmann::json ReadRunManifest(const OutputLayout& output);
 
 }  // namespace orchard

@@ -31,20 +31,6 @@ std::string SplitOf(std::string_view path) {
                                  label - (split == std::string_view::npos ? 0 : split + 1)));
 }
 
-nlohmann::json ReadRunManifest(const OutputLayout& output) {
-  if (GetEntryType(output.success()) != EntryType::kFile) {
-    throw IoError(output.root.uri() +
-                  " has no _SUCCESS: the run did not finish (or this is not an output of `orchard run`)");
-  }
-  try {
-    return nlohmann::json::parse(ReadAll(output.success())->ToString());
-  } catch (const InputError& e) {
-    throw IoError(output.success().uri() + ": " + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(output.success().uri() + ": " + e.what());
-  }
-}
-
 LabelledRows ReadLabelledRows(const OutputLayout& output, const nlohmann::json& manifest,
                               const std::string& column, const std::string& split) {
   LabelledRows rows;

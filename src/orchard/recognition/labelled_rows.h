@@ -26,9 +26,6 @@ struct LabelledRows {
 // such paths gives the same answer. "" when the path has no such folder.
 std::string SplitOf(std::string_view path);
 
-// The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS) or it is
-// unreadable.
-nlohmann::json ReadRunManifest(const OutputLayout& output);
 
 // Reads `column` ("features" or "pca") of the rows whose SplitOf(path) == split, in file order.
 // Throws UsageError naming the splits that exist when none match.

@@ -44,12 +44,7 @@ Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixel
 }
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
-  DecodeOptions options;
-  options.max_pixels = max_pixels_;
-  // Same reduced-scale JPEG decoding as `orchard run`, so served features equal the training features.
-  options.min_width = bundle_.preprocess.width;
-  options.min_height = bundle_.preprocess.height;
-  const Image image = DecodeImage(bytes, options);
+  const Image image = DecodeImage(bytes, DecodeOptionsFor(bundle_.preprocess, max_pixels_));
   PreparedImage prepared{std::vector<float>(image_size_)};
   Preprocess(image, bundle_.preprocess, model_.input_layout(), prepared.tensor);
   return prepared;
