@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import DEFAULT_MODEL, ORCHARD_BIN, SAMPLE
+from fake_imds import CREDENTIALS_PATH, FakeImds
 from s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 BUCKET = "data"
@@ -182,6 +183,29 @@ def test_s3_manifest_input_with_environment_credentials(server, bucket, tmp_path
     rows = dict(zip(table.column("path").to_pylist(), table.column("label").to_pylist()))
     assert rows == {f"s3://{keys[0]}": labels[0], f"s3://{keys[1]}": "custom label",
                     f"s3://{keys[2]}": labels[2], f"s3://{keys[3]}": labels[3]}
+
+
+def test_instance_role_credentials_from_imdsv2(server, bucket, tmp_path):
+    """The IAM-role case: no keys in the environment or in files, only an instance profile served by a fake
+    IMDSv2 endpoint. orchard must take a session token first (IMDSv2), then the role's credentials."""
+    imds = FakeImds("orchard-test-role", ACCESS_KEY, SECRET_KEY)
+    try:
+        env = server.client_env()
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_EC2_METADATA_DISABLED"]
+        env.update({"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint,
+                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+                    "AWS_CONFIG_FILE": str(tmp_path / "no-config")})
+        output = tmp_path / "out"
+        result = check(orchard(env, "run", "--input", f"s3://{bucket}/Test/Apple Red 1", "--output", output,
+                               "--pca-k", "2"))
+    finally:
+        imds.stop()
+    assert json.loads((output / "_SUCCESS").read_text())["counts"]["written"] == PER_LABEL
+    assert ("PUT", "/latest/api/token", False) in imds.requests
+    assert ("GET", f"{CREDENTIALS_PATH}/orchard-test-role", True) in imds.requests
+    assert not [r for r in imds.requests if r[0] == "GET" and not r[2]], "a metadata GET without the token"
+    for secret in (SECRET_KEY, imds.token):
+        assert secret not in result.stderr and secret not in result.stdout
 
 
 def test_wrong_credentials_fail_clearly_without_leaking_the_secret(server, bucket):
