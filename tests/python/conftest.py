@@ -5,6 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,15 @@ def sample_images(split="Test", per_label=10):
 def write_manifest(path, images):
     path.write_text("".join(f"{image}\n" for image in images))
     return path
+
+
+def rows_by_path(output, filesystem=None):
+    """{path: (features, pca)} of a run's output (a folder, or a path in `filesystem`): the pipeline does not
+    promise row order."""
+    table = pq.read_table(f"{output}/features", filesystem=filesystem)
+    return {path: (np.asarray(f), np.asarray(p)) for path, f, p in
+            zip(table.column("path").to_pylist(), table.column("features").to_pylist(),
+                table.column("pca").to_pylist())}
 
 
 def read_manifest(output):

@@ -27,14 +27,18 @@ def _free_port():
 
 
 class S3Server:
-    """Runs versitygw until stop(); `endpoint` is http://127.0.0.1:PORT."""
+    """Runs versitygw until stop(); `endpoint` is http://127.0.0.1:PORT. start() after stop() restarts it on
+    the same port and folder, as a server restarted mid-job."""
 
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = open(self.root.parent / f"versitygw-{self.port}.log", "wb")
+        self.start()
+
+    def start(self):
+        self._log = open(self.root.parent / f"versitygw-{self.port}.log", "ab")
         env = {**os.environ, "ROOT_ACCESS_KEY_ID": ACCESS_KEY, "ROOT_SECRET_ACCESS_KEY": SECRET_KEY}
         self._process = subprocess.Popen(
             [str(VERSITYGW), "--port", f"127.0.0.1:{self.port}", "--region", REGION, "--quiet", "posix",
@@ -90,6 +94,9 @@ class S3Server:
         if use_endpoint_env:
             env["AWS_ENDPOINT_URL"] = self.endpoint
         return env
+
+    def running(self):
+        return self._process.poll() is None
 
     def stop(self):
         if self._process.poll() is None:

@@ -9,10 +9,9 @@ import signal
 import subprocess
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, read_manifest, run_orchard, sample_images, write_manifest
+from conftest import ORCHARD_BIN, read_manifest, rows_by_path, run_orchard, sample_images, write_manifest
 
 OPTIONS = ["--rows-per-part", "16", "--batch", "8", "--pca-k", "6", "--precision", "f32"]
 
@@ -29,13 +28,6 @@ def uninterrupted(images_manifest, tmp_path_factory):
     output = tmp_path_factory.mktemp("uninterrupted") / "out"
     run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
     return rows_by_path(output)
-
-
-def rows_by_path(output):
-    table = pq.read_table(output / "features")
-    return {path: (np.asarray(f), np.asarray(p)) for path, f, p in
-            zip(table.column("path").to_pylist(), table.column("features").to_pylist(),
-                table.column("pca").to_pylist())}
 
 
 def run_killed_at(failpoint, manifest, output):

@@ -128,6 +128,8 @@ class Extraction {
       return prepared;
     } catch (const InputError& e) {
       return ErrorRow{item.location.uri(), stage, e.what()};
+    } catch (const IoError&) {
+      throw;  // the storage failed, not this image: the job stops and can be resumed
     } catch (const std::exception& e) {
       // Not an expected kind of bad input (e.g. out of memory on one image): still one row, not a lost job.
       return ErrorRow{item.location.uri(), stage, std::string("unexpected failure: ") + e.what()};

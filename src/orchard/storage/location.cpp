@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 
 #include <arrow/filesystem/localfs.h>
 #include <arrow/io/interfaces.h>
+#include <arrow/util/io_util.h>
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
@@ -58,6 +60,22 @@ Location ResolveLocation(std::string_view uri_or_path) {
   return {*fs, path};
 }
 
+namespace {
+
+// A local file that cannot be read, or a remote object that is gone, is a problem of that one input. Any other
+// remote failure (network, 5xx or throttling still there after the retries) is the storage's: it must stop
+// the job rather than turn every image that follows into an error row, and a second run resumes.
+[[noreturn]] void ThrowReadFailure(const Location& location, const std::string& what,
+                                   const arrow::Status& status) {
+  if (location.fs->type_name() == "local" || arrow::internal::ErrnoFromStatus(status) == ENOENT) {
+    throw InputError(what + ": " + status.message());
+  }
+  throw IoError(location.uri() + ": " + what + ": " + status.message() +
+                " (storage unavailable; finished parts are kept, run again to resume)");
+}
+
+}  // namespace
+
 std::shared_ptr<arrow::Buffer> ReadAll(const Location& location) {
   // Opening a FIFO blocks until a writer appears: such local entries are refused before they are opened.
   std::error_code error;
@@ -67,11 +85,11 @@ std::shared_ptr<arrow::Buffer> ReadAll(const Location& location) {
     throw InputError("not a regular file (a FIFO, socket, device or folder)");
   }
   auto file = location.fs->OpenInputFile(location.path);
-  if (!file.ok()) throw InputError("cannot open: " + file.status().message());
+  if (!file.ok()) ThrowReadFailure(location, "cannot open", file.status());
   auto size = (*file)->GetSize();
-  if (!size.ok()) throw InputError("cannot read size: " + size.status().message());
+  if (!size.ok()) ThrowReadFailure(location, "cannot read size", size.status());
   auto buffer = (*file)->ReadAt(0, *size);
-  if (!buffer.ok()) throw InputError("cannot read: " + buffer.status().message());
+  if (!buffer.ok()) ThrowReadFailure(location, "cannot read", buffer.status());
   if ((*buffer)->size() != *size) throw InputError("short read (file changed while reading?)");
   return *buffer;
 }

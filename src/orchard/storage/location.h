@@ -27,7 +27,8 @@ struct Location {
 // string cannot be understood.
 Location ResolveLocation(std::string_view uri_or_path);
 
-// Whole-file reads. An unreadable file is an InputError (the caller decides whether that is fatal).
+// Whole-file reads. An unreadable local file or a missing object is an InputError (the caller decides whether
+// that is fatal); a storage failure that outlasted the retries is an IoError.
 std::shared_ptr<arrow::Buffer> ReadAll(const Location& location);
 
 enum class EntryType { kMissing, kFile, kDirectory };

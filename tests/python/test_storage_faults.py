@@ -1,0 +1,130 @@
+"""Storage faults between orchard and the S3 server: versitygw behind fault_proxy.FaultProxy on loopback.
+
+Passing faults (503 SlowDown, dropped connections, a stalled server) are absorbed by the retries and the job's
+output equals a run without faults. A server that goes away mid-job stops the job with a clear error, not a
+flood of error rows; the finished parts are kept and, once the server is back, the same command resumes.
+"""
+
+import json
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ORCHARD_BIN, read_manifest, rows_by_path, sample_images
+from fault_proxy import FaultPlan, FaultProxy
+from s3_server import S3Server
+
+BUCKET = "faults"
+PER_LABEL = 3
+OPTIONS = ["--rows-per-part", "10", "--batch", "8", "--pca-k", "6", "--precision", "f32"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s3 = S3Server(tmp_path_factory.mktemp("faults-s3") / "root")
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="module")
+def images(server):
+    """3 Test images of each of the 33 labels in s3://faults/Test/<Label>/, by URI."""
+    server.create_bucket(BUCKET)
+    uris = []
+    for image in sample_images("Test", per_label=PER_LABEL):
+        key = f"{BUCKET}/Test/{image.parent.name}/{image.name}"
+        server.upload_file(image, key)
+        uris.append(f"s3://{key}")
+    return uris
+
+
+def run_through(endpoint, server, output):
+    env = server.client_env(use_endpoint_env=False)
+    return subprocess.run([str(ORCHARD_BIN), "run", "--input", f"s3://{BUCKET}/Test/", "--output", str(output),
+                           "--s3-endpoint", endpoint, *OPTIONS], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def assert_same_rows(rows, reference):
+    assert sorted(rows) == sorted(reference)
+    for path, (features, pca) in rows.items():
+        np.testing.assert_allclose(features, reference[path][0], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(pca, reference[path][1], rtol=0, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def reference(server, images, tmp_path_factory):
+    output = tmp_path_factory.mktemp("faults-reference") / "out"
+    result = run_through(server.endpoint, server, output)
+    assert result.returncode == 0, result.stderr
+    rows = rows_by_path(output)
+    assert sorted(rows) == sorted(images)
+    return rows
+
+
+def test_passing_faults_are_absorbed_by_retries(server, images, reference):
+    # A stall costs its 4 s (beyond the SDK's 3 s request timeout), so it is the rarest fault.
+    plan = FaultPlan(every=5, kinds=("slowdown", "drop", "slowdown", "drop", "stall"), stall_seconds=4)
+    proxy = FaultProxy(server.port, plan)
+    try:
+        result = run_through(proxy.endpoint, server, f"s3://{BUCKET}/out-faults")
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr
+    assert min(plan.injected.values()) >= 3, plan.injected  # reads, listing and writes all met faults
+    assert_same_rows(rows_by_path(f"{BUCKET}/out-faults", server.filesystem()), reference)
+    manifest = json.loads(server.filesystem().open_input_stream(f"{BUCKET}/out-faults/_SUCCESS").read())
+    assert manifest["counts"] == {"seen": len(images), "written": len(images), "failed": 0}
+
+
+class StopServerOnce:
+    """Stops the S3 server at the `at`-th request through the proxy, once the job has staged a part, so the
+    outage falls mid-job with finished work to keep. Requests that arrive meanwhile wait for the outage."""
+
+    def __init__(self, server, staging, at):
+        self.server, self.staging, self.at = server, staging, at
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, request_number):
+        if request_number < self.at or self.stopped.is_set():
+            return
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            deadline = time.monotonic() + 120
+            while not list(self.staging.glob("part-*.parquet")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.server.stop()
+            self.stopped.set()
+
+
+def test_server_restart_mid_job_stops_clearly_then_resumes(server, images, reference, tmp_path):
+    output = tmp_path / "out"
+    outage = StopServerOnce(server, output / "_staging", at=60)
+    proxy = FaultProxy(server.port, on_request=outage)
+    try:
+        failed = run_through(proxy.endpoint, server, output)
+        assert outage.stopped.is_set()
+        assert failed.returncode == 3, failed.stderr
+        assert f"s3://{BUCKET}/Test/" in failed.stderr and "storage unavailable" in failed.stderr
+        assert failed.stderr.count("\n") < 20, "one clear error, not one per image"
+        assert not (output / "_SUCCESS").exists()
+        assert pq.read_table(output / "errors").num_rows == 0
+        kept = sorted(p.name for p in (output / "_staging").glob("part-*.parquet"))
+        assert kept
+
+        server.start()
+        resumed = run_through(proxy.endpoint, server, output)
+    finally:
+        proxy.stop()
+        if not server.running():
+            server.start()
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    assert_same_rows(rows_by_path(output), reference)
+    assert read_manifest(output)["counts"] == {"seen": len(images), "written": len(images), "failed": 0}
