@@ -6,7 +6,8 @@ through `kinds`, so the client's retry of that request goes through, as it would
 - "drop": closes the connection without an answer;
 - "stall": holds the connection silent for `stall_seconds`, then closes it (a hung server).
 Requests are forwarded byte for byte, Host header included, so the client's signatures stay valid.
-`on_request(n)` is called with the running request count before each request is handled.
+`on_request(n)` is called with the running request count before each request is handled; `log` records
+(method, path) of every request.
 """
 
 import socket
@@ -49,6 +50,7 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self.on_request = on_request
         self.requests = 0
+        self.log = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -77,6 +79,7 @@ class FaultProxy:
 
             def _proxy(self):
                 number = proxy._count()
+                proxy.log.append((self.command, self.path))
                 if proxy.on_request:
                     proxy.on_request(number)
                 body = self._read_body()

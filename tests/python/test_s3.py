@@ -19,6 +19,7 @@ import pytest
 
 from conftest import DEFAULT_MODEL, ORCHARD_BIN, SAMPLE
 from fake_imds import CREDENTIALS_PATH, FakeImds
+from fault_proxy import FaultProxy
 from s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 BUCKET = "data"
@@ -206,6 +207,18 @@ def test_instance_role_credentials_from_imdsv2(server, bucket, tmp_path):
     assert not [r for r in imds.requests if r[0] == "GET" and not r[2]], "a metadata GET without the token"
     for secret in (SECRET_KEY, imds.token):
         assert secret not in result.stderr and secret not in result.stdout
+
+
+def test_a_listed_object_is_read_with_one_request(server, bucket, tmp_path):
+    """The listing already gave each object's size: reading it needs a GET, not a HEAD first."""
+    proxy = FaultProxy(server.port)
+    try:
+        check(orchard(server.client_env(use_endpoint_env=False), "run", "--input", f"s3://{bucket}/Test/Kiwi",
+                      "--output", tmp_path / "out", "--s3-endpoint", proxy.endpoint, "--pca-k", "2"))
+    finally:
+        proxy.stop()
+    image_requests = [(method, path) for method, path in proxy.log if path.endswith(".jpg")]
+    assert sorted(method for method, _ in image_requests) == ["GET"] * PER_LABEL, image_requests
 
 
 def test_wrong_credentials_fail_clearly_without_leaking_the_secret(server, bucket):

@@ -118,7 +118,7 @@ class Extraction {
   Prepared Prepare(InputItem item) const {
     const char* stage = "read";
     try {
-      const auto bytes = ReadAll(item.location);
+      const auto bytes = ReadAll(item.location, item.listed_size);
       stage = "decode";
       const Image image = DecodeImage(std::span(bytes->data(), static_cast<std::size_t>(bytes->size())),
                                       DecodeOptionsFor(settings_.preprocess, settings_.max_pixels));

@@ -42,7 +42,9 @@ std::vector<std::string> ListLocalFiles(const Location& root) {
 bool EmitFile(const Location& root, const arrow::fs::FileInfo& info, const ListingCallbacks& callbacks) {
   Location file{root.fs, info.path()};
   std::string label = file.parent().name();
-  return callbacks.emit({std::move(file), std::move(label)});
+  std::optional<std::int64_t> size;
+  if (info.size() != arrow::fs::kNoSize) size = info.size();
+  return callbacks.emit({std::move(file), std::move(label), size});
 }
 
 // A local folder is listed whole and sorted, so runs are repeatable and the total is known at once (the

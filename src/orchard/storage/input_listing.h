@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "orchard/storage/location.h"
@@ -12,6 +14,8 @@ namespace orchard {
 struct InputItem {
   Location location;
   std::string label;
+  // The object's size as listed by an object store: reading it then needs no HEAD request first.
+  std::optional<std::int64_t> listed_size = {};
 };
 
 // Lists the inputs under `root` and hands each to `callbacks.emit` as it is found:

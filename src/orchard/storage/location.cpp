@@ -74,9 +74,15 @@ namespace {
                 " (storage unavailable; finished parts are kept, run again to resume)");
 }
 
+arrow::fs::FileInfo ListedFile(const Location& location, std::int64_t size) {
+  arrow::fs::FileInfo info(location.path, arrow::fs::FileType::File);
+  info.set_size(size);
+  return info;
+}
+
 }  // namespace
 
-std::shared_ptr<arrow::Buffer> ReadAll(const Location& location) {
+std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size) {
   // Opening a FIFO blocks until a writer appears: such local entries are refused before they are opened.
   std::error_code error;
   const auto status = std::filesystem::status(location.path, error);
@@ -84,7 +90,8 @@ std::shared_ptr<arrow::Buffer> ReadAll(const Location& location) {
       !std::filesystem::is_regular_file(status)) {
     throw InputError("not a regular file (a FIFO, socket, device or folder)");
   }
-  auto file = location.fs->OpenInputFile(location.path);
+  auto file = known_size ? location.fs->OpenInputFile(ListedFile(location, *known_size))
+                         : location.fs->OpenInputFile(location.path);
   if (!file.ok()) ThrowReadFailure(location, "cannot open", file.status());
   auto size = (*file)->GetSize();
   if (!size.ok()) ThrowReadFailure(location, "cannot read size", size.status());

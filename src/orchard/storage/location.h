@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,8 +29,9 @@ struct Location {
 Location ResolveLocation(std::string_view uri_or_path);
 
 // Whole-file reads. An unreadable local file or a missing object is an InputError (the caller decides whether
-// that is fatal); a storage failure that outlasted the retries is an IoError.
-std::shared_ptr<arrow::Buffer> ReadAll(const Location& location);
+// that is fatal); a storage failure that outlasted the retries is an IoError. A `known_size` (from a listing)
+// saves an object store the request that would ask for it.
+std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size = {});
 
 enum class EntryType { kMissing, kFile, kDirectory };
 EntryType GetEntryType(const Location& location);
