@@ -66,6 +66,10 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command->add_option("--threads", o.threads, "Decode/preprocess workers and inference threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command->add_option("--io-threads", o.io_threads,
+                      "Concurrent reads of input files or objects (hide an object store's latency)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   command->add_option("--max-pixels", o.max_pixels,
                       "Refuse images announcing more pixels than this (decompression bombs)")
       ->capture_default_str();

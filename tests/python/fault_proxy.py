@@ -6,6 +6,7 @@ through `kinds`, so the client's retry of that request goes through, as it would
 - "drop": closes the connection without an answer;
 - "stall": holds the connection silent for `stall_seconds`, then closes it (a hung server).
 Requests are forwarded byte for byte, Host header included, so the client's signatures stay valid.
+`latency` seconds are added to every request, as the round trip to a remote store would.
 `on_request(n)` is called with the running request count before each request is handled; `log` records
 (method, path) of every request.
 """
@@ -45,8 +46,9 @@ class FaultPlan:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port, plan=None, on_request=None):
+    def __init__(self, upstream_port, plan=None, on_request=None, latency=0.0):
         self.upstream_port = upstream_port
+        self.latency = latency
         self.plan = plan or FaultPlan()
         self.on_request = on_request
         self.requests = 0
@@ -83,6 +85,7 @@ class FaultProxy:
                 if proxy.on_request:
                     proxy.on_request(number)
                 body = self._read_body()
+                time.sleep(proxy.latency)
                 fault = proxy.plan.fault_for((self.command, self.path, self.headers.get("Range")))
                 if fault == "stall":
                     time.sleep(proxy.plan.stall_seconds)

@@ -21,11 +21,33 @@
 namespace orchard {
 namespace {
 
+struct FetchedImage {
+  InputItem item;
+  std::shared_ptr<arrow::Buffer> bytes;
+};
+using Fetched = std::variant<FetchedImage, ErrorRow>;
+
 struct PreparedImage {
   InputItem item;
   std::vector<float> tensor;
 };
 using Prepared = std::variant<PreparedImage, ErrorRow>;
+
+// Runs `work` on one input. A failure of that input becomes its error row, at the `stage` the work had
+// reached; a storage failure (IoError) is not the input's fault and ends the job, which can then be resumed.
+template <typename Result, typename Work>
+std::variant<Result, ErrorRow> ForOneInput(const InputItem& item, const char* const& stage, Work&& work) {
+  try {
+    return work();
+  } catch (const InputError& e) {
+    return ErrorRow{item.location.uri(), stage, e.what()};
+  } catch (const IoError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Not an expected kind of bad input (e.g. out of memory on one image): still one row, not a lost job.
+    return ErrorRow{item.location.uri(), stage, std::string("unexpected failure: ") + e.what()};
+  }
+}
 
 // What the inference stage hands to the writer: the rows of one batch, and the failures met while filling it.
 struct EmbeddedBatch {
@@ -62,6 +84,7 @@ class Extraction {
         cancel_(cancel),
         image_size_(static_cast<std::size_t>(3 * settings.preprocess.width * settings.preprocess.height)),
         listed_(4096),
+        fetched_(2 * static_cast<std::size_t>(std::max(1, settings.read_threads))),
         prepared_(2 * settings.batch_size),
         embedded_(4),
         state_(state) {}
@@ -69,8 +92,12 @@ class Extraction {
   void Run() {
     TaskGroup tasks([this] { CloseQueues(); });
     tasks.Spawn([this] { ListLoop(); });
+    // In each pool the last worker to finish closes the queue the pool fills.
+    const int readers = std::max(1, settings_.read_threads);
+    readers_left_ = readers;
+    for (int i = 0; i < readers; ++i) tasks.Spawn([this] { ReadLoop(); });
     const int decoders = std::max(1, settings_.decode_threads);
-    decoders_left_ = decoders;  // the last decoder to finish closes the queue it fills
+    decoders_left_ = decoders;
     for (int i = 0; i < decoders; ++i) tasks.Spawn([this] { DecodeLoop(); });
     tasks.Spawn([this] { InferLoop(); });
     tasks.Spawn([this] { WriteLoop(); });
@@ -81,6 +108,7 @@ class Extraction {
  private:
   void CloseQueues() {
     listed_.Close();
+    fetched_.Close();
     prepared_.Close();
     embedded_.Close();
   }
@@ -108,32 +136,43 @@ class Extraction {
     listed_.Close();
   }
 
-  void DecodeLoop() {
+  // Reads are I/O-bound: more readers than cores keep requests to an object store in flight.
+  void ReadLoop() {
     while (auto item = listed_.Pop()) {
-      if (StopIfCancelled() || !prepared_.Push(Prepare(std::move(*item)))) break;
+      if (StopIfCancelled() || !fetched_.Push(Read(std::move(*item)))) break;
+    }
+    if (--readers_left_ == 0) fetched_.Close();
+  }
+
+  static Fetched Read(InputItem item) {
+    const char* const stage = "read";
+    return ForOneInput<FetchedImage>(item, stage, [&] {
+      auto bytes = ReadAll(item.location, item.listed_size);
+      return FetchedImage{std::move(item), std::move(bytes)};
+    });
+  }
+
+  void DecodeLoop() {
+    while (auto fetched = fetched_.Pop()) {
+      Prepared prepared = std::holds_alternative<ErrorRow>(*fetched)
+                              ? Prepared(std::get<ErrorRow>(std::move(*fetched)))
+                              : Prepare(std::get<FetchedImage>(std::move(*fetched)));
+      if (StopIfCancelled() || !prepared_.Push(std::move(prepared))) break;
     }
     if (--decoders_left_ == 0) prepared_.Close();
   }
 
-  Prepared Prepare(InputItem item) const {
-    const char* stage = "read";
-    try {
-      const auto bytes = ReadAll(item.location, item.listed_size);
-      stage = "decode";
-      const Image image = DecodeImage(std::span(bytes->data(), static_cast<std::size_t>(bytes->size())),
+  Prepared Prepare(FetchedImage fetched) const {
+    const char* stage = "decode";
+    return ForOneInput<PreparedImage>(fetched.item, stage, [&] {
+      const auto& bytes = *fetched.bytes;
+      const Image image = DecodeImage(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
                                       DecodeOptionsFor(settings_.preprocess, settings_.max_pixels));
       stage = "preprocess";
-      PreparedImage prepared{std::move(item), std::vector<float>(image_size_)};
+      PreparedImage prepared{std::move(fetched.item), std::vector<float>(image_size_)};
       Preprocess(image, settings_.preprocess, model_.input_layout(), prepared.tensor);
       return prepared;
-    } catch (const InputError& e) {
-      return ErrorRow{item.location.uri(), stage, e.what()};
-    } catch (const IoError&) {
-      throw;  // the storage failed, not this image: the job stops and can be resumed
-    } catch (const std::exception& e) {
-      // Not an expected kind of bad input (e.g. out of memory on one image): still one row, not a lost job.
-      return ErrorRow{item.location.uri(), stage, std::string("unexpected failure: ") + e.what()};
-    }
+    });
   }
 
   void InferLoop() {
@@ -223,8 +262,10 @@ class Extraction {
   const std::atomic<bool>& cancel_;
   const std::size_t image_size_;
   BoundedQueue<InputItem> listed_;
+  BoundedQueue<Fetched> fetched_;
   BoundedQueue<Prepared> prepared_;
   BoundedQueue<EmbeddedBatch> embedded_;
+  std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};
   ResumeState& state_;
 };

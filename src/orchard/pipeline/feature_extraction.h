@@ -17,14 +17,16 @@ struct ExtractionSettings {
   Location errors_folder;
   PreprocessSpec preprocess;
   std::size_t batch_size = 32;
+  int read_threads = 1;  // concurrent reads, ahead of decoding
   int decode_threads = 1;
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 0;
 };
 
-// Pass one of a run: list → read + decode + preprocess (a pool of workers) → batched inference → write, each
-// stage on its own threads joined by bounded queues. Features are staged to Parquet as they come and their
-// covariance accumulated on the way, so the PCA needs no second copy of the feature matrix in memory.
+// Pass one of a run: list → read (a pool of readers) → decode + preprocess (a pool of workers) → batched
+// inference → write, each stage on its own threads joined by bounded queues. Features are staged to Parquet
+// as they come and their covariance accumulated on the way, so the PCA needs no second copy of the feature
+// matrix in memory.
 // Continues `state`: inputs in state.done are skipped, new parts, rows and statistics are added to it.
 // Throws Cancelled when `cancel` becomes true; the first failure of any stage is rethrown here.
 void ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,

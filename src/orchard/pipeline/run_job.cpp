@@ -69,6 +69,7 @@ nlohmann::json Manifest(const RunSummary& summary, const Location& input, const 
             {"errors", relative("errors", error_names)},
             {"pca", "pca.parquet"}}},
           {"batch_size", options.batch_size},
+          {"io_threads", settings.read_threads},
           {"decode_threads", settings.decode_threads},
           {"wall_seconds", summary.wall_seconds},
           {"images_per_second", summary.images_per_second}};
@@ -92,6 +93,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               output.errors(),
                               SpecForModel(options.preprocess_preset, loaded.model),
                               options.batch_size,
+                              options.io_threads,
                               DecodeThreads(options.threads),
                               options.rows_per_part,
                               options.max_pixels};

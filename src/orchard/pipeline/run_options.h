@@ -9,6 +9,10 @@
 
 namespace orchard {
 
+// Reads wait on storage, not on a core: 16 requests in flight hide an object store's ~10-50 ms per request
+// at the rate inference consumes images, and cost little on a local disk.
+inline constexpr int kDefaultIoThreads = 16;
+
 // Everything `orchard run` can be told; the CLI fills it, RunJob() reads it.
 struct RunOptions {
   std::string input;   // folder or manifest, path or URI
@@ -18,6 +22,7 @@ struct RunOptions {
   PcaSelection pca;
   std::size_t batch_size = 32;
   int threads = 0;  // decode/preprocess workers; 0 = one per core
+  int io_threads = kDefaultIoThreads;  // concurrent reads of input files or objects
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 100'000'000;
   bool overwrite = false;
