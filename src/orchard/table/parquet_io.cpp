@@ -15,7 +15,10 @@ ParquetFileWriter::ParquetFileWriter(const Location& location, std::shared_ptr<a
   if (!metadata.empty()) schema = schema->WithMetadata(arrow::key_value_metadata(metadata));
   sink_ = ValueOrThrow(location.fs->OpenOutputStream(location.path), location.uri());
   // Float vectors barely compress; zstd at a low level still shrinks strings and costs little time.
-  auto properties = parquet::WriterProperties::Builder().compression(parquet::Compression::ZSTD)->build();
+  auto properties = parquet::WriterProperties::Builder()
+                        .compression(parquet::Compression::ZSTD)
+                        ->max_row_group_length(kParquetRowsPerBatch)
+                        ->build();
   auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   writer_ = ValueOrThrow(parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink_,
                                                           properties, arrow_properties),
@@ -36,11 +39,15 @@ void ReadParquetBatches(const Location& location,
                         const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit) {
   auto input = ValueOrThrow(location.fs->OpenInputFile(location.path), location.uri());
   auto reader = ValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location.uri());
-  auto batches = ValueOrThrow(reader->GetRecordBatchReader(), location.uri());
-  while (true) {
-    auto batch = ValueOrThrow(batches->Next(), location.uri());
-    if (!batch) return;
-    visit(batch);
+  reader->set_batch_size(kParquetRowsPerBatch);
+  // One reader per row group: a reader over the whole file pre-buffers every row group's bytes up front.
+  for (int group = 0; group < reader->num_row_groups(); ++group) {
+    auto batches = ValueOrThrow(reader->GetRecordBatchReader({group}), location.uri());
+    while (true) {
+      auto batch = ValueOrThrow(batches->Next(), location.uri());
+      if (!batch) break;
+      visit(batch);
+    }
   }
 }
 

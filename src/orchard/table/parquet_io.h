@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -13,7 +14,12 @@
 
 namespace orchard {
 
-// Writes one Parquet file batch by batch; each written batch becomes a row group. Close() must be called for
+// Rows per row group written and per batch read. The Parquet writer holds its current row group in memory and
+// the reader decodes a batch at once, so this bounds memory per open file (~5 MiB of 1280-d features), whatever
+// the rows per part.
+inline constexpr std::int64_t kParquetRowsPerBatch = 1024;
+
+// Writes one Parquet file batch by batch, in row groups of kParquetRowsPerBatch rows. Close() must be called for
 // the file to be complete: a writer destroyed without it leaves a file that readers reject, which is what
 // an interrupted job should leave behind.
 class ParquetFileWriter {
@@ -34,7 +40,7 @@ class ParquetFileWriter {
   std::int64_t rows_written_ = 0;
 };
 
-// Calls `visit` with the file's record batches, one row group at a time, so memory stays bounded.
+// Calls `visit` with the file's record batches of at most kParquetRowsPerBatch rows, so memory stays bounded.
 void ReadParquetBatches(const Location& location,
                         const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit);
 
