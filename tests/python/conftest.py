@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from s3_server import S3Server
+
 REPO = Path(__file__).resolve().parents[2]
 ORCHARD_BIN = Path(os.environ.get("ORCHARD_BIN", REPO / "build" / "orchard"))
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
@@ -64,3 +66,11 @@ def subset_run(tmp_path_factory, subset_images):
     output = root / "out"
     result = run_orchard("run", "--input", manifest, "--output", output, "--precision", "f32", "--batch", "16")
     return output, result
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """A versitygw server of the test module's own (see s3_server.py), stopped after the module."""
+    server = S3Server(tmp_path_factory.mktemp("s3") / "root")
+    yield server
+    server.stop()

@@ -9,24 +9,21 @@ AWS_EC2_METADATA_SERVICE_ENDPOINT. `requests` records (method, path, had a valid
 import datetime
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from loopback_http import LoopbackHttpServer, QuietHandler
 
 CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials"
 TOKEN_HEADER = "x-aws-ec2-metadata-token"
 
 
-class FakeImds:
+class FakeImds(LoopbackHttpServer):
     def __init__(self, role, access_key, secret_key):
         self.role = role
         self.access_key = access_key
         self.secret_key = secret_key
         self.token = secrets.token_hex(16)
         self.requests = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(self._handler_class())
 
     def role_credentials(self):
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -53,7 +50,7 @@ class FakeImds:
     def _handler_class(self):
         imds = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _reply(self, method):
                 status, body = imds._answer(method, self.path, self.headers.get(TOKEN_HEADER))
                 data = body.encode()
@@ -68,11 +65,4 @@ class FakeImds:
             def do_GET(self):
                 self._reply("GET")
 
-            def log_message(self, *args):
-                pass
-
         return Handler
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()

@@ -16,7 +16,8 @@ import struct
 import threading
 import time
 from http.client import HTTPConnection
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from loopback_http import LoopbackHttpServer, QuietHandler
 
 SLOW_DOWN_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                   b"<Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>")
@@ -45,7 +46,7 @@ class FaultPlan:
             return kind
 
 
-class FaultProxy:
+class FaultProxy(LoopbackHttpServer):
     def __init__(self, upstream_port, plan=None, on_request=None, latency=0.0):
         self.upstream_port = upstream_port
         self.latency = latency
@@ -54,10 +55,7 @@ class FaultProxy:
         self.requests = 0
         self.log = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().__init__(self._handler_class())
 
     def _count(self):
         with self._lock:
@@ -67,7 +65,7 @@ class FaultProxy:
     def _handler_class(self):
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self):
@@ -158,11 +156,4 @@ class FaultProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _proxy
 
-            def log_message(self, *args):
-                pass
-
         return Handler
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()

@@ -1,4 +1,4 @@
-"""Object storage end to end: `orchard run` against a local S3 server (versitygw, see s3_server.py).
+"""Object storage end to end: `orchard run` against a local S3 s3_server (versitygw, see s3_server.py).
 
 The S3 run must give the same rows and features as the local run of the same images; credentials come from
 the AWS chain (environment or a shared credentials file with a profile) and never show up in output or
@@ -20,7 +20,7 @@ import pytest
 from conftest import DEFAULT_MODEL, ORCHARD_BIN, SAMPLE
 from fake_imds import CREDENTIALS_PATH, FakeImds
 from fault_proxy import FaultProxy
-from s3_server import ACCESS_KEY, SECRET_KEY, S3Server
+from s3_server import ACCESS_KEY, SECRET_KEY
 
 BUCKET = "data"
 PER_LABEL = 3
@@ -37,13 +37,6 @@ def check(result):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s3 = S3Server(tmp_path_factory.mktemp("s3") / "root")
-    yield s3
-    s3.stop()
-
-
-@pytest.fixture(scope="module")
 def subset_tree(tmp_path_factory):
     """3 Test images of each of the 33 labels, as <tmp>/Test/<Label>/<file>."""
     root = tmp_path_factory.mktemp("subset-tree")
@@ -56,23 +49,23 @@ def subset_tree(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bucket(server, subset_tree):
+def bucket(s3_server, subset_tree):
     """s3://data with the subset under Test/ and the default model under models/."""
-    server.create_bucket(BUCKET)
-    server.upload_tree(subset_tree / "Test", BUCKET, "Test")
-    server.upload_file(DEFAULT_MODEL, f"{BUCKET}/models/{DEFAULT_MODEL.name}")
+    s3_server.create_bucket(BUCKET)
+    s3_server.upload_tree(subset_tree / "Test", BUCKET, "Test")
+    s3_server.upload_file(DEFAULT_MODEL, f"{BUCKET}/models/{DEFAULT_MODEL.name}")
     return BUCKET
 
 
 @pytest.fixture(scope="module")
-def profile_env(server, tmp_path_factory):
+def profile_env(s3_server, tmp_path_factory):
     """Credentials only from a shared credentials file and AWS_PROFILE: no key variables, no endpoint
     variable (the endpoint comes from --s3-endpoint)."""
     home = tmp_path_factory.mktemp("aws")
     credentials = home / "credentials"
     credentials.write_text(f"[orchard-test]\naws_access_key_id = {ACCESS_KEY}\n"
                            f"aws_secret_access_key = {SECRET_KEY}\n")
-    env = server.client_env(use_endpoint_env=False)
+    env = s3_server.client_env(use_endpoint_env=False)
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     env.update({"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(home / "config"),
                 "AWS_PROFILE": "orchard-test"})
@@ -93,10 +86,10 @@ def sorted_by(table, keys):
 
 
 @pytest.fixture(scope="module")
-def s3_run(server, bucket, profile_env):
+def s3_run(s3_server, bucket, profile_env):
     model = f"s3://{bucket}/models/{DEFAULT_MODEL.name}"
     result = check(orchard(profile_env, "run", "--input", f"s3://{bucket}/Test/", "--output", f"s3://{bucket}/out",
-                           "--model", model, "--s3-endpoint", server.endpoint, "--precision", "f32",
+                           "--model", model, "--s3-endpoint", s3_server.endpoint, "--precision", "f32",
                            "--batch", "16"))
     return result
 
@@ -110,8 +103,8 @@ def local_run(subset_tree, tmp_path_factory):
     return output
 
 
-def test_s3_to_s3_matches_local_run(server, bucket, subset_tree, s3_run, local_run):
-    fs = server.filesystem()
+def test_s3_to_s3_matches_local_run(s3_server, bucket, subset_tree, s3_run, local_run):
+    fs = s3_server.filesystem()
     s3_table = pq.read_table(f"{bucket}/out/features", filesystem=fs)
     local_table = pq.read_table(local_run / "features")
     assert s3_table.num_rows == local_table.num_rows == 33 * PER_LABEL
@@ -133,8 +126,8 @@ def test_s3_to_s3_matches_local_run(server, bucket, subset_tree, s3_run, local_r
     np.testing.assert_allclose(s3_rows["pca"], local_rows["pca"], rtol=0, atol=1e-4)
 
 
-def test_s3_output_is_complete_and_holds_no_secret(server, bucket, s3_run):
-    fs = server.filesystem()
+def test_s3_output_is_complete_and_holds_no_secret(s3_server, bucket, s3_run):
+    fs = s3_server.filesystem()
     text = fs.open_input_stream(f"{bucket}/out/_SUCCESS").read().decode()
     manifest = json.loads(text)
     assert manifest["counts"] == {"seen": 33 * PER_LABEL, "written": 33 * PER_LABEL, "failed": 0}
@@ -150,25 +143,25 @@ def test_s3_output_is_complete_and_holds_no_secret(server, bucket, s3_run):
         assert secret not in s3_run.stderr and secret not in s3_run.stdout
 
 
-def test_inspect_reads_an_s3_output(server, bucket, s3_run):
-    result = check(orchard(server.client_env(), "inspect", f"s3://{bucket}/out", "--rows", "2"))
+def test_inspect_reads_an_s3_output(s3_server, bucket, s3_run):
+    result = check(orchard(s3_server.client_env(), "inspect", f"s3://{bucket}/out", "--rows", "2"))
     assert str(33 * PER_LABEL) in result.stdout
 
 
-def test_s3_output_needs_overwrite_then_replaces(server, bucket, profile_env, s3_run):
+def test_s3_output_needs_overwrite_then_replaces(s3_server, bucket, profile_env, s3_run):
     args = ["run", "--input", f"s3://{bucket}/Test/Apple Red 1", "--output", f"s3://{bucket}/out", "--model",
-            f"s3://{bucket}/models/{DEFAULT_MODEL.name}", "--s3-endpoint", server.endpoint]
+            f"s3://{bucket}/models/{DEFAULT_MODEL.name}", "--s3-endpoint", s3_server.endpoint]
     refused = orchard(profile_env, *args)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
     check(orchard(profile_env, *args, "--overwrite", "--pca-k", "2"))
-    manifest = json.loads(server.filesystem().open_input_stream(f"{bucket}/out/_SUCCESS").read())
+    manifest = json.loads(s3_server.filesystem().open_input_stream(f"{bucket}/out/_SUCCESS").read())
     assert manifest["counts"]["seen"] == PER_LABEL
 
 
-def test_s3_manifest_input_with_environment_credentials(server, bucket, tmp_path):
+def test_s3_manifest_input_with_environment_credentials(s3_server, bucket, tmp_path):
     """A manifest object with relative keys (resolved next to it), an explicit label and an absolute URI;
     keys and endpoint from the standard environment variables; output on local disk."""
-    fs = server.filesystem()
+    fs = s3_server.filesystem()
     labels = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(f"{bucket}/Test")))[:4]
     keys = [sorted(i.path for i in fs.get_file_info(pafs.FileSelector(f"{bucket}/Test/{label}")))[0]
             for label in labels]
@@ -178,7 +171,7 @@ def test_s3_manifest_input_with_environment_credentials(server, bucket, tmp_path
     with fs.open_output_stream(f"{bucket}/Test/manifest.txt") as out:
         out.write(("\n".join(lines) + "\n").encode())
     output = tmp_path / "out"
-    check(orchard(server.client_env(), "run", "--input", f"s3://{bucket}/Test/manifest.txt", "--output", output,
+    check(orchard(s3_server.client_env(), "run", "--input", f"s3://{bucket}/Test/manifest.txt", "--output", output,
                   "--pca-k", "2"))
     table = pq.read_table(output / "features")
     rows = dict(zip(table.column("path").to_pylist(), table.column("label").to_pylist()))
@@ -186,12 +179,12 @@ def test_s3_manifest_input_with_environment_credentials(server, bucket, tmp_path
                     f"s3://{keys[2]}": labels[2], f"s3://{keys[3]}": labels[3]}
 
 
-def test_instance_role_credentials_from_imdsv2(server, bucket, tmp_path):
+def test_instance_role_credentials_from_imdsv2(s3_server, bucket, tmp_path):
     """The IAM-role case: no keys in the environment or in files, only an instance profile served by a fake
     IMDSv2 endpoint. orchard must take a session token first (IMDSv2), then the role's credentials."""
     imds = FakeImds("orchard-test-role", ACCESS_KEY, SECRET_KEY)
     try:
-        env = server.client_env()
+        env = s3_server.client_env()
         del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_EC2_METADATA_DISABLED"]
         env.update({"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint,
                     "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
@@ -209,11 +202,11 @@ def test_instance_role_credentials_from_imdsv2(server, bucket, tmp_path):
         assert secret not in result.stderr and secret not in result.stdout
 
 
-def test_a_listed_object_is_read_with_one_request(server, bucket, tmp_path):
+def test_a_listed_object_is_read_with_one_request(s3_server, bucket, tmp_path):
     """The listing already gave each object's size: reading it needs a GET, not a HEAD first."""
-    proxy = FaultProxy(server.port)
+    proxy = FaultProxy(s3_server.port)
     try:
-        check(orchard(server.client_env(use_endpoint_env=False), "run", "--input", f"s3://{bucket}/Test/Kiwi",
+        check(orchard(s3_server.client_env(use_endpoint_env=False), "run", "--input", f"s3://{bucket}/Test/Kiwi",
                       "--output", tmp_path / "out", "--s3-endpoint", proxy.endpoint, "--pca-k", "2"))
     finally:
         proxy.stop()
@@ -221,8 +214,8 @@ def test_a_listed_object_is_read_with_one_request(server, bucket, tmp_path):
     assert sorted(method for method, _ in image_requests) == ["GET"] * PER_LABEL, image_requests
 
 
-def test_wrong_credentials_fail_clearly_without_leaking_the_secret(server, bucket):
-    env = server.client_env()
+def test_wrong_credentials_fail_clearly_without_leaking_the_secret(s3_server, bucket):
+    env = s3_server.client_env()
     wrong_secret = "wrong-secret-9f8e7d6c5b4a"
     env["AWS_SECRET_ACCESS_KEY"] = wrong_secret
     result = orchard(env, "run", "--input", f"s3://{bucket}/Test/", "--output", f"s3://{bucket}/out-wrong")
@@ -230,12 +223,12 @@ def test_wrong_credentials_fail_clearly_without_leaking_the_secret(server, bucke
     assert "ACCESS_DENIED" in result.stderr and "credentials" in result.stderr
     for secret in (wrong_secret, SECRET_KEY):
         assert secret not in result.stderr and secret not in result.stdout
-    fs = server.filesystem()
+    fs = s3_server.filesystem()
     assert fs.get_file_info(f"{bucket}/out-wrong/_SUCCESS").type == pafs.FileType.NotFound
 
 
-def test_missing_bucket_fails_clearly(server, bucket, tmp_path):
-    env = server.client_env()
+def test_missing_bucket_fails_clearly(s3_server, bucket, tmp_path):
+    env = s3_server.client_env()
     result = orchard(env, "run", "--input", "s3://no-such-bucket/Test/", "--output", tmp_path / "out")
     assert result.returncode == 3
     assert "no-such-bucket" in result.stderr and "does not exist" in result.stderr
@@ -244,27 +237,27 @@ def test_missing_bucket_fails_clearly(server, bucket, tmp_path):
     assert "no-such-bucket" in result.stderr and "not found" in result.stderr
 
 
-def test_keys_in_uri_are_refused_without_echoing_them(server, bucket, tmp_path):
-    result = orchard(server.client_env(), "run", "--input", f"s3://{ACCESS_KEY}:{SECRET_KEY}@{bucket}/Test/",
+def test_keys_in_uri_are_refused_without_echoing_them(s3_server, bucket, tmp_path):
+    result = orchard(s3_server.client_env(), "run", "--input", f"s3://{ACCESS_KEY}:{SECRET_KEY}@{bucket}/Test/",
                      "--output", tmp_path / "out")
     assert result.returncode == 2
     assert "credential" in result.stderr
     assert SECRET_KEY not in result.stderr and ACCESS_KEY not in result.stderr
 
 
-def test_listing_more_than_1000_keys_is_paginated(server, bucket, tmp_path):
+def test_listing_more_than_1000_keys_is_paginated(s3_server, bucket, tmp_path):
     """1,100 objects under one prefix (S3 lists at most 1,000 per request): every one is processed. The
     objects are written straight into the server's posix folder, copies of 11 real images over 11 labels."""
     sources = [sorted(d.glob("*.jpg"))[0] for d in sorted((SAMPLE / "Test").iterdir())[:11]]
     expected = set()
     for n in range(1100):
         label = f"L{n % 11:02d}"
-        target = server.root / bucket / "many" / label / f"img-{n:04d}.jpg"
+        target = s3_server.root / bucket / "many" / label / f"img-{n:04d}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sources[n % 11], target)
         expected.add(f"s3://{bucket}/many/{label}/img-{n:04d}.jpg")
     output = tmp_path / "out"
-    check(orchard(server.client_env(), "run", "--input", f"s3://{bucket}/many/", "--output", output,
+    check(orchard(s3_server.client_env(), "run", "--input", f"s3://{bucket}/many/", "--output", output,
                   "--batch", "64", "--pca-k", "4"))
     table = pq.read_table(output / "features", columns=["path", "label"])
     assert set(table.column("path").to_pylist()) == expected

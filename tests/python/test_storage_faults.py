@@ -16,7 +16,6 @@ import pytest
 
 from conftest import ORCHARD_BIN, read_manifest, rows_by_path, sample_images
 from fault_proxy import FaultPlan, FaultProxy
-from s3_server import S3Server
 
 BUCKET = "faults"
 PER_LABEL = 3
@@ -24,26 +23,19 @@ OPTIONS = ["--rows-per-part", "10", "--batch", "8", "--pca-k", "6", "--precision
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s3 = S3Server(tmp_path_factory.mktemp("faults-s3") / "root")
-    yield s3
-    s3.stop()
-
-
-@pytest.fixture(scope="module")
-def images(server):
+def images(s3_server):
     """3 Test images of each of the 33 labels in s3://faults/Test/<Label>/, by URI."""
-    server.create_bucket(BUCKET)
+    s3_server.create_bucket(BUCKET)
     uris = []
     for image in sample_images("Test", per_label=PER_LABEL):
         key = f"{BUCKET}/Test/{image.parent.name}/{image.name}"
-        server.upload_file(image, key)
+        s3_server.upload_file(image, key)
         uris.append(f"s3://{key}")
     return uris
 
 
-def run_through(endpoint, server, output):
-    env = server.client_env(use_endpoint_env=False)
+def run_through(endpoint, s3_server, output):
+    env = s3_server.client_env(use_endpoint_env=False)
     return subprocess.run([str(ORCHARD_BIN), "run", "--input", f"s3://{BUCKET}/Test/", "--output", str(output),
                            "--s3-endpoint", endpoint, *OPTIONS], capture_output=True, text=True, env=env,
                           timeout=600)
@@ -57,27 +49,27 @@ def assert_same_rows(rows, reference):
 
 
 @pytest.fixture(scope="module")
-def reference(server, images, tmp_path_factory):
+def reference(s3_server, images, tmp_path_factory):
     output = tmp_path_factory.mktemp("faults-reference") / "out"
-    result = run_through(server.endpoint, server, output)
+    result = run_through(s3_server.endpoint, s3_server, output)
     assert result.returncode == 0, result.stderr
     rows = rows_by_path(output)
     assert sorted(rows) == sorted(images)
     return rows
 
 
-def test_passing_faults_are_absorbed_by_retries(server, images, reference):
+def test_passing_faults_are_absorbed_by_retries(s3_server, images, reference):
     # A stall costs its 4 s (beyond the SDK's 3 s request timeout), so it is the rarest fault.
     plan = FaultPlan(every=5, kinds=("slowdown", "drop", "slowdown", "drop", "stall"), stall_seconds=4)
-    proxy = FaultProxy(server.port, plan)
+    proxy = FaultProxy(s3_server.port, plan)
     try:
-        result = run_through(proxy.endpoint, server, f"s3://{BUCKET}/out-faults")
+        result = run_through(proxy.endpoint, s3_server, f"s3://{BUCKET}/out-faults")
     finally:
         proxy.stop()
     assert result.returncode == 0, result.stderr
     assert min(plan.injected.values()) >= 3, plan.injected  # reads, listing and writes all met faults
-    assert_same_rows(rows_by_path(f"{BUCKET}/out-faults", server.filesystem()), reference)
-    manifest = json.loads(server.filesystem().open_input_stream(f"{BUCKET}/out-faults/_SUCCESS").read())
+    assert_same_rows(rows_by_path(f"{BUCKET}/out-faults", s3_server.filesystem()), reference)
+    manifest = json.loads(s3_server.filesystem().open_input_stream(f"{BUCKET}/out-faults/_SUCCESS").read())
     assert manifest["counts"] == {"seen": len(images), "written": len(images), "failed": 0}
 
 
@@ -85,8 +77,8 @@ class StopServerOnce:
     """Stops the S3 server at the `at`-th request through the proxy, once the job has staged a part, so the
     outage falls mid-job with finished work to keep. Requests that arrive meanwhile wait for the outage."""
 
-    def __init__(self, server, staging, at):
-        self.server, self.staging, self.at = server, staging, at
+    def __init__(self, s3_server, staging, at):
+        self.s3_server, self.staging, self.at = s3_server, staging, at
         self.stopped = threading.Event()
         self._lock = threading.Lock()
 
@@ -99,16 +91,16 @@ class StopServerOnce:
             deadline = time.monotonic() + 120
             while not list(self.staging.glob("part-*.parquet")) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.server.stop()
+            self.s3_server.stop()
             self.stopped.set()
 
 
-def test_server_restart_mid_job_stops_clearly_then_resumes(server, images, reference, tmp_path):
+def test_server_restart_mid_job_stops_clearly_then_resumes(s3_server, images, reference, tmp_path):
     output = tmp_path / "out"
-    outage = StopServerOnce(server, output / "_staging", at=60)
-    proxy = FaultProxy(server.port, on_request=outage)
+    outage = StopServerOnce(s3_server, output / "_staging", at=60)
+    proxy = FaultProxy(s3_server.port, on_request=outage)
     try:
-        failed = run_through(proxy.endpoint, server, output)
+        failed = run_through(proxy.endpoint, s3_server, output)
         assert outage.stopped.is_set()
         assert failed.returncode == 3, failed.stderr
         assert f"s3://{BUCKET}/Test/" in failed.stderr and "storage unavailable" in failed.stderr
@@ -118,12 +110,12 @@ def test_server_restart_mid_job_stops_clearly_then_resumes(server, images, refer
         kept = sorted(p.name for p in (output / "_staging").glob("part-*.parquet"))
         assert kept
 
-        server.start()
-        resumed = run_through(proxy.endpoint, server, output)
+        s3_server.start()
+        resumed = run_through(proxy.endpoint, s3_server, output)
     finally:
         proxy.stop()
-        if not server.running():
-            server.start()
+        if not s3_server.running():
+            s3_server.start()
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     assert_same_rows(rows_by_path(output), reference)
