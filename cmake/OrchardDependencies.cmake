@@ -17,7 +17,10 @@ orchard_python_query(OPENVINO_CMAKE_DIR "from openvino.utils import get_cmake_pa
 find_package(OpenVINO REQUIRED COMPONENTS Runtime ONNX TensorFlowLite PATHS "${OPENVINO_CMAKE_DIR}" NO_DEFAULT_PATH)
 
 orchard_python_query(PYARROW_INCLUDE "import pyarrow; print(pyarrow.get_include())")
-orchard_python_query(PYARROW_LIBDIR "import pyarrow; print(pyarrow.get_library_dirs()[0])")
+# The wheel ships libarrow.so.NNNN only; create_library_symlinks() adds the libarrow.so that find_library wants
+# (idempotent; needed in the fresh environment pip builds the wheel in).
+orchard_python_query(PYARROW_LIBDIR
+  "import pyarrow; pyarrow.create_library_symlinks(); print(pyarrow.get_library_dirs()[0])")
 find_library(ARROW_LIBRARY NAMES arrow PATHS "${PYARROW_LIBDIR}" NO_DEFAULT_PATH REQUIRED)
 find_library(PARQUET_LIBRARY NAMES parquet PATHS "${PYARROW_LIBDIR}" NO_DEFAULT_PATH REQUIRED)
 add_library(orchard::arrow INTERFACE IMPORTED)

@@ -1,6 +1,7 @@
-"""orchard for Python: the C++ core (orchard._core, built by CMake into <build>/python/orchard/) and orchard.spark.
+"""orchard for Python: the C++ core (orchard._core) and orchard.spark.
 
-Run with PYTHONPATH=<repo>/python. The compiled module is looked up, in order, in $ORCHARD_CORE_DIR, then
+Installed (`pip install <repo>`, see pyproject.toml), orchard._core sits beside this file. In the source tree
+(PYTHONPATH=<repo>/python) the compiled module is looked up, in order, in $ORCHARD_CORE_DIR, then
 <repo>/build/python/orchard (the directory scripts/setup.sh builds); either may also simply be on sys.path.
 """
 
@@ -13,6 +14,10 @@ for _candidate in (_os.environ.get("ORCHARD_CORE_DIR"),
     if _candidate and _Path(_candidate).is_dir() and _candidate not in __path__:
         __path__.append(_candidate)
 
-from ._core import Featurizer, covariance_partial, merge_partials, fit_pca, pca_transform, __version__  # noqa: E402
+from ._core import (ArrowBatches, Featurizer, covariance_partial, covariance_partial_arrow, fit_pca,  # noqa: E402
+                    fit_pca_arrow, merge_partials, merge_partials_arrow, output_path, pca_transform,
+                    pca_transform_arrow, __version__)
 
-__all__ = ["Featurizer", "covariance_partial", "merge_partials", "fit_pca", "pca_transform", "__version__"]
+__all__ = ["ArrowBatches", "Featurizer", "covariance_partial", "covariance_partial_arrow", "fit_pca",
+           "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
+           "pca_transform_arrow", "__version__"]

@@ -7,18 +7,20 @@
     transform(features_df, pca)  adds the `pca` column (broadcast model, C++ transform in mapInArrow)
     run(spark, input, output)    the whole job, written with Spark's Parquet writer
 
-    python -m orchard.spark run --input DIR --output DIR [--master local[2]] [--model M] [--pca-k K] ...
+    python -m orchard.spark run --input DIR|URI --output DIR|URI [--master local[2]] [--model M] [--pca-k K] ...
+
+Input and output are Hadoop URIs (a local folder, s3a://bucket/prefix, ...); see session() for s3a://.
 
 The model is compiled once per Python worker process and reused across batches and tasks (_FEATURIZERS).
 """
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -27,9 +29,15 @@ import pyarrow.parquet as pq
 DEFAULT_MODEL = str(Path(os.environ.get("ORCHARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
                     / "models" / "mobilenetv2-12-int8.onnx")
 IMAGE_GLOB = "*.{jpg,jpeg,JPG,JPEG,png,PNG,webp,WEBP}"
+# hadoop-aws and the AWS SDK for s3a:// (scripts/fetch_spark_jars.sh), added to sessions this module starts.
+SPARK_JARS_DIR = Path(os.environ.get("ORCHARD_SPARK_JARS", Path(__file__).resolve().parents[2] / ".tools" / "jars"))
+# The AWS SDK's default chain: environment keys, AWS_PROFILE + shared files, web identity, container, instance
+# role; the same chain as the C++ core's S3 support. No key ever goes into the Spark/Hadoop configuration.
+S3A_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 
-FEATURISED_SCHEMA = "path string, label string, features array<float>, stage string, message string"
-_PARTIAL_SCHEMA = "count long, mean binary, scatter binary"
+FEATURISED_SCHEMA = "path string not null, label string not null, features array<float>, stage string, message string"
+# A (count, mean, scatter) PCA partial as orchard._core's *_arrow functions read and write it (scatter row-major).
+_PARTIAL_SCHEMA = "count long, mean array<double>, scatter array<double>"
 
 # Per Python worker: (model, preset, feature_tensor, precision, threads) -> orchard.Featurizer.
 _FEATURIZERS = {}
@@ -47,33 +55,9 @@ def _featurizer(key):
 
 
 def local_path(uri):
-    """Spark's `file:/a/b%20c.jpg` -> `/a/b c.jpg` (what `orchard run` writes); other URIs are kept."""
-    if uri.startswith("file:"):
-        return unquote(urlparse(uri).path)
-    return uri
-
-
-def _label(path):
-    parts = path.rstrip("/").split("/")
-    return parts[-2] if len(parts) >= 2 else ""
-
-
-def _offsets(array):
-    """Absolute int64 offsets (n + 1) of a (large_)binary Arrow array, and its data buffer, without copying data."""
-    width = np.int64 if pa.types.is_large_binary(array.type) else np.int32
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=width)[array.offset:array.offset + len(array) + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-    return data, np.ascontiguousarray(offsets, dtype=np.int64)
-
-
-def _float_lists(matrix, valid):
-    """float32 [n, D] -> Arrow list<float> with nulls where not valid."""
-    n, dim = matrix.shape
-    values = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1))
-    offsets = pa.array(np.arange(0, (n + 1) * dim, dim, dtype=np.int32))
-    mask = pa.array(~valid) if not valid.all() else None
-    return pa.ListArray.from_arrays(offsets, values, type=pa.list_(pa.float32()), mask=mask)
+    """Spark's `file:/a/b c.jpg` -> `/a/b c.jpg` (what `orchard run` writes); other URIs are kept."""
+    from orchard import output_path
+    return output_path(uri)
 
 
 def featurise(df, model=DEFAULT_MODEL, preset="imagenet", feature_tensor="", precision="f32", batch=32,
@@ -91,76 +75,39 @@ def featurise(df, model=DEFAULT_MODEL, preset="imagenet", feature_tensor="", pre
         from orchard.spark import _featurizer as cached
         featurizer = cached(key)
         for record_batch in batches:
-            for start in range(0, record_batch.num_rows, batch):
-                chunk = record_batch.slice(start, batch)
-                paths = [local_path(p) for p in chunk.column("path").to_pylist()]
-                if has_content:
-                    content = chunk.column("content")
-                    if content.null_count == 0:
-                        data, offsets = _offsets(content)
-                        features, errors = featurizer.featurize_binary(paths, data, offsets, batch=batch)
-                    else:
-                        features, errors = featurizer.featurize(paths, content.to_pylist(), batch=batch)
-                else:
-                    features, errors = featurizer.featurize(paths, None, batch=batch)
-                valid = np.ones(len(paths), dtype=bool)
-                stages = [None] * len(paths)
-                messages = [None] * len(paths)
-                for index, stage, message in errors:
-                    valid[index] = False
-                    stages[index] = stage
-                    messages[index] = message
-                yield pa.RecordBatch.from_arrays(
-                    [pa.array(paths, pa.string()), pa.array([_label(p) for p in paths], pa.string()),
-                     _float_lists(features, valid), pa.array(stages, pa.string()),
-                     pa.array(messages, pa.string())],
-                    names=["path", "label", "features", "stage", "message"])
+            # The whole batch crosses to C++ through the Arrow C data interface; the image bytes are read in place.
+            yield pa.record_batch(featurizer.featurize_arrow(record_batch, batch=batch))
 
     return df.mapInArrow(featurise_batches, FEATURISED_SCHEMA)
 
 
-def _feature_matrix(column):
-    """Arrow list<float> column without nulls -> float32 [n, D] (a view where possible)."""
-    n = len(column)
-    if n == 0:
-        return np.zeros((0, 0), np.float32)
-    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return flat.reshape(n, -1)
+def _stream(batches):
+    """A mapInArrow iterator as one Arrow stream for the C++ side (None when it has no batch)."""
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return None
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
 
 
 def fit_pca(features_df, k=0, variance=0.95):
     """Exact PCA of the non-null `features`: a (count, mean, scatter) partial per partition in C++, merged and
-    eigen-decomposed on the driver by orchard.fit_pca. Returns its dict (mean, components, explained_variance,
+    eigen-decomposed on the driver by orchard.fit_pca_arrow. Returns its dict (mean, components, explained_variance,
     explained_variance_ratio, total_variance, n_samples)."""
     import orchard
 
-    def to_row(partial):
-        return pa.RecordBatch.from_arrays(
-            [pa.array([partial[0]], pa.int64()), pa.array([partial[1].tobytes()], pa.binary()),
-             pa.array([partial[2].tobytes()], pa.binary())], names=["count", "mean", "scatter"])
-
-    def from_row(count, mean, scatter):
-        mean = np.frombuffer(mean, dtype=np.float64)
-        return count, mean, np.frombuffer(scatter, dtype=np.float64).reshape(mean.size, mean.size)
-
     def partials(batches):
-        """One (count, mean, scatter) per partition, merged batch by batch in C++."""
-        from orchard import covariance_partial, merge_partials
-        total = None
-        for record_batch in batches:
-            column = record_batch.column("features")
-            if len(column):
-                part = covariance_partial(np.ascontiguousarray(_feature_matrix(column)))
-                total = part if total is None else merge_partials([total, part])
-        if total is not None:
-            yield to_row(total)
+        """One (count, mean, scatter) row per partition (none for an empty one), accumulated in C++."""
+        from orchard import covariance_partial_arrow
+        stream = _stream(batches)
+        if stream is not None:
+            yield from pa.table(covariance_partial_arrow(stream)).to_batches()
 
     def merge(batches):
-        from orchard import merge_partials
-        parts = [from_row(c, m, s) for b in batches
-                 for c, m, s in zip(*(b.column(name).to_pylist() for name in ("count", "mean", "scatter")))]
-        if parts:
-            yield to_row(merge_partials(parts))
+        from orchard import merge_partials_arrow
+        stream = _stream(batches)
+        if stream is not None:
+            yield from pa.table(merge_partials_arrow(stream)).to_batches()
 
     # One partial (D x D doubles) per task slot, not per input partition: coalescing is narrow, so the rows are
     # still computed (and persisted, in run()) where they are, a task walking several input partitions.
@@ -173,32 +120,31 @@ def fit_pca(features_df, k=0, variance=0.95):
     partitions = rows.rdd.getNumPartitions()
     if partitions > 16:
         rows = rows.repartition(int(np.ceil(np.sqrt(partitions)))).mapInArrow(merge, _PARTIAL_SCHEMA)
-    merged = [from_row(row["count"], row["mean"], row["scatter"]) for row in rows.toLocalIterator()]
-    if not merged:
+    merged = rows.toArrow()
+    if merged.num_rows == 0:
         raise ValueError("PCA needs at least 2 featurised images, got none")
-    return orchard.fit_pca(merged, k=k, variance=variance)
+    return orchard.fit_pca_arrow(merged, k=k, variance=variance)
 
 
 def transform(features_df, pca):
-    """Adds `pca` array<float> = (features - mean) . componentsᵀ, the model broadcast once to the executors."""
+    """Adds `pca` array<float> = (features - mean) . componentsᵀ, the model broadcast once to the executors.
+    Every column comes out non-nullable (and the arrays without null elements), so that Spark's Parquet files
+    have `orchard run`'s Parquet schema (all `required`); rows without features are an error."""
     from pyspark.sql import SparkSession
-    from pyspark.sql.types import ArrayType, FloatType, StructType
+    from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
     spark = SparkSession.getActiveSession()
     model = spark.sparkContext.broadcast({"mean": np.asarray(pca["mean"]),
                                           "components": np.asarray(pca["components"])})
-    schema = StructType(list(features_df.schema.fields)).add("pca", ArrayType(FloatType()))
+    fields = [*features_df.schema.fields, StructField("pca", ArrayType(FloatType()))]
+    schema = StructType([StructField(f.name, ArrayType(f.dataType.elementType, containsNull=False)
+                                     if isinstance(f.dataType, ArrayType) else f.dataType, nullable=False)
+                         for f in fields])
 
     def project(batches):
-        from orchard import pca_transform
+        from orchard import pca_transform_arrow
         mean, components = model.value["mean"], model.value["components"]
         for record_batch in batches:
-            column = record_batch.column("features")
-            if column.null_count:
-                raise ValueError("transform: rows without features (filter the errors out first)")
-            projected = pca_transform(np.ascontiguousarray(_feature_matrix(column)), mean, components) \
-                if len(column) else np.zeros((0, components.shape[0]), np.float32)
-            yield record_batch.append_column(
-                "pca", _float_lists(projected, np.ones(len(column), dtype=bool)))
+            yield pa.record_batch(pca_transform_arrow(record_batch, mean, components))
 
     return features_df.mapInArrow(project, schema)
 
@@ -216,13 +162,47 @@ def _pca_table(pca):
                                  pa.array(pca["explained_variance_ratio"]), vectors], schema=schema)
 
 
+def _child(uri, name):
+    return f"{str(uri).rstrip('/')}/{name}"
+
+
+def _hadoop_file(spark, uri):
+    """(FileSystem, Path) of a URI through Spark's Hadoop configuration: the driver's own files go through the
+    same file system as Spark's writers, so any output Spark can write (local, s3a://, hdfs://, EMR's s3://)
+    works, with the same credentials."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(str(uri))
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def _write_file(spark, uri, data):
+    filesystem, path = _hadoop_file(spark, uri)
+    stream = filesystem.create(path, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+
+
+def _delete_file(spark, uri):
+    filesystem, path = _hadoop_file(spark, uri)
+    filesystem.delete(path, False)
+
+
+def _parquet_bytes(table):
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
 def run(spark, input, output, model=DEFAULT_MODEL, preset="imagenet", feature_tensor="", precision="f32",
         batch=32, threads=0, pca_k=0, pca_variance=0.95):
-    """The `orchard run` job on Spark. OUTPUT gets features/ (path, label, features, pca), errors/ (path, stage,
-    message), pca.parquet and _SUCCESS (JSON counts and PCA summary). Local output only for pca.parquet and
-    _SUCCESS (written by the driver)."""
+    """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
+    features/ (path, label, features, pca), errors/ (path, stage, message), pca.parquet and, last, _SUCCESS (JSON
+    counts and PCA summary); an earlier _SUCCESS there is removed first, so a failed rerun leaves none."""
     from pyspark import StorageLevel
     started = time.time()
+    _delete_file(spark, _child(output, "_SUCCESS"))
     images = (spark.read.format("binaryFile").option("pathGlobFilter", IMAGE_GLOB)
               .option("recursiveFileLookup", "true").load(str(input)))
     featurised = featurise(images, model=model, preset=preset, feature_tensor=feature_tensor,
@@ -233,15 +213,15 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="imagenet", feature_te
     stages = {}
     pca = fit_pca(good, k=pca_k, variance=pca_variance)
     stages["features_and_pca_fit"] = time.time() - started
-    output = Path(output)
-    transform(good, pca).write.mode("overwrite").parquet(str(output / "features"))
-    errors.write.mode("overwrite").parquet(str(output / "errors"))
-    pq.write_table(_pca_table(pca), output / "pca.parquet")
+    # ZSTD, like `orchard run`'s parts (Spark's default is Snappy).
+    transform(good, pca).write.mode("overwrite").option("compression", "zstd").parquet(_child(output, "features"))
+    errors.write.mode("overwrite").option("compression", "zstd").parquet(_child(output, "errors"))
+    _write_file(spark, _child(output, "pca.parquet"), _parquet_bytes(_pca_table(pca)))
     stages["transform_and_write"] = time.time() - started - stages["features_and_pca_fit"]
     written, failed = good.count(), errors.count()
     featurised.unpersist()
     wall = time.time() - started
-    summary = {"counts": {"seen": written + failed, "written": written, "failed": failed},
+    summary = {"counts": {"seen": written + failed, "written": written, "failed": failed}, "input": str(input),
                "model": {"file": str(model), "feature_tensor": feature_tensor, "precision": precision},
                "preprocess": preset,
                "pca": {"k": int(pca["components"].shape[0]),
@@ -249,12 +229,59 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="imagenet", feature_te
                "engine": "spark", "master": spark.sparkContext.master, "stage_seconds": stages,
                "wall_seconds": wall,
                "images_per_second": (written + failed) / wall if wall > 0 else 0.0}
-    (output / "_SUCCESS").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_file(spark, _child(output, "_SUCCESS"), (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
-def session(master="local[2]", app_name="orchard", conf=None):
-    """A SparkSession whose Python workers can import orchard (local masters inherit this process's env)."""
+def _started_by_spark_submit():
+    """spark-submit starts the JVM before Python: its --jars/--conf and the cluster's defaults then apply."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def s3a_jars():
+    """The jars scripts/fetch_spark_jars.sh put in SPARK_JARS_DIR (none if it was not run)."""
+    return sorted(str(jar) for jar in SPARK_JARS_DIR.glob("*.jar"))
+
+
+def _is_local_master(master):
+    """local, local[N], local[*], local[N,F]: driver and executors are threads of one JVM (not local-cluster)."""
+    return bool(master) and (master == "local" or master.startswith("local["))
+
+
+def s3a_jar_conf(master):
+    """How a session this module starts gets s3a_jars(). A local master puts them on the driver's class path,
+    which its executors share (one JVM): spark.jars would copy them (558 MB with the AWS SDK bundle) into a
+    temporary folder at every session start. Other masters (and none, which spark-submit's defaults decide) keep
+    spark.jars, which ships them to executors in other JVMs."""
+    jars = s3a_jars()
+    if not jars:
+        return {}
+    if _is_local_master(master):
+        return {"spark.driver.extraClassPath": os.pathsep.join(jars)}
+    return {"spark.jars": ",".join(jars)}
+
+
+def s3a_conf(endpoint=None):
+    """Spark settings for s3a:// URIs: credentials from the AWS default chain, and for an S3-compatible server
+    (`endpoint`, else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL: the C++ core's order) that endpoint with
+    path-style addressing. Region: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 with a custom endpoint
+    (else S3A finds the bucket's)."""
+    conf = {"spark.hadoop.fs.s3a.aws.credentials.provider": S3A_CREDENTIALS}
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        region = region or "us-east-1"
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
+
+
+def session(master="local[2]", app_name="orchard", conf=None, s3_endpoint=None):
+    """A SparkSession whose Python workers can import orchard (local masters inherit this process's env). When
+    this process starts Spark itself (not under spark-submit) it also gets s3a://: the jars of s3a_jars() (as
+    s3a_jar_conf(master) adds them) and the settings of s3a_conf(s3_endpoint). `conf` is applied last and wins."""
     from pyspark.sql import SparkSession
     package_root = str(Path(__file__).resolve().parents[1])
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -270,17 +297,25 @@ def session(master="local[2]", app_name="orchard", conf=None):
                .config("spark.sql.shuffle.partitions", "4"))
     if master:
         builder = builder.master(master)
+    if not _started_by_spark_submit():
+        conf = {**s3a_jar_conf(master), **s3a_conf(s3_endpoint), **(conf or {})}
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
-def main(argv=None):
+def argument_parser():
+    """The command line of `python -m orchard.spark` (and of spark-submit .../orchard/spark.py)."""
     parser = argparse.ArgumentParser(prog="python -m orchard.spark", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("run", help="featurise a folder of images, fit the exact PCA, write Parquet")
-    p.add_argument("--input", "-i", required=True, help="folder <root>/[<split>/]<Label>/<file> (any Hadoop URI)")
-    p.add_argument("--output", "-o", required=True, help="output folder (local), replaced if it exists")
+    p.add_argument("--input", "-i", required=True,
+                   help="folder <root>/[<split>/]<Label>/<file> (any Hadoop URI: local, s3a://bucket/prefix, ...)")
+    p.add_argument("--output", "-o", required=True,
+                   help="output folder (any Hadoop URI: local, s3a://bucket/prefix, ...), replaced if it exists")
+    p.add_argument("--s3-endpoint", default=None,
+                   help="S3-compatible server for s3a:// URIs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else "
+                        "AWS); ignored under spark-submit, where --conf spark.hadoop.fs.s3a.endpoint=... applies")
     p.add_argument("--master", default=None,
                    help="Spark master (default: local[2] when run directly, spark-submit's under spark-submit)")
     p.add_argument("--model", "-m", default=DEFAULT_MODEL)
@@ -291,11 +326,15 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="per Python worker; 0 = one per core")
     p.add_argument("--pca-k", type=int, default=0)
     p.add_argument("--pca-variance", type=float, default=0.95)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = argument_parser().parse_args(argv)
     master = args.master
-    if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit
+    if master is None and not _started_by_spark_submit():
         master = "local[2]"
-    spark = session(master)
+    spark = session(master, s3_endpoint=args.s3_endpoint)
     try:
         summary = run(spark, args.input, args.output, model=args.model, preset=args.preprocess,
                       feature_tensor=args.feature_tensor, precision=args.precision, batch=args.batch,

@@ -9,6 +9,7 @@ import shutil
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -76,6 +77,31 @@ def test_features_equal_orchard_run(spark_output, cli_output):
     assert all(labels[p] == p.split("/")[-2] for p in labels)
 
 
+def _parquet_layout(folder):
+    """The Parquet schema of a folder's first part, column by column, and its compression."""
+    part = pq.ParquetFile(sorted(folder.glob("*.parquet"))[0])
+    columns = [(c.path, c.physical_type, str(c.logical_type), c.max_definition_level, c.max_repetition_level)
+               for c in (part.schema.column(i) for i in range(len(part.schema)))]
+    return columns, part.metadata.row_group(0).column(0).compression
+
+
+def test_parquet_schema_equals_orchard_run(spark_output, cli_output):
+    """Spark cannot take fixed_size_list from mapInArrow, but its Parquet files have `orchard run`'s Parquet schema
+    (all columns required, LIST of required float) and compression; only the Arrow schema in the footer differs,
+    so pyarrow reads `list<float>` where `orchard run`'s parts give `fixed_size_list<float>[D]` (README, Spark)."""
+    output, _ = spark_output
+    assert _parquet_layout(output / "features") == _parquet_layout(cli_output / "features")
+    spark_part = next((output / "features").glob("*.parquet"))
+    cli_part = next((cli_output / "features").glob("*.parquet"))
+    spark_schema, cli_schema = pq.read_schema(spark_part), pq.read_schema(cli_part)
+    assert cli_schema.field("features").type == pa.list_(pa.field("element", pa.float32(), False), 1280)
+    assert spark_schema.field("features").type == pa.list_(pa.field("element", pa.float32(), False))
+    assert [f.nullable for f in spark_schema] == [f.nullable for f in cli_schema] == [False] * 4
+    assert set(pq.read_metadata(cli_part).metadata) == {b"ARROW:schema"}
+    assert set(pq.read_metadata(spark_part).metadata) == {b"org.apache.spark.version",
+                                                         b"org.apache.spark.sql.parquet.row.metadata"}
+
+
 def test_pca_equals_single_machine(spark_output, cli_output):
     output, _ = spark_output
     ours, cli = pq.read_table(output / "pca.parquet"), pq.read_table(cli_output / "pca.parquet")
@@ -116,6 +142,50 @@ def test_binding_partials_merge_exactly(spark_input):
     np.testing.assert_allclose(parts["explained_variance"], whole["explained_variance"], rtol=1e-9)
     projected = orchard.pca_transform(features[:12], whole["mean"], whole["components"])
     assert projected.shape == (12, 4) and projected.dtype == np.float32
+
+
+def test_binding_arrow_matches_numpy(spark_input):
+    """No Spark: the Arrow C data interface functions give the numpy functions' values, keep error rows, and name
+    what is wrong with bad input."""
+    images = sorted(spark_input.rglob("*_100.jpg"))[:6]
+    featurizer = orchard.Featurizer(str(DEFAULT_MODEL))
+    expected, _ = featurizer.featurize([str(p) for p in images], batch=4)
+    # Spark's binaryFile rows: `file:` + the path as it is; a null content is read from the path.
+    batch = pa.record_batch({"path": ["file:" + str(p) for p in images] + ["file:/x/Lab/bad.jpg"],
+                             "content": pa.array([p.read_bytes() for p in images[:5]] + [None, b"junk"])})
+    out = pa.record_batch(featurizer.featurize_arrow(batch, batch=4))
+    assert out.schema.names == ["path", "label", "features", "stage", "message"]
+    assert out.column("path").to_pylist() == [str(p) for p in images] + ["/x/Lab/bad.jpg"]
+    assert out.column("label").to_pylist() == [p.parent.name for p in images] + ["Lab"]
+    assert out.column("stage").to_pylist() == [None] * 6 + ["decode"]
+    assert out.column("features")[6].as_py() is None
+    features = np.array(out.column("features").to_pylist()[:6], dtype=np.float32)
+    np.testing.assert_array_equal(features, expected)
+
+    good = out.slice(0, 6).select(["path", "label", "features"])
+    partial = pa.record_batch(orchard.covariance_partial_arrow(good))
+    count, mean, scatter = orchard.covariance_partial(expected)
+    assert partial.column("count").to_pylist() == [count] == [6]
+    np.testing.assert_allclose(partial.column("mean")[0].as_py(), mean, rtol=1e-12)
+    merged = pa.table(orchard.merge_partials_arrow(pa.Table.from_batches(
+        [pa.record_batch(orchard.covariance_partial_arrow(good.slice(0, 2))),
+         pa.record_batch(orchard.covariance_partial_arrow(good.slice(2)))])))
+    np.testing.assert_allclose(np.array(merged.column("scatter")[0].as_py()), scatter.reshape(-1), rtol=1e-9,
+                               atol=1e-9 * np.abs(scatter).max())
+    pca = orchard.fit_pca_arrow(merged, k=3)
+    np.testing.assert_allclose(pca["explained_variance"],
+                               orchard.fit_pca([(count, mean, scatter)], k=3)["explained_variance"], rtol=1e-9)
+    projected = pa.record_batch(orchard.pca_transform_arrow(good, pca["mean"], pca["components"]))
+    assert projected.schema.names == ["path", "label", "features", "pca"]
+    np.testing.assert_array_equal(np.array(projected.column("pca").to_pylist(), dtype=np.float32),
+                                  orchard.pca_transform(expected, pca["mean"], pca["components"]))
+
+    with pytest.raises(ValueError, match="no column 'path'"):
+        featurizer.featurize_arrow(pa.record_batch({"file": ["a.jpg"]}))
+    with pytest.raises(TypeError, match="__arrow_c_array__"):
+        featurizer.featurize_arrow([str(images[0])])
+    with pytest.raises(ValueError, match="row 6 is null"):
+        orchard.pca_transform_arrow(out, pca["mean"], pca["components"])
 
 
 def test_module_command_runs_the_job(spark_input, tmp_path):

@@ -1,0 +1,222 @@
+#include "featurizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+#include "arrow_capsule.h"
+#include "arrow_columns.h"
+#include "numpy_arrays.h"
+#include "orchard/image/decode.h"
+#include "orchard/image/preprocess.h"
+#include "orchard/storage/location.h"
+
+namespace orchard::python {
+namespace {
+
+std::shared_ptr<arrow::Schema> FeaturizedSchema() {
+  return arrow::schema({arrow::field("path", arrow::utf8()), arrow::field("label", arrow::utf8()),
+                        arrow::field("features", arrow::list(arrow::field("element", arrow::float32()))),
+                        arrow::field("stage", arrow::utf8()), arrow::field("message", arrow::utf8())});
+}
+
+std::span<const std::uint8_t> AsBytes(std::string_view view) {
+  return {reinterpret_cast<const std::uint8_t*>(view.data()), view.size()};
+}
+
+std::vector<std::optional<std::string>> Labels(std::span<const ImageInput> inputs) {
+  std::vector<std::optional<std::string>> labels;
+  labels.reserve(inputs.size());
+  // The label rule of `orchard run`'s listing: the name of the folder holding the file (string operations
+  // only, so any URI works).
+  for (const auto& input : inputs) labels.emplace_back(Location{nullptr, input.path}.parent().name());
+  return labels;
+}
+
+std::shared_ptr<arrow::RecordBatch> FeaturizedBatch(std::span<const ImageInput> inputs, FeatureRows&& rows,
+                                                    std::size_t dim) {
+  const std::size_t n = inputs.size();
+  std::vector<std::optional<std::string>> paths, stages(n), messages(n);
+  paths.reserve(n);
+  for (const auto& input : inputs) paths.emplace_back(input.path);
+  std::vector<bool> valid(n, true);
+  for (auto& [index, stage, message] : rows.errors) {
+    const auto i = static_cast<std::size_t>(index);
+    valid[i] = false;
+    stages[i] = std::move(stage);
+    messages[i] = std::move(message);
+  }
+  return arrow::RecordBatch::Make(FeaturizedSchema(), static_cast<std::int64_t>(n),
+                                  {StringColumn(paths), StringColumn(Labels(inputs)),
+                                   ListColumn(std::move(rows.features), n, dim, valid), StringColumn(stages),
+                                   StringColumn(messages)});
+}
+
+}  // namespace
+
+std::string OutputPath(std::string_view path_or_uri) {
+  // Hadoop's Path.toString() is `file:` + the path as it is, not percent-encoded (a file named `a%41 b.jpg`
+  // stays so), hence no URI decoding here; `file:///a` names the same file as `file:/a`.
+  // `file://host/a` (another machine) is kept.
+  if (path_or_uri.starts_with("file:///")) return std::string(path_or_uri.substr(7));
+  if (path_or_uri.starts_with("file:/") && !path_or_uri.starts_with("file://")) {
+    return std::string(path_or_uri.substr(5));
+  }
+  return std::string(path_or_uri);
+}
+
+Featurizer::Featurizer(const std::string& model_path, const std::string& preset, const std::string& feature_tensor,
+                       const std::string& precision, int threads, std::uint64_t max_pixels)
+    : spec_(PreprocessSpec::FromPreset(preset)), max_pixels_(max_pixels) {
+  ModelOptions options;
+  options.path = model_path;
+  options.feature_tensor = feature_tensor;
+  options.precision = ParsePrecision(precision);
+  options.threads = threads;
+  threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  nb::gil_scoped_release release;
+  loaded_ = std::make_unique<LoadedModel>(LoadModel(options));
+  spec_.width = loaded_->model.input_width();
+  spec_.height = loaded_->model.input_height();
+}
+
+std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurizer::Featurize(
+    const std::vector<std::string>& paths, std::optional<nb::list> contents, std::size_t batch_size) {
+  const std::size_t n = paths.size();
+  if (contents && nb::len(*contents) != n) throw nb::value_error("featurize: paths and contents differ in length");
+  std::vector<ImageInput> inputs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    inputs[i].path = paths[i];
+    // Views of the bytes objects, taken under the GIL; `contents` keeps them alive for the whole call.
+    if (contents && !(*contents)[i].is_none()) {
+      nb::bytes bytes = nb::cast<nb::bytes>((*contents)[i]);
+      inputs[i].bytes = AsBytes({bytes.c_str(), bytes.size()});
+    }
+  }
+  FeatureRows rows;
+  {
+    nb::gil_scoped_release release;
+    rows = Run(inputs, batch_size);
+  }
+  return {ToNumpy(std::move(rows.features), {n, feature_dim()}), std::move(rows.errors)};
+}
+
+nb::object Featurizer::FeaturizeArrow(nb::handle source, std::size_t batch_size) {
+  const std::string what = "featurize_arrow";
+  const ImportedBatches imported = ImportBatches(source, what);
+  std::vector<std::shared_ptr<arrow::RecordBatch>> featurized;
+  {
+    nb::gil_scoped_release release;
+    for (const auto& batch : imported.batches) featurized.push_back(FeaturizeBatch(*batch, batch_size));
+  }
+  return nb::cast(ArrowBatches(FeaturizedSchema(), std::move(featurized)));
+}
+
+std::shared_ptr<arrow::RecordBatch> Featurizer::FeaturizeBatch(const arrow::RecordBatch& batch,
+                                                               std::size_t batch_size) {
+  const std::string what = "featurize_arrow";
+  const auto paths = ByteViews(*RequireColumn(batch, "path", what), what + ": column 'path'");
+  std::vector<std::optional<std::string_view>> contents;
+  if (auto content = batch.GetColumnByName("content")) contents = ByteViews(*content, what + ": column 'content'");
+  std::vector<ImageInput> inputs(paths.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!paths[i]) throw std::invalid_argument(what + ": row " + std::to_string(i) + " has a null path");
+    inputs[i].path = OutputPath(*paths[i]);
+    if (!contents.empty() && contents[i]) inputs[i].bytes = AsBytes(*contents[i]);
+  }
+  return FeaturizedBatch(inputs, Run(inputs, batch_size), feature_dim());
+}
+
+FeatureRows Featurizer::Run(std::span<const ImageInput> inputs, std::size_t batch_size) {
+  if (batch_size == 0) throw std::invalid_argument("featurize: batch must be positive");
+  const std::size_t dim = feature_dim();
+  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
+  FeatureRows rows{std::vector<float>(inputs.size() * dim, std::nanf("")), {}};
+  const std::size_t slots = std::min(batch_size, inputs.size());
+  std::vector<float> input(slots * image_size), out(slots * dim);
+  std::lock_guard lock(mutex_);
+  for (std::size_t start = 0; start < inputs.size(); start += batch_size) {
+    RunBatch(inputs, start, std::min(batch_size, inputs.size() - start), input, out, rows);
+  }
+  std::sort(rows.errors.begin(), rows.errors.end());
+  return rows;
+}
+
+// Decodes and preprocesses inputs [start, start + count) in parallel, each image straight into its slot of the
+// batch tensor `input`. Returns which slots hold an image; the others are error entries.
+std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
+                                           std::vector<float>& input, FeatureRows& rows) {
+  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
+  std::vector<char> ok(count, 0);
+  std::mutex errors_mutex;
+  auto prepare = [&](std::size_t j) {
+    const ImageInput& image_input = inputs[start + j];
+    const char* stage = "read";
+    try {
+      std::shared_ptr<arrow::Buffer> owned;
+      std::span<const std::uint8_t> bytes;
+      if (image_input.bytes) {
+        bytes = *image_input.bytes;
+      } else {
+        owned = ReadAll(ResolveLocation(image_input.path));
+        bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
+      }
+      stage = "decode";
+      const Image image = DecodeImage(bytes, DecodeOptionsFor(spec_, max_pixels_));
+      stage = "preprocess";
+      Preprocess(image, spec_, loaded_->model.input_layout(), std::span(input).subspan(j * image_size, image_size));
+      ok[j] = 1;
+    } catch (const std::exception& e) {
+      std::lock_guard lock(errors_mutex);
+      rows.errors.emplace_back(static_cast<std::int64_t>(start + j), stage, e.what());
+    }
+  };
+  const std::size_t workers = std::clamp<std::size_t>(static_cast<std::size_t>(threads_), 1, count);
+  {
+    std::vector<std::jthread> pool;  // joined at the end of this block, before `ok` is read
+    for (std::size_t w = 1; w < workers; ++w) {
+      pool.emplace_back([&, w] {
+        for (std::size_t j = w; j < count; j += workers) prepare(j);
+      });
+    }
+    for (std::size_t j = 0; j < count; j += workers) prepare(j);
+  }
+  return ok;
+}
+
+void Featurizer::RunBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
+                          std::vector<float>& input, std::vector<float>& out, FeatureRows& rows) {
+  const std::vector<char> ok = PrepareBatch(inputs, start, count, input, rows);
+  const std::size_t dim = feature_dim();
+  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
+  // Compact the good images to the front of the batch, embed them, scatter the rows back.
+  std::vector<std::size_t> good;
+  for (std::size_t j = 0; j < count; ++j) {
+    if (!ok[j]) continue;
+    if (good.size() != j) {
+      std::copy_n(input.begin() + static_cast<std::ptrdiff_t>(j * image_size), image_size,
+                  input.begin() + static_cast<std::ptrdiff_t>(good.size() * image_size));
+    }
+    good.push_back(j);
+  }
+  if (good.empty()) return;
+  try {
+    loaded_->model.Embed(std::span<const float>(input).first(good.size() * image_size), good.size(),
+                         std::span(out).first(good.size() * dim));
+  } catch (const std::exception& e) {
+    for (std::size_t j : good) rows.errors.emplace_back(static_cast<std::int64_t>(start + j), "inference", e.what());
+    return;
+  }
+  for (std::size_t g = 0; g < good.size(); ++g) {
+    const float* row = out.data() + g * dim;
+    const std::size_t i = start + good[g];
+    if (!std::all_of(row, row + dim, [](float v) { return std::isfinite(v); })) {
+      rows.errors.emplace_back(static_cast<std::int64_t>(i), "inference", "model produced non-finite features");
+      continue;
+    }
+    std::copy_n(row, dim, rows.features.begin() + static_cast<std::ptrdiff_t>(i * dim));
+  }
+}
+
+}  // namespace orchard::python

@@ -1,0 +1,80 @@
+// orchard.Featurizer: decode, preprocess and embed images with a model compiled once, for Python callers.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <tuple>
+#include <string_view>
+#include <vector>
+
+#include <arrow/record_batch.h>
+
+#include "orchard/image/preprocess_spec.h"
+#include "orchard/pipeline/model_loading.h"
+
+namespace orchard::python {
+
+namespace nb = nanobind;
+
+using ErrorTuple = std::tuple<std::int64_t, std::string, std::string>;  // (index, stage, message)
+
+// One image: its bytes when the caller has them, else the path (local or s3://) is read.
+struct ImageInput {
+  std::string path;
+  std::optional<std::span<const std::uint8_t>> bytes;
+};
+
+// Row i of `features` (row-major, feature_dim wide) belongs to input i; rows of failed inputs are NaN and
+// listed in `errors`, sorted by index, with stage read | decode | preprocess | inference.
+struct FeatureRows {
+  std::vector<float> features;
+  std::vector<ErrorTuple> errors;
+};
+
+// Spark's binaryFile source names local files `file:/a/b c.jpg`; `orchard run` writes `/a/b c.jpg`. Returns the
+// latter for file: URIs and anything else (local paths, s3://) unchanged.
+std::string OutputPath(std::string_view path_or_uri);
+
+class Featurizer {
+ public:
+  Featurizer(const std::string& model_path, const std::string& preset, const std::string& feature_tensor,
+             const std::string& precision, int threads, std::uint64_t max_pixels);
+
+  std::size_t feature_dim() const { return loaded_->model.feature_dim(); }
+  const std::string& feature_tensor() const { return loaded_->model.feature_tensor(); }
+  const std::string& sha256() const { return loaded_->sha256; }
+
+  // Python lists in, numpy out: (float32 [n, D], errors). `contents` holds bytes or None (read the path).
+  std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurize(
+      const std::vector<std::string>& paths, std::optional<nb::list> contents, std::size_t batch_size);
+
+  // Arrow in, Arrow out (arrow_capsule.h): `source` has a string column `path` (a local path, a file: URI as
+  // Spark writes them, or s3://) and optionally a binary column `content` (null: read the path). Returns one
+  // row per input: path (file: prefix dropped, as `orchard run` writes paths), label (the parent folder),
+  // features list<float> (null on error), stage and message (null when it worked).
+  nb::object FeaturizeArrow(nb::handle source, std::size_t batch_size);
+
+ private:
+  std::shared_ptr<arrow::RecordBatch> FeaturizeBatch(const arrow::RecordBatch& batch, std::size_t batch_size);
+  // Runs with the GIL released; one caller at a time (the model's infer request is not shared).
+  FeatureRows Run(std::span<const ImageInput> inputs, std::size_t batch_size);
+  void RunBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
+                std::vector<float>& input, std::vector<float>& out, FeatureRows& rows);
+  std::vector<char> PrepareBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
+                                 std::vector<float>& input, FeatureRows& rows);
+
+  PreprocessSpec spec_;
+  std::uint64_t max_pixels_;
+  int threads_ = 1;
+  std::unique_ptr<LoadedModel> loaded_;
+  std::mutex mutex_;
+};
+
+}  // namespace orchard::python
