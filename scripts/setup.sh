@@ -12,6 +12,7 @@ APT_PACKAGES=(
   clang-14 libclang-rt-14-dev
   liblinear-dev libcpp-httplib-dev chromium wrk
   openjdk-17-jre-headless
+  shellcheck
 )
 
 install_apt() {
@@ -83,4 +84,5 @@ install_apt
 install_python
 install_js
 install_versitygw
+bash "$ROOT/scripts/fetch_spark_jars.sh"  # hadoop-aws + AWS SDK for Spark's s3a://
 build

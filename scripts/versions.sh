@@ -6,3 +6,8 @@ export VERSITYGW_VERSION="v1.7.0"
 export VEGA_VERSION="5.33.1"
 export VEGA_LITE_VERSION="5.23.0"
 export VEGA_EMBED_VERSION="6.29.0"
+# Spark's s3a:// file system (scripts/fetch_spark_jars.sh, into .tools/jars): hadoop-aws must be the Hadoop
+# inside pyspark's jars (hadoop-client-api-<version>.jar; the fetch refuses a mismatch), and the AWS SDK v2
+# bundle the version its POM requires (hadoop-project's aws-java-sdk-v2.version; checked the same way).
+export HADOOP_AWS_VERSION="3.4.1"
+export AWS_SDK_V2_BUNDLE_VERSION="2.24.6"
