@@ -36,17 +36,19 @@ set(ORCHARD_ARROW_LIBDIR "${PYARROW_LIBDIR}" CACHE INTERNAL "")
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.11 REQUIRED)
-find_package(CLI11 REQUIRED)
 pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
 pkg_check_modules(LIBWEBP REQUIRED IMPORTED_TARGET libwebp)
 # stb_image_resize is compiled from its Debian header (src/orchard/image/stb_image_resize.cpp), not linked.
 find_package(OpenSSL REQUIRED)
-# Recognition and serving: liblinear (no pkg-config file in Debian) and cpp-httplib (compiled in Debian, so its
-# feature macros must match the library's).
-find_library(LIBLINEAR_LIBRARY NAMES linear REQUIRED)
-find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
-add_library(orchard::liblinear INTERFACE IMPORTED)
-target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
-target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# The CLI, recognition and serving: CLI11, liblinear (no pkg-config file in Debian) and cpp-httplib (compiled in
+# Debian, so its feature macros must match the library's).
+if(ORCHARD_CLI)
+  find_package(CLI11 REQUIRED)
+  find_library(LIBLINEAR_LIBRARY NAMES linear REQUIRED)
+  find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
+  add_library(orchard::liblinear INTERFACE IMPORTED)
+  target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
+  target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()

@@ -14,8 +14,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 PYTHON=python3.11
 # Fedora's package names, which AL2023 derives from. CMake >= 3.25 and Ninja: when the system's are older or
 # missing, scikit-build-core adds them from PyPI to the isolated build. Possibly not packaged in AL2023 (not
-# checked from here): CLI11, liblinear and cpp-httplib, which the configure step requires although the wheel
-# compiles none of them, and stb_image_resize.h, which it compiles (deploy/emr/README.md: how to provide them).
+# checked from here): stb_image_resize.h, which the wheel compiles (deploy/emr/README.md: how to provide it).
 BUILD_PACKAGES=(gcc-c++ make pkgconf-pkg-config cmake ninja-build "$PYTHON" "$PYTHON-devel" "$PYTHON-pip"
   libjpeg-turbo-devel libpng-devel libwebp-devel openssl-devel eigen3-devel json-devel)
 
