@@ -29,6 +29,20 @@ struct ErrorManager {
   std::longjmp(errors->jump, 1);
 }
 
+// Each scan of a progressive JPEG is a pass over the whole image, and nothing bounds their number: a small
+// hostile file with thousands of scans takes minutes to decode. libjpeg-turbo's own advice (djpeg -maxscans,
+// TJPARAM_SCANLIMIT) is to stop at a limit; real encoders write about 10.
+constexpr int kMaxScans = 500;
+
+void LimitScans(j_common_ptr cinfo) {
+  const auto* decompressor = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (decompressor->input_scan_number <= kMaxScans) return;
+  auto* errors = reinterpret_cast<ErrorManager*>(cinfo->err);
+  std::snprintf(errors->message, sizeof errors->message,
+                "more than %d scans (refused: decoding would take too long)", kMaxScans);
+  std::longjmp(errors->jump, 1);
+}
+
 // Warnings that mean pixel data was lost. libjpeg only warns about them and fills the gap with grey; we never
 // want to hand a half-grey picture to the network, so they are as fatal as errors.
 bool LosesPixelData(int code) {
@@ -56,6 +70,7 @@ void EmitMessage(j_common_ptr cinfo, int level) {
 struct Decompressor {
   jpeg_decompress_struct cinfo{};
   ErrorManager errors{};
+  jpeg_progress_mgr progress{};
   Decompressor(const Decompressor&) = delete;
   Decompressor& operator=(const Decompressor&) = delete;
   Decompressor() = default;
@@ -115,6 +130,8 @@ bool RunLibjpeg(Decompressor& d, std::span<const std::uint8_t> bytes, const Deco
   if (setjmp(d.errors.jump)) return false;
 
   jpeg_create_decompress(&cinfo);
+  d.progress.progress_monitor = LimitScans;
+  cinfo.progress = &d.progress;
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
   CheckDimensions(cinfo.image_width, cinfo.image_height, options);

@@ -79,6 +79,28 @@ TEST(DecodeJpeg, TruncatedFileThrowsInsteadOfReturningGrey) {
   ExpectInputError(no_eoi, "Premature end");
 }
 
+// A progressive JPEG whose last scan is repeated `extra` times: valid markers, a bogus but tolerated
+// progression.
+Bytes ProgressiveJpegWithExtraScans(int extra) {
+  const Bytes rgb(16 * 16 * 3, 128);
+  const Bytes jpeg = testing::EncodeJpeg(16, 16, rgb, JCS_RGB, 3, /*progressive=*/true);
+  std::size_t last_scan = 0;
+  for (std::size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) last_scan = i;
+  }
+  const auto scan_begin = jpeg.begin() + static_cast<std::ptrdiff_t>(last_scan);
+  const auto eoi = jpeg.end() - 2;
+  Bytes out(jpeg.begin(), eoi);
+  for (int i = 0; i < extra; ++i) out.insert(out.end(), scan_begin, eoi);
+  out.insert(out.end(), eoi, jpeg.end());
+  return out;
+}
+
+TEST(DecodeJpeg, ProgressiveScansAreLimited) {
+  EXPECT_EQ(DecodeImage(ProgressiveJpegWithExtraScans(20)).width, 16);  // repeated scans alone are tolerated
+  ExpectInputError(ProgressiveJpegWithExtraScans(600), "more than 500 scans");
+}
+
 TEST(DecodeJpeg, HugeDimensionsAreRefusedFromTheHeader) {
   Bytes bytes = SampleJpeg();
   // Patch the frame header (SOFn: FF C0..C2, length, precision, height, width) to announce 60000 x 60000.

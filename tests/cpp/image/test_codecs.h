@@ -75,9 +75,10 @@ inline Bytes EncodeRgbPng(int width, int height, const Bytes& rgb) {
   return EncodePng(width, height, PNG_COLOR_TYPE_RGB, 8, rgb);
 }
 
-// Baseline JPEG at quality 100 without chroma subsampling, so solid colours survive nearly exactly.
+// Baseline (or progressive) JPEG at quality 100 without chroma subsampling, so solid colours survive nearly
+// exactly.
 inline Bytes EncodeJpeg(int width, int height, const Bytes& pixels, J_COLOR_SPACE color_space = JCS_RGB,
-                        int components = 3) {
+                        int components = 3, bool progressive = false) {
   jpeg_compress_struct cinfo{};
   jpeg_error_mgr errors{};
   cinfo.err = jpeg_std_error(&errors);
@@ -95,6 +96,7 @@ inline Bytes EncodeJpeg(int width, int height, const Bytes& pixels, J_COLOR_SPAC
     cinfo.comp_info[c].h_samp_factor = 1;
     cinfo.comp_info[c].v_samp_factor = 1;
   }
+  if (progressive) jpeg_simple_progression(&cinfo);
   jpeg_start_compress(&cinfo, TRUE);
   const int stride = width * components;
   while (cinfo.next_scanline < cinfo.image_height) {
