@@ -1,10 +1,9 @@
 #include "arrow_capsule.h"
 
-#include <nanobind/stl/shared_ptr.h>
-
 #include <arrow/c/abi.h>
 #include <arrow/c/bridge.h>
 #include <arrow/record_batch.h>
+#include <nanobind/stl/shared_ptr.h>
 
 #include "orchard/storage/arrow_status.h"
 
@@ -63,8 +62,9 @@ ImportedBatches ImportBatches(nb::handle source, const std::string& what) {
   // A single batch is cheaper through the array interface; pyarrow's RecordBatch offers both.
   if (nb::hasattr(source, "__arrow_c_array__")) return ImportArray(source, what);
   if (nb::hasattr(source, "__arrow_c_stream__")) return ImportStream(source, what);
-  throw nb::type_error((what + ": expected an Arrow record batch, table or stream (an object with "
-                               "__arrow_c_array__ or __arrow_c_stream__), got " +
+  throw nb::type_error((what +
+                        ": expected an Arrow record batch, table or stream (an object with "
+                        "__arrow_c_array__ or __arrow_c_stream__), got " +
                         std::string(nb::type_name(source.type()).c_str()))
                            .c_str());
 }

@@ -1,10 +1,10 @@
 #include "arrow_columns.h"
 
-#include <limits>
-#include <stdexcept>
-
 #include <arrow/buffer_builder.h>
 #include <arrow/builder.h>
+
+#include <limits>
+#include <stdexcept>
 
 #include "orchard/common/utf8.h"
 #include "orchard/storage/arrow_status.h"
@@ -65,7 +65,8 @@ std::vector<std::optional<std::string_view>> ByteViews(const arrow::Array& colum
       AppendViews<arrow::BinaryViewArray>(column, views);
       break;
     default:
-      throw std::invalid_argument(what + ": expected a string or binary column, got " + column.type()->ToString());
+      throw std::invalid_argument(what + ": expected a string or binary column, got " +
+                                  column.type()->ToString());
   }
   return views;
 }
@@ -123,7 +124,7 @@ ListRows<T> ReadListRows(const arrow::Array& column, const std::string& what) {
 std::shared_ptr<arrow::Array> StringColumn(const std::vector<std::optional<std::string>>& values) {
   arrow::StringBuilder builder;
   for (const auto& value : values) {
-    const arrow::Status status = !value                 ? builder.AppendNull()
+    const arrow::Status status = !value                ? builder.AppendNull()
                                  : IsValidUtf8(*value) ? builder.Append(*value)
                                                        : builder.Append(EscapeInvalidUtf8(*value));
     ThrowIfError(status, "building a string column");
@@ -152,12 +153,12 @@ std::shared_ptr<arrow::Array> ListColumn(std::vector<T>&& values, std::size_t ro
     validity = ValueOrThrow(bits.Finish(), "building a list column");
   }
   const auto size = static_cast<std::int64_t>(values.size());
-  auto child = std::make_shared<arrow::NumericArray<ArrowType>>(size, arrow::Buffer::FromVector(std::move(values)));
+  auto child =
+      std::make_shared<arrow::NumericArray<ArrowType>>(size, arrow::Buffer::FromVector(std::move(values)));
   return std::make_shared<arrow::ListArray>(
       arrow::list(arrow::field("element", arrow::TypeTraits<ArrowType>::type_singleton())),
-                                            static_cast<std::int64_t>(rows),
-                                            arrow::Buffer::FromVector(std::move(offsets)), child,
-                                            null_count > 0 ? validity : nullptr, null_count);
+      static_cast<std::int64_t>(rows), arrow::Buffer::FromVector(std::move(offsets)), child,
+      null_count > 0 ? validity : nullptr, null_count);
 }
 
 template ListRows<float> ReadListRows<float>(const arrow::Array&, const std::string&);

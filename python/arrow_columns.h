@@ -1,6 +1,10 @@
-// Reading and building the Arrow columns orchard._core exchanges with Python (arrow_capsule.h): views into the
-// producer's buffers on the way in, columns that own orchard's vectors on the way out, no copies either way.
+// Reading and building the Arrow columns orchard._core exchanges with Python (arrow_capsule.h): views into
+// the producer's buffers on the way in, columns that own orchard's vectors on the way out, no copies either
+// way.
 #pragma once
+
+#include <arrow/array.h>
+#include <arrow/record_batch.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -11,12 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include <arrow/array.h>
-#include <arrow/record_batch.h>
-
 namespace orchard::python {
 
-// The column `name` of `batch`; throws std::invalid_argument naming `what` and the columns it has when absent.
+// The column `name` of `batch`; throws std::invalid_argument naming `what` and the columns it has when
+// absent.
 std::shared_ptr<arrow::Array> RequireColumn(const arrow::RecordBatch& batch, const std::string& name,
                                             const std::string& what);
 
@@ -40,11 +42,13 @@ ListRows<T> ReadListRows(const arrow::Array& column, const std::string& what);
 template <typename T>
 std::span<const T> ListRow(const arrow::Array& column, std::int64_t row, const std::string& what);
 
-// A string column; bytes that are not UTF-8 are escaped as \xHH (common/utf8.h), as `orchard run` writes them.
+// A string column; bytes that are not UTF-8 are escaped as \xHH (common/utf8.h), as `orchard run` writes
+// them.
 std::shared_ptr<arrow::Array> StringColumn(const std::vector<std::optional<std::string>>& values);
 
-// `rows` lists of `dim` values each, taking ownership of `values` (row-major), null where `valid` is false (all
-// valid when empty). list<element: T>, the layout Spark's Arrow reader takes (it refuses fixed_size_list).
+// `rows` lists of `dim` values each, taking ownership of `values` (row-major), null where `valid` is false
+// (all valid when empty). list<element: T>, the layout Spark's Arrow reader takes (it refuses
+// fixed_size_list).
 template <typename T>
 std::shared_ptr<arrow::Array> ListColumn(std::vector<T>&& values, std::size_t rows, std::size_t dim,
                                          const std::vector<bool>& valid = {});

@@ -47,10 +47,10 @@ std::shared_ptr<arrow::RecordBatch> FeaturizedBatch(std::span<const ImageInput> 
     stages[i] = std::move(stage);
     messages[i] = std::move(message);
   }
-  return arrow::RecordBatch::Make(FeaturizedSchema(), static_cast<std::int64_t>(n),
-                                  {StringColumn(paths), StringColumn(Labels(inputs)),
-                                   ListColumn(std::move(rows.features), n, dim, valid), StringColumn(stages),
-                                   StringColumn(messages)});
+  return arrow::RecordBatch::Make(
+      FeaturizedSchema(), static_cast<std::int64_t>(n),
+      {StringColumn(paths), StringColumn(Labels(inputs)), ListColumn(std::move(rows.features), n, dim, valid),
+       StringColumn(stages), StringColumn(messages)});
 }
 
 }  // namespace
@@ -66,8 +66,9 @@ std::string OutputPath(std::string_view path_or_uri) {
   return std::string(path_or_uri);
 }
 
-Featurizer::Featurizer(const std::string& model_path, const std::string& preset, const std::string& feature_tensor,
-                       const std::string& precision, int threads, std::uint64_t max_pixels)
+Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
+                       const std::string& feature_tensor, const std::string& precision, int threads,
+                       std::uint64_t max_pixels)
     : spec_(PreprocessSpec::FromPreset(preset)), max_pixels_(max_pixels) {
   ModelOptions options;
   options.path = model_path;
@@ -84,7 +85,8 @@ Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
 std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurizer::Featurize(
     const std::vector<std::string>& paths, std::optional<nb::list> contents, std::size_t batch_size) {
   const std::size_t n = paths.size();
-  if (contents && nb::len(*contents) != n) throw nb::value_error("featurize: paths and contents differ in length");
+  if (contents && nb::len(*contents) != n)
+    throw nb::value_error("featurize: paths and contents differ in length");
   std::vector<ImageInput> inputs(n);
   for (std::size_t i = 0; i < n; ++i) {
     inputs[i].path = paths[i];
@@ -118,7 +120,8 @@ std::shared_ptr<arrow::RecordBatch> Featurizer::FeaturizeBatch(const arrow::Reco
   const std::string what = "featurize_arrow";
   const auto paths = ByteViews(*RequireColumn(batch, "path", what), what + ": column 'path'");
   std::vector<std::optional<std::string_view>> contents;
-  if (auto content = batch.GetColumnByName("content")) contents = ByteViews(*content, what + ": column 'content'");
+  if (auto content = batch.GetColumnByName("content"))
+    contents = ByteViews(*content, what + ": column 'content'");
   std::vector<ImageInput> inputs(paths.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!paths[i]) throw std::invalid_argument(what + ": row " + std::to_string(i) + " has a null path");
@@ -143,10 +146,10 @@ FeatureRows Featurizer::Run(std::span<const ImageInput> inputs, std::size_t batc
   return rows;
 }
 
-// Decodes and preprocesses inputs [start, start + count) in parallel, each image straight into its slot of the
-// batch tensor `input`. Returns which slots hold an image; the others are error entries.
-std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
-                                           std::vector<float>& input, FeatureRows& rows) {
+// Decodes and preprocesses inputs [start, start + count) in parallel, each image straight into its slot of
+// the batch tensor `input`. Returns which slots hold an image; the others are error entries.
+std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, std::size_t start,
+                                           std::size_t count, std::vector<float>& input, FeatureRows& rows) {
   const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
   std::vector<char> ok(count, 0);
   std::mutex errors_mutex;
@@ -165,7 +168,8 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
       stage = "decode";
       const Image image = DecodeImage(bytes, DecodeOptionsFor(spec_, max_pixels_));
       stage = "preprocess";
-      Preprocess(image, spec_, loaded_->model.input_layout(), std::span(input).subspan(j * image_size, image_size));
+      Preprocess(image, spec_, loaded_->model.input_layout(),
+                 std::span(input).subspan(j * image_size, image_size));
       ok[j] = 1;
     } catch (const std::exception& e) {
       std::lock_guard lock(errors_mutex);
@@ -205,14 +209,16 @@ void Featurizer::RunBatch(std::span<const ImageInput> inputs, std::size_t start,
     loaded_->model.Embed(std::span<const float>(input).first(good.size() * image_size), good.size(),
                          std::span(out).first(good.size() * dim));
   } catch (const std::exception& e) {
-    for (std::size_t j : good) rows.errors.emplace_back(static_cast<std::int64_t>(start + j), "inference", e.what());
+    for (std::size_t j : good)
+      rows.errors.emplace_back(static_cast<std::int64_t>(start + j), "inference", e.what());
     return;
   }
   for (std::size_t g = 0; g < good.size(); ++g) {
     const float* row = out.data() + g * dim;
     const std::size_t i = start + good[g];
     if (!std::all_of(row, row + dim, [](float v) { return std::isfinite(v); })) {
-      rows.errors.emplace_back(static_cast<std::int64_t>(i), "inference", "model produced non-finite features");
+      rows.errors.emplace_back(static_cast<std::int64_t>(i), "inference",
+                               "model produced non-finite features");
       continue;
     }
     std::copy_n(row, dim, rows.features.begin() + static_cast<std::ptrdiff_t>(i * dim));

@@ -1,6 +1,7 @@
 // orchard.Featurizer: decode, preprocess and embed images with a model compiled once, for Python callers.
 #pragma once
 
+#include <arrow/record_batch.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
@@ -10,11 +11,9 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <tuple>
 #include <string_view>
+#include <tuple>
 #include <vector>
-
-#include <arrow/record_batch.h>
 
 #include "orchard/image/preprocess_spec.h"
 #include "orchard/pipeline/model_loading.h"
@@ -38,8 +37,8 @@ struct FeatureRows {
   std::vector<ErrorTuple> errors;
 };
 
-// Spark's binaryFile source names local files `file:/a/b c.jpg`; `orchard run` writes `/a/b c.jpg`. Returns the
-// latter for file: URIs and anything else (local paths, s3://) unchanged.
+// Spark's binaryFile source names local files `file:/a/b c.jpg`; `orchard run` writes `/a/b c.jpg`. Returns
+// the latter for file: URIs and anything else (local paths, s3://) unchanged.
 std::string OutputPath(std::string_view path_or_uri);
 
 class Featurizer {

@@ -24,7 +24,7 @@ inline std::vector<double> ToStd(const Eigen::VectorXd& v) { return {v.data(), v
 inline std::vector<double> RowMajor(const Eigen::MatrixXd& m) {
   std::vector<double> out(static_cast<std::size_t>(m.size()));
   Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(out.data(), m.rows(),
-                                                                                      m.cols()) = m;
+                                                                                     m.cols()) = m;
   return out;
 }
 

@@ -28,7 +28,8 @@ using F64MatIn = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device
 using NumpyPartial = std::tuple<std::int64_t, nb::ndarray<nb::numpy, double>, nb::ndarray<nb::numpy, double>>;
 using Partial = std::tuple<std::int64_t, F64VecIn, F64MatIn>;
 
-// ---- One implementation, whatever the container -------------------------------------------------------------
+// ---- One implementation, whatever the container
+// -------------------------------------------------------------
 
 // The merged moments of everything seen so far; empty until the first non-empty part.
 using Total = std::optional<CovarianceAccumulator>;
@@ -49,16 +50,17 @@ void AddRows(Total& total, std::span<const float> rows, std::size_t n, std::size
   MergeInto(total, part);
 }
 
-void AddMoments(Total& total, std::int64_t count, std::span<const double> mean, std::span<const double> scatter,
-                const std::string& what) {
+void AddMoments(Total& total, std::int64_t count, std::span<const double> mean,
+                std::span<const double> scatter, const std::string& what) {
   const auto dim = static_cast<Eigen::Index>(mean.size());
   if (scatter.size() != mean.size() * mean.size()) {
-    throw std::invalid_argument(what + ": a partial's scatter is not D x D for its mean of D = " +
-                                std::to_string(dim));
+    throw std::invalid_argument(
+        what + ": a partial's scatter is not D x D for its mean of D = " + std::to_string(dim));
   }
   if (count == 0) return;
-  MergeInto(total, CovarianceAccumulator::FromMoments(count, Eigen::Map<const Eigen::VectorXd>(mean.data(), dim),
-                                                      RowMajorMap(scatter.data(), dim, dim)));
+  MergeInto(total,
+            CovarianceAccumulator::FromMoments(count, Eigen::Map<const Eigen::VectorXd>(mean.data(), dim),
+                                               RowMajorMap(scatter.data(), dim, dim)));
 }
 
 const CovarianceAccumulator& Require(const Total& total, const std::string& what) {
@@ -74,7 +76,8 @@ PcaModel ProjectionModel(std::span<const double> mean, std::span<const double> c
   }
   PcaModel model;
   model.mean = Eigen::Map<const Eigen::VectorXd>(mean.data(), static_cast<Eigen::Index>(dim));
-  model.components = RowMajorMap(components.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(dim));
+  model.components =
+      RowMajorMap(components.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(dim));
   return model;
 }
 
@@ -97,7 +100,8 @@ PcaModel Fit(const CovarianceAccumulator& total, std::size_t k, double variance)
   return PcaModel::Fit(total, selection);
 }
 
-// ---- numpy ------------------------------------------------------------------------------------------------------
+// ---- numpy
+// ------------------------------------------------------------------------------------------------------
 
 NumpyPartial ToNumpyPartial(const CovarianceAccumulator& total) {
   const std::size_t dim = total.dim();
@@ -107,8 +111,8 @@ NumpyPartial ToNumpyPartial(const CovarianceAccumulator& total) {
 Total MergeNumpy(const std::vector<Partial>& partials, const std::string& what) {
   Total total;
   for (const auto& [count, mean, scatter] : partials) {
-    AddMoments(total, count, {mean.data(), mean.shape(0)}, {scatter.data(), scatter.shape(0) * scatter.shape(1)},
-               what);
+    AddMoments(total, count, {mean.data(), mean.shape(0)},
+               {scatter.data(), scatter.shape(0) * scatter.shape(1)}, what);
   }
   return total;
 }
@@ -135,8 +139,8 @@ nb::dict FitPca(const std::vector<Partial>& partials, std::size_t k, double vari
 
 nb::ndarray<nb::numpy, float> PcaTransform(F32In rows, F64VecIn mean, F64MatIn components) {
   const std::size_t n = rows.shape(0), dim = rows.shape(1), k = components.shape(0);
-  const PcaModel model =
-      ProjectionModel({mean.data(), mean.shape(0)}, {components.data(), components.size()}, k, dim, "pca_transform");
+  const PcaModel model = ProjectionModel({mean.data(), mean.shape(0)}, {components.data(), components.size()},
+                                         k, dim, "pca_transform");
   std::vector<float> out(n * k);
   {
     nb::gil_scoped_release release;
@@ -145,7 +149,8 @@ nb::ndarray<nb::numpy, float> PcaTransform(F32In rows, F64VecIn mean, F64MatIn c
   return ToNumpy(std::move(out), {n, k});
 }
 
-// ---- Arrow ------------------------------------------------------------------------------------------------------
+// ---- Arrow
+// ------------------------------------------------------------------------------------------------------
 
 std::shared_ptr<arrow::Schema> PartialSchema() {
   const auto doubles = arrow::list(arrow::field("element", arrow::float64()));
@@ -158,10 +163,11 @@ nb::object ToArrowPartial(const Total& total) {
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
   if (total) {
     const std::size_t dim = total->dim();
-    const auto count = std::make_shared<arrow::Int64Array>(1, arrow::Buffer::FromVector(std::vector{total->count()}));
-    batches.push_back(arrow::RecordBatch::Make(
-        PartialSchema(), 1,
-        {count, ListColumn(ToStd(total->mean()), 1, dim), ListColumn(RowMajor(total->scatter()), 1, dim * dim)}));
+    const auto count =
+        std::make_shared<arrow::Int64Array>(1, arrow::Buffer::FromVector(std::vector{total->count()}));
+    batches.push_back(arrow::RecordBatch::Make(PartialSchema(), 1,
+                                               {count, ListColumn(ToStd(total->mean()), 1, dim),
+                                                ListColumn(RowMajor(total->scatter()), 1, dim * dim)}));
   }
   return nb::cast(ArrowBatches(PartialSchema(), std::move(batches)));
 }
@@ -192,14 +198,17 @@ nb::object CovariancePartialArrow(nb::handle source) {
   {
     nb::gil_scoped_release release;
     for (const auto& batch : imported.batches) {
-      const auto rows = ReadListRows<float>(*RequireColumn(*batch, "features", what), what + ": column 'features'");
+      const auto rows =
+          ReadListRows<float>(*RequireColumn(*batch, "features", what), what + ": column 'features'");
       AddRows(total, rows.values, rows.rows, rows.dim);
     }
   }
   return ToArrowPartial(total);
 }
 
-nb::object MergePartialsArrow(nb::handle partials) { return ToArrowPartial(MergeArrow(partials, "merge_partials_arrow")); }
+nb::object MergePartialsArrow(nb::handle partials) {
+  return ToArrowPartial(MergeArrow(partials, "merge_partials_arrow"));
+}
 
 nb::dict FitPcaArrow(nb::handle partials, std::size_t k, double variance) {
   const std::string what = "fit_pca_arrow";
@@ -246,10 +255,11 @@ void BindPcaFunctions(nb::module_& m) {
         "explained_variance_ratio, total_variance, n_samples.");
   m.def("pca_transform", &PcaTransform, "features"_a, "mean"_a, "components"_a,
         "(features - mean) . components^T, computed in double, as float32 [n, k].");
-  m.def("covariance_partial_arrow", &CovariancePartialArrow, "batches"_a,
-        "The partial of the `features` column (list<float>, no nulls) of Arrow batches (__arrow_c_array__ or "
-        "__arrow_c_stream__): ArrowBatches of one row `count, mean list<double>, scatter list<double>`, or no "
-        "row when there were no rows.");
+  m.def(
+      "covariance_partial_arrow", &CovariancePartialArrow, "batches"_a,
+      "The partial of the `features` column (list<float>, no nulls) of Arrow batches (__arrow_c_array__ or "
+      "__arrow_c_stream__): ArrowBatches of one row `count, mean list<double>, scatter list<double>`, or no "
+      "row when there were no rows.");
   m.def("merge_partials_arrow", &MergePartialsArrow, "partials"_a,
         "Merges Arrow partial rows (covariance_partial_arrow's) into one such row.");
   m.def("fit_pca_arrow", &FitPcaArrow, "partials"_a, "k"_a = 0, "variance"_a = 0.95,

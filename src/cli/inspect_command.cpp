@@ -1,8 +1,8 @@
-#include <iostream>
-#include <memory>
-
 #include <arrow/pretty_print.h>
 #include <arrow/table.h>
+
+#include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -47,7 +47,8 @@ void PrintTable(const OutputLayout& layout, const nlohmann::json& files, const s
 }  // namespace
 
 CommandAction RegisterInspectCommand(CLI::App& app) {
-  auto* command = app.add_subcommand("inspect", "Print an output folder's manifest, schema, row counts and rows.");
+  auto* command =
+      app.add_subcommand("inspect", "Print an output folder's manifest, schema, row counts and rows.");
   auto args = std::make_shared<InspectArguments>();
   command->add_option("output", args->output, "Output folder of `orchard run`")->required();
   command->add_option("--rows,-n", args->rows, "Rows to show per table")->capture_default_str();

@@ -32,16 +32,19 @@ void PrintSummary(const RunSummary& summary, const std::string& output) {
 }  // namespace
 
 CommandAction RegisterRunCommand(CLI::App& app) {
-  auto* command = app.add_subcommand("run", "Featurise images: decode, preprocess, CNN features, PCA, Parquet.");
+  auto* command =
+      app.add_subcommand("run", "Featurise images: decode, preprocess, CNN features, PCA, Parquet.");
   auto args = std::make_shared<RunArguments>();
   auto& o = args->options;
-  command->add_option("--input,-i", o.input,
-                      "Folder in the layout <root>/[<split>/]<Label>/<file> (label = parent folder), or a text "
-                      "manifest with one path per line (optionally TAB label); a local path or an s3:// URI")
+  command
+      ->add_option("--input,-i", o.input,
+                   "Folder in the layout <root>/[<split>/]<Label>/<file> (label = parent folder), or a text "
+                   "manifest with one path per line (optionally TAB label); a local path or an s3:// URI")
       ->required();
-  command->add_option("--output,-o", o.output,
-                      "Output folder (features/, errors/, pca.parquet, _SUCCESS); a local path or an "
-                      "s3:// URI")
+  command
+      ->add_option("--output,-o", o.output,
+                   "Output folder (features/, errors/, pca.parquet, _SUCCESS); a local path or an "
+                   "s3:// URI")
       ->required();
   command->add_option("--model,-m", args->model, "ONNX or TFLite model; a local path or an s3:// URI")
       ->capture_default_str();
@@ -52,8 +55,9 @@ CommandAction RegisterRunCommand(CLI::App& app) {
       ->check(CLI::IsMember({"imagenet", "caffe", "tf"}))
       ->capture_default_str();
   auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components");
-  command->add_option("--pca-variance", args->pca_variance,
-                      "Keep the fewest PCA components explaining this fraction of the variance")
+  command
+      ->add_option("--pca-variance", args->pca_variance,
+                   "Keep the fewest PCA components explaining this fraction of the variance")
       ->check(CLI::Range(0.0, 1.0))
       ->excludes(k)
       ->capture_default_str();
@@ -63,15 +67,19 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command->add_option("--batch", o.batch_size, "Images per inference batch")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  command->add_option("--threads", o.threads, "Decode/preprocess workers and inference threads (0 = one per core)")
+  command
+      ->add_option("--threads", o.threads,
+                   "Decode/preprocess workers and inference threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command->add_option("--io-threads", o.io_threads,
-                      "Concurrent reads of input files or objects (hide an object store's latency)")
+  command
+      ->add_option("--io-threads", o.io_threads,
+                   "Concurrent reads of input files or objects (hide an object store's latency)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  command->add_option("--max-pixels", o.max_pixels,
-                      "Refuse images announcing more pixels than this (decompression bombs)")
+  command
+      ->add_option("--max-pixels", o.max_pixels,
+                   "Refuse images announcing more pixels than this (decompression bombs)")
       ->capture_default_str();
   command->add_option("--rows-per-part", o.rows_per_part, "Rows per Parquet part file")
       ->check(CLI::Range(1, 100'000'000))

@@ -1,8 +1,7 @@
 #pragma once
 
-#include <span>
-
 #include <cstdint>
+#include <span>
 
 #include "orchard/image/decode.h"
 #include "orchard/image/image.h"

@@ -1,10 +1,9 @@
 #pragma once
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace orchard {
 
@@ -13,8 +12,8 @@ enum class ResizeMethod { kBilinear, kNearest };
 // Memory layout of the network's input tensor.
 enum class TensorLayout { kNchw, kNhwc };
 
-// Everything that turns a decoded RGB image into the network's input, recorded in every output so a result can
-// be reproduced. Per channel, in the order the network receives them:
+// Everything that turns a decoded RGB image into the network's input, recorded in every output so a result
+// can be reproduced. Per channel, in the order the network receives them:
 //   value = (pixel * scale - mean[c]) / std[c]
 struct PreprocessSpec {
   std::string preset;  // name of the preset this came from, or "custom"

@@ -8,8 +8,8 @@
 
 namespace orchard {
 
-std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts, const Location& features_folder,
-                                       const PcaModel& pca) {
+std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts,
+                                       const Location& features_folder, const PcaModel& pca) {
   std::vector<std::string> names;
   std::vector<float> projected;
   for (const auto& staged : staged_parts) {

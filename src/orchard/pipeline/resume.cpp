@@ -1,9 +1,9 @@
 #include "orchard/pipeline/resume.h"
 
+#include <arrow/array.h>
+
 #include <algorithm>
 #include <cstdlib>
-
-#include <arrow/array.h>
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
@@ -82,12 +82,12 @@ ResumeState Recover(const OutputLayout& output, std::size_t feature_dim) {
 nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
                            const std::string& feature_tensor, const std::string& precision,
                            const nlohmann::json& preprocess, std::uint64_t max_pixels) {
-  return {{"input", input_uri},          {"model_sha256", model_sha256}, {"feature_tensor", feature_tensor},
-          {"precision", precision},      {"preprocess", preprocess},     {"max_pixels", max_pixels}};
+  return {{"input", input_uri},     {"model_sha256", model_sha256}, {"feature_tensor", feature_tensor},
+          {"precision", precision}, {"preprocess", preprocess},     {"max_pixels", max_pixels}};
 }
 
-ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity, std::size_t feature_dim,
-                           bool overwrite) {
+ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity,
+                           std::size_t feature_dim, bool overwrite) {
   const auto type = GetEntryType(output.root);
   if (type == EntryType::kFile) throw UsageError("output " + output.root.uri() + " is a file, not a folder");
   const bool empty = type == EntryType::kMissing || ListFolder(output.root).empty();

@@ -1,11 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/output_layout.h"
@@ -37,7 +36,7 @@ nlohmann::json JobIdentity(const std::string& input_uri, const std::string& mode
 // Makes `output` ready for this attempt: creates it, or recognises an unfinished job with the same identity
 // and recovers it, or refuses (UsageError) a folder holding anything else unless `overwrite` is set.
 // Records the identity in the folder.
-ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity, std::size_t feature_dim,
-                           bool overwrite);
+ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity,
+                           std::size_t feature_dim, bool overwrite);
 
 }  // namespace orchard

@@ -97,10 +97,9 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               DecodeThreads(options.threads),
                               options.rows_per_part,
                               options.max_pixels};
-  const auto identity =
-      JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
-                  std::string(PrecisionName(options.model.precision)),
-                  settings.preprocess.ToJson(), options.max_pixels);
+  const auto identity = JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
+                                    std::string(PrecisionName(options.model.precision)),
+                                    settings.preprocess.ToJson(), options.max_pixels);
   ResumeState state = PrepareAttempt(output, identity, loaded.model.feature_dim(), options.overwrite);
   if (state.resumed) {
     log << "orchard: resuming " << output.root.uri() << ": " << state.done.size()

@@ -2,9 +2,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <ostream>
-
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "orchard/pipeline/run_options.h"
 

@@ -21,7 +21,7 @@ struct RunOptions {
   std::string preprocess_preset = "imagenet";
   PcaSelection pca;
   std::size_t batch_size = 32;
-  int threads = 0;  // decode/preprocess workers; 0 = one per core
+  int threads = 0;                     // decode/preprocess workers; 0 = one per core
   int io_threads = kDefaultIoThreads;  // concurrent reads of input files or objects
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 100'000'000;

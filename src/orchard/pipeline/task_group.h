@@ -9,8 +9,8 @@
 namespace orchard {
 
 // Runs the stages of a pipeline on threads of their own. The first stage that throws stops the others
-// through `on_failure` (which closes the queues they wait on), and Wait() rethrows that first exception in the
-// caller's thread, so no error is lost in a worker.
+// through `on_failure` (which closes the queues they wait on), and Wait() rethrows that first exception in
+// the caller's thread, so no error is lost in a worker.
 class TaskGroup {
  public:
   explicit TaskGroup(std::function<void()> on_failure) : on_failure_(std::move(on_failure)) {}

@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "orchard/common/error.h"
-#include "orchard/storage/location.h"
 #include "orchard/pipeline/model_loading.h"
+#include "orchard/storage/location.h"
 #include "orchard/table/pca_model_file.h"
 
 namespace orchard {

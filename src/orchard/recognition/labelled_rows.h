@@ -26,7 +26,6 @@ struct LabelledRows {
 // such paths gives the same answer. "" when the path has no such folder.
 std::string SplitOf(std::string_view path);
 
-
 // Reads `column` ("features" or "pca") of the rows whose SplitOf(path) == split, in file order.
 // Throws UsageError naming the splits that exist when none match.
 LabelledRows ReadLabelledRows(const OutputLayout& output, const nlohmann::json& manifest,

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <arrow/result.h>
+#include <arrow/status.h>
+
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <arrow/result.h>
-#include <arrow/status.h>
 
 #include "orchard/common/error.h"
 

@@ -1,9 +1,9 @@
 #include "orchard/storage/input_listing.h"
 
+#include <arrow/util/async_generator.h>
+
 #include <algorithm>
 #include <filesystem>
-
-#include <arrow/util/async_generator.h>
 #include <sstream>
 #include <vector>
 

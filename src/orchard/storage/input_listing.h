@@ -20,7 +20,8 @@ struct InputItem {
 
 // Lists the inputs under `root` and hands each to `callbacks.emit` as it is found:
 //  - a folder: every regular file below it, recursively, in path order (files of any type: what is not an
-//    image becomes an error row later, so nothing is silently left out); hidden entries (".name") are skipped;
+//    image becomes an error row later, so nothing is silently left out); hidden entries (".name") are
+//    skipped;
 //  - a file: a manifest, one path or URI per line, optionally followed by a TAB and a label; relative paths
 //    are relative to the manifest's folder; empty lines and lines starting with '#' are ignored.
 // Throws IoError when `root` is missing or unreadable.

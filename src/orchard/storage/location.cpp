@@ -1,13 +1,13 @@
 #include "orchard/storage/location.h"
 
+#include <arrow/filesystem/localfs.h>
+#include <arrow/io/interfaces.h>
+#include <arrow/util/io_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
-
-#include <arrow/filesystem/localfs.h>
-#include <arrow/io/interfaces.h>
-#include <arrow/util/io_util.h>
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
@@ -62,9 +62,9 @@ Location ResolveLocation(std::string_view uri_or_path) {
 
 namespace {
 
-// A local file that cannot be read, or a remote object that is gone, is a problem of that one input. Any other
-// remote failure (network, 5xx or throttling still there after the retries) is the storage's: it must stop
-// the job rather than turn every image that follows into an error row, and a second run resumes.
+// A local file that cannot be read, or a remote object that is gone, is a problem of that one input. Any
+// other remote failure (network, 5xx or throttling still there after the retries) is the storage's: it must
+// stop the job rather than turn every image that follows into an error row, and a second run resumes.
 [[noreturn]] void ThrowReadFailure(const Location& location, const std::string& what,
                                    const arrow::Status& status) {
   if (location.fs->type_name() == "local" || arrow::internal::ErrnoFromStatus(status) == ENOENT) {

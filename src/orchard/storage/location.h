@@ -1,13 +1,13 @@
 #pragma once
 
+#include <arrow/buffer.h>
+#include <arrow/filesystem/filesystem.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <arrow/buffer.h>
-#include <arrow/filesystem/filesystem.h>
 
 namespace orchard {
 

@@ -1,9 +1,9 @@
 #include "orchard/table/feature_table.h"
 
-#include <stdexcept>
-
 #include <arrow/array.h>
 #include <arrow/builder.h>
+
+#include <stdexcept>
 
 #include "orchard/common/utf8.h"
 #include "orchard/storage/arrow_status.h"
@@ -56,16 +56,18 @@ std::shared_ptr<arrow::RecordBatch> MakeFeatureBatch(const std::vector<std::stri
                                                      FloatRows features) {
   if (labels.size() != paths.size()) throw std::invalid_argument("paths and labels differ in length");
   const auto rows = static_cast<int64_t>(paths.size());
-  return arrow::RecordBatch::Make(FeatureSchema(features.dim, 0), rows,
-                                  {StringArray(paths), StringArray(labels), VectorArray(features, paths.size())});
+  return arrow::RecordBatch::Make(
+      FeatureSchema(features.dim, 0), rows,
+      {StringArray(paths), StringArray(labels), VectorArray(features, paths.size())});
 }
 
 std::shared_ptr<arrow::RecordBatch> AddPcaColumn(const std::shared_ptr<arrow::RecordBatch>& staged,
                                                  FloatRows pca) {
   const auto rows = static_cast<std::size_t>(staged->num_rows());
   auto column = VectorArray(pca, rows);
-  return ValueOrThrow(staged->AddColumn(staged->num_columns(), arrow::field("pca", column->type(), false), column),
-                      "adding pca column");
+  return ValueOrThrow(
+      staged->AddColumn(staged->num_columns(), arrow::field("pca", column->type(), false), column),
+      "adding pca column");
 }
 
 FloatRows FloatColumn(const arrow::RecordBatch& batch, const std::string& name) {
@@ -87,10 +89,10 @@ std::shared_ptr<arrow::RecordBatch> MakeErrorBatch(std::span<const ErrorRow> row
     ThrowIfError(AppendText(stages, row.stage), "building error rows");
     ThrowIfError(AppendText(messages, row.message), "building error rows");
   }
-  return arrow::RecordBatch::Make(ErrorSchema(), static_cast<int64_t>(rows.size()),
-                                  {ValueOrThrow(paths.Finish(), "error rows"),
-                                   ValueOrThrow(stages.Finish(), "error rows"),
-                                   ValueOrThrow(messages.Finish(), "error rows")});
+  return arrow::RecordBatch::Make(
+      ErrorSchema(), static_cast<int64_t>(rows.size()),
+      {ValueOrThrow(paths.Finish(), "error rows"), ValueOrThrow(stages.Finish(), "error rows"),
+       ValueOrThrow(messages.Finish(), "error rows")});
 }
 
 }  // namespace orchard

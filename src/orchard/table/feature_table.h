@@ -1,19 +1,19 @@
 #pragma once
 
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+
 #include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <arrow/record_batch.h>
-#include <arrow/type.h>
-
 namespace orchard {
 
 // The output schema of `orchard run` (README, "Output format"):
-//   features/: path string, label string, features fixed_size_list<float32>[D], pca fixed_size_list<float32>[k]
-//   errors/:   path string, stage string, message string
+//   features/: path string, label string, features fixed_size_list<float32>[D], pca
+//   fixed_size_list<float32>[k] errors/:   path string, stage string, message string
 // `pca_dim` == 0 gives the staging schema, written before the PCA exists.
 std::shared_ptr<arrow::Schema> FeatureSchema(std::size_t feature_dim, std::size_t pca_dim);
 std::shared_ptr<arrow::Schema> ErrorSchema();

@@ -1,26 +1,26 @@
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <unordered_map>
-#include <string>
-
 #include <arrow/io/interfaces.h>
 #include <arrow/record_batch.h>
 #include <parquet/arrow/writer.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
 
 #include "orchard/storage/location.h"
 
 namespace orchard {
 
 // Rows per row group written and per batch read. The Parquet writer holds its current row group in memory and
-// the reader decodes a batch at once, so this bounds memory per open file (~5 MiB of 1280-d features), whatever
-// the rows per part.
+// the reader decodes a batch at once, so this bounds memory per open file (~5 MiB of 1280-d features),
+// whatever the rows per part.
 inline constexpr std::int64_t kParquetRowsPerBatch = 1024;
 
-// Writes one Parquet file batch by batch, in row groups of kParquetRowsPerBatch rows. Close() must be called for
-// the file to be complete: a writer destroyed without it leaves a file that readers reject, which is what
+// Writes one Parquet file batch by batch, in row groups of kParquetRowsPerBatch rows. Close() must be called
+// for the file to be complete: a writer destroyed without it leaves a file that readers reject, which is what
 // an interrupted job should leave behind.
 class ParquetFileWriter {
  public:

@@ -97,8 +97,8 @@ TEST(CovarianceAccumulator, FromMomentsRoundTripsAndMerges) {
   EXPECT_LT((merged.mean() - whole.mean()).norm() / whole.mean().norm(), 1e-12);
   EXPECT_LT(RelativeError(merged.covariance(), whole.covariance()), 1e-12);
 
-  const auto empty = CovarianceAccumulator::FromMoments(0, Eigen::VectorXd::Zero(kDim),
-                                                        Eigen::MatrixXd::Zero(kDim, kDim));
+  const auto empty =
+      CovarianceAccumulator::FromMoments(0, Eigen::VectorXd::Zero(kDim), Eigen::MatrixXd::Zero(kDim, kDim));
   EXPECT_EQ(empty.count(), 0);
   EXPECT_THROW(CovarianceAccumulator::FromMoments(-1, a.mean(), a.scatter()), std::invalid_argument);
   EXPECT_THROW(CovarianceAccumulator::FromMoments(3, a.mean(), Eigen::MatrixXd::Zero(2, 2)),

@@ -1,12 +1,11 @@
 // S3 configuration and URI handling, without a server: nothing here needs the network.
+#include <arrow/filesystem/s3fs.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
-
-#include <arrow/filesystem/s3fs.h>
 
 #include "orchard/common/error.h"
 #include "orchard/storage/location.h"

@@ -1,10 +1,9 @@
 #include "orchard/table/feature_table.h"
 
+#include <arrow/array.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
-
-#include <arrow/array.h>
 
 #include "orchard/table/parquet_io.h"
 
