@@ -16,10 +16,14 @@ demo: setup
 test: setup
 	bash scripts/test.sh
 
-# Speed, not correctness (never part of `test`): orchard vs benchmark_app vs the sgemm roofline, ~10 min.
+# Speed, not correctness (never part of `test`), ~30 min: orchard vs benchmark_app vs the sgemm roofline, and
+# vs the seed-style PySpark+TensorFlow job and OpenCV-DNN, whose set-up (.venv-bench, python3-opencv) and the
+# NNCF int8 ResNet50 (calibrated once, kept in models-generated/) live here only, away from the test venv.
 bench: setup
+	bash scripts/setup_bench.sh
 	test -f models-generated/resnet50-notop.onnx || \
 	  .venv/bin/python scripts/make_resnet50.py --output models-generated/resnet50-notop.onnx
+	.venv-bench/bin/python bench/quantize_resnet50.py
 	.venv/bin/python bench/run_bench.py
 
 # Fruit recognition on the demo output: train on its Training split, evaluate on Test (metrics.json, report.html).

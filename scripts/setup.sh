@@ -4,6 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/versions.sh"
+# shellcheck source=scripts/venv.sh
+source "$ROOT/scripts/venv.sh"
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -28,17 +30,9 @@ install_apt() {
 }
 
 install_python() {
-  local venv="$ROOT/.venv"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  local stamp="$venv/.orchard-requirements.sha256"
-  local want
-  want=$(sha256sum "$ROOT/scripts/requirements.txt" | cut -d' ' -f1)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    "$venv/bin/pip" install -q --upgrade pip==26.3
-    "$venv/bin/pip" install -q -r "$ROOT/scripts/requirements.txt"
-    "$venv/bin/python" -c "import pyarrow; pyarrow.create_library_symlinks()"
-    echo "$want" > "$stamp"
-  fi
+  ensure_venv "$ROOT/.venv" "$ROOT/scripts/requirements.txt"
+  # The wheel ships libarrow.so.NNNN only; CMake's find_library wants libarrow.so (idempotent).
+  "$ROOT/.venv/bin/python" -c "import pyarrow; pyarrow.create_library_symlinks()"
 }
 
 # versitygw, an S3 server on a local folder, for tests/python/test_s3.py and bench/s3_vs_disk.py. `go install`
