@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from manifest import manifest_paths
+
 BATCH = 32
 INPUT_SIZE = (224, 224)
 # orchard's presets (README, --preprocess): scale, per-channel mean and std in the model's channel order.
@@ -43,11 +45,6 @@ def features(net, images, preset, feature_tensor):
     net.setInput(network_input(images, preset))
     out = net.forward(feature_tensor)
     return out.mean(axis=(2, 3)) if out.ndim == 4 else out
-
-
-def manifest_paths(manifest):
-    lines = Path(manifest).read_text().splitlines()
-    return [line.split("\t")[0] for line in lines if line and not line.startswith("#")]
 
 
 def main():

@@ -33,6 +33,8 @@ from PIL import Image  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql.functions import col, pandas_udf, regexp_extract  # noqa: E402
 
+from manifest import manifest_paths  # noqa: E402
+
 INPUT_SIZE = (224, 224)
 KERAS_MODELS = {  # (constructor, its preprocess_input): ResNet50 = caffe (RGB->BGR, minus means), MobileNetV2 = [-1, 1]
     "resnet50": (tf.keras.applications.ResNet50, tf.keras.applications.resnet50.preprocess_input),
@@ -59,11 +61,6 @@ def featurize_udf(name, broadcast_weights):
             batch = np.stack([preprocess(content, name) for content in contents])
             yield pd.Series(list(model.predict(batch, batch_size=32, verbose=0)))
     return featurize
-
-
-def manifest_paths(manifest):
-    lines = Path(manifest).read_text().splitlines()
-    return [line.split("\t")[0] for line in lines if line and not line.startswith("#")]
 
 
 def main():

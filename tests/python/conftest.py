@@ -49,6 +49,18 @@ def rows_by_path(output, filesystem=None):
                 table.column("pca").to_pylist())}
 
 
+def assert_same_pca_model(ours, reference, k):
+    """Two pca.parquet tables: k components, explained variances within 1e-6 relative, the same subspace (each
+    of our components keeps its norm when projected onto the span of the reference's)."""
+    ours_variance = np.array(ours.column("explained_variance").to_pylist())
+    reference_variance = np.array(reference.column("explained_variance").to_pylist())
+    assert len(ours_variance) == len(reference_variance) == k
+    np.testing.assert_allclose(ours_variance, reference_variance, rtol=1e-6)
+    ours_components = np.array(ours.column("vector").to_pylist())
+    reference_components = np.array(reference.column("vector").to_pylist())
+    np.testing.assert_allclose(np.linalg.norm(ours_components @ reference_components.T, axis=1), 1.0, atol=1e-4)
+
+
 def read_manifest(output):
     return json.loads((Path(output) / "_SUCCESS").read_text())
 

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conftest import DEFAULT_MODEL, SAMPLE, read_manifest
+from conftest import DEFAULT_MODEL, read_manifest
 
 
 def test_rows_labels_and_schema(subset_run, subset_images):
@@ -68,4 +68,4 @@ def test_pandas_reads_the_dataset(subset_run, subset_images):
 def test_summary_line_reports_throughput(subset_run):
     _, result = subset_run
     assert "images/s" in result.stdout
-    assert f"-> " in result.stdout
+    assert "-> " in result.stdout

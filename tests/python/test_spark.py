@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DEFAULT_MODEL, REPO, SAMPLE, run_orchard
+from conftest import DEFAULT_MODEL, REPO, SAMPLE, assert_same_pca_model, run_orchard
 
 sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402
@@ -104,15 +104,7 @@ def test_parquet_schema_equals_orchard_run(spark_output, cli_output):
 
 def test_pca_equals_single_machine(spark_output, cli_output):
     output, _ = spark_output
-    ours, cli = pq.read_table(output / "pca.parquet"), pq.read_table(cli_output / "pca.parquet")
-    ours_var = np.array(ours.column("explained_variance").to_pylist())
-    cli_var = np.array(cli.column("explained_variance").to_pylist())
-    assert len(ours_var) == len(cli_var) == PCA_K
-    np.testing.assert_allclose(ours_var, cli_var, rtol=1e-6)
-    # Same subspace: the projection of each of our components onto the CLI's span keeps its norm.
-    ours_c = np.array(ours.column("vector").to_pylist())
-    cli_c = np.array(cli.column("vector").to_pylist())
-    np.testing.assert_allclose(np.linalg.norm(ours_c @ cli_c.T, axis=1), 1.0, atol=1e-4)
+    assert_same_pca_model(pq.read_table(output / "pca.parquet"), pq.read_table(cli_output / "pca.parquet"), PCA_K)
     # And the pca column agrees with `orchard run`'s (signs are fixed the same way).
     ours_pca = _by_path(pq.read_table(output / "features"), "pca")
     cli_pca = _by_path(pq.read_table(cli_output / "features"), "pca")

@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DEFAULT_MODEL, REPO, SAMPLE, run_orchard
+from conftest import DEFAULT_MODEL, REPO, SAMPLE, assert_same_pca_model, run_orchard
 from s3_server import ACCESS_KEY, SECRET_KEY
 
 sys.path.insert(0, str(REPO / "python"))
@@ -99,15 +99,7 @@ def test_features_equal_orchard_run_on_local_copies(server, spark_job, cli_outpu
 
 
 def test_pca_equals_orchard_run(server, spark_job, cli_output, local_tree):
-    ours, cli = _read(server, "pca.parquet"), pq.read_table(cli_output / "pca.parquet")
-    ours_variance = np.array(ours.column("explained_variance").to_pylist())
-    cli_variance = np.array(cli.column("explained_variance").to_pylist())
-    assert len(ours_variance) == len(cli_variance) == PCA_K
-    np.testing.assert_allclose(ours_variance, cli_variance, rtol=1e-6)
-    # Same subspace: each of our components keeps its norm when projected onto the span of orchard run's.
-    ours_components = np.array(ours.column("vector").to_pylist())
-    cli_components = np.array(cli.column("vector").to_pylist())
-    np.testing.assert_allclose(np.linalg.norm(ours_components @ cli_components.T, axis=1), 1.0, atol=1e-4)
+    assert_same_pca_model(_read(server, "pca.parquet"), pq.read_table(cli_output / "pca.parquet"), PCA_K)
     ours_pca = _rows_by_key(_read(server, "features"), "pca", f"s3a://{BUCKET}/Test/")
     cli_pca = _rows_by_key(pq.read_table(cli_output / "features"), "pca", f"{local_tree}/")
     for key, expected in cli_pca.items():
