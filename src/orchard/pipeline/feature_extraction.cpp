@@ -169,9 +169,10 @@ class Extraction {
       const Image image = DecodeImage(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
                                       DecodeOptionsFor(settings_.preprocess, settings_.max_pixels));
       stage = "preprocess";
-      PreparedImage prepared{std::move(fetched.item), std::vector<float>(image_size_)};
-      Preprocess(image, settings_.preprocess, model_.input_layout(), prepared.tensor);
-      return prepared;
+      std::vector<float> tensor(image_size_);
+      Preprocess(image, settings_.preprocess, model_.input_layout(), tensor);
+      // Moved only now: an error row must still name the input.
+      return PreparedImage{std::move(fetched.item), std::move(tensor)};
     });
   }
 
