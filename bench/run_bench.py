@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import pyarrow.parquet as pq
+
+from commands import RunFailed, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ORCHARD_SHARED", ROOT.parent / "shared"))
@@ -52,26 +53,6 @@ DATASETS = {
 SLOW_RUNS = {("resnet50", "f32"): 2048}  # image cap: ~40 img/s, keeps `make bench` within ~30 min
 PEER_IMAGES = 1000  # the seed-style job runs ResNet50 at ~12 img/s: a subset, the same one for every peer row
 TRAINING_IMAGES = 1000  # int8 vs f32 recognition: classifier trained on this many Training images
-
-
-class RunFailed(Exception):
-    pass
-
-
-def run(cmd, **kwargs):
-    """Runs cmd; returns (stdout, stderr, peak RSS in MiB of that process alone, seconds)."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, text=True, **kwargs)
-        _, status, usage = os.wait4(proc.pid, 0)  # per-child rusage, unlike RUSAGE_CHILDREN's running max
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode not in (0, 4):  # 4: some inputs became error rows, the run itself finished
-        raise RunFailed(f"{Path(cmd[0]).name} {cmd[1]} exited {proc.returncode}: {stderr.strip()[-300:]}")
-    return stdout, stderr, usage.ru_maxrss / 1024, seconds
 
 
 def cpu_busy(seconds=2.0):

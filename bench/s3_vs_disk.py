@@ -12,7 +12,6 @@ remote store's round trip), with 2 and with the default 16 concurrent reads (`--
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,21 +20,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "python"))
+from commands import run  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
 from s3_server import S3Server  # noqa: E402
 
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
 SAMPLE = SHARED / "data" / "fruits-360-sample"
-
-
-def run(orchard, env, input_, output, extra):
-    start = time.monotonic()
-    result = subprocess.run([orchard, "run", "--input", input_, "--output", output, "--overwrite", *extra],
-                            env=env, capture_output=True, text=True)
-    wall = time.monotonic() - start
-    if result.returncode != 0:
-        sys.exit(f"orchard failed ({result.returncode}):\n{result.stderr}")
-    return wall
 
 
 def main():
@@ -86,7 +76,8 @@ def main():
             for name, input_, output, options in variants:
                 runs = []
                 for _ in range(args.repeat):
-                    wall = run(args.orchard, env, input_, output, [*extra, *options])
+                    *_, wall = run([args.orchard, "run", "--input", input_, "--output", output, "--overwrite",
+                                    *extra, *options], ok_codes=(0,), env=env)
                     if output.startswith("s3://"):
                         manifest = json.loads(fs.open_input_stream("bench/out/_SUCCESS").read())
                     else:

@@ -8,11 +8,11 @@ Prints images/s of each, whole command wall time (Spark's JVM start included).
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from commands import run
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
@@ -20,12 +20,7 @@ SAMPLE = SHARED / "data" / "fruits-360-sample"
 
 
 def timed(command, env=None):
-    start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    wall = time.monotonic() - start
-    if result.returncode not in (0, 4):
-        sys.exit(f"{command[0]} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return wall
+    return run(command, env=env)[-1]
 
 
 def main():
