@@ -35,6 +35,9 @@ set(CMAKE_BUILD_RPATH "${PYARROW_LIBDIR}")
 set(ORCHARD_ARROW_LIBDIR "${PYARROW_LIBDIR}" CACHE INTERNAL "")
 
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+# The PCA eigensolver: LAPACK's dsyevd through LAPACKE, resolved in OpenBLAS (blocked and threaded).
+pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 find_package(nlohmann_json 3.11 REQUIRED)
 pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)

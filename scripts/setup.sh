@@ -10,7 +10,7 @@ source "$ROOT/scripts/venv.sh"
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libjpeg62-turbo-dev libpng-dev libwebp-dev
-  libeigen3-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev libssl-dev
+  libeigen3-dev liblapacke-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev libssl-dev
   clang-14 libclang-rt-14-dev
   liblinear-dev libcpp-httplib-dev chromium wrk
   openjdk-17-jre-headless

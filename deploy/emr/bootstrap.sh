@@ -21,7 +21,7 @@ usage() {
 
 # The interpreter, and the shared libraries the wheel links from the system rather than bundling them.
 install_system_packages() {
-  sudo dnf install -y -q "$PYTHON" "$PYTHON-pip" libjpeg-turbo libpng libwebp openssl-libs
+  sudo dnf install -y -q "$PYTHON" "$PYTHON-pip" libjpeg-turbo libpng libwebp openssl-libs lapack openblas
 }
 
 # Keeps the wheel's file name: pip reads the package, version and platform from it.

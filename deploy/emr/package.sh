@@ -3,7 +3,7 @@
 # deploy/emr/settings.json, for deploy/emr/bootstrap.sh:
 #   deploy/emr/package.sh
 # Run it in a checkout on Amazon Linux 2023 x86_64, the OS and CPU of EMR 7 nodes (cluster/instance-fleets.json):
-# the wheel links the system's libjpeg, libpng, libwebp and libcrypto, so it only loads where it was built (it is
+# the wheel links the system's libjpeg, libpng, libwebp, libcrypto, LAPACKE and OpenBLAS, so it only loads where it was built (it is
 # not a manylinux wheel). Prints the wheel's URI and sha256, the bootstrap action's two arguments.
 # Never run here (no Amazon Linux, no AWS account): see deploy/emr/README.md, "Building the wheel".
 set -euo pipefail
@@ -16,7 +16,7 @@ PYTHON=python3.11
 # missing, scikit-build-core adds them from PyPI to the isolated build. Possibly not packaged in AL2023 (not
 # checked from here): stb_image_resize.h, which the wheel compiles (deploy/emr/README.md: how to provide it).
 BUILD_PACKAGES=(gcc-c++ make pkgconf-pkg-config cmake ninja-build "$PYTHON" "$PYTHON-devel" "$PYTHON-pip"
-  libjpeg-turbo-devel libpng-devel libwebp-devel openssl-devel eigen3-devel json-devel)
+  libjpeg-turbo-devel libpng-devel libwebp-devel openssl-devel eigen3-devel json-devel lapack-devel openblas-devel)
 
 usage() {
   echo "usage: package.sh   (on Amazon Linux 2023 x86_64; uploads to settings.json's artifacts location)" >&2

