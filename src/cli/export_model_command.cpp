@@ -39,9 +39,9 @@ int RunExport(const ExportArguments& args) {
 CommandAction RegisterExportModelCommand(CLI::App& app) {
   auto* command = app.add_subcommand(
       "export-model",
-      "Write the graph `orchard run` executes (cut at the feature tensor, pooled, dynamic batch) as OpenVINO "
-      "IR (.xml + .bin), e.g. for benchmark_app. An int8 model reloaded from IR may run real int8 kernels "
-      "where orchard dequantises: a speed ceiling, with slightly different features.");
+      "Write the graph `orchard run` executes (cut at the feature tensor, pooled) as OpenVINO IR (.xml + "
+      ".bin), e.g. for benchmark_app. The batch is left dynamic: orchard fixes it (benchmark_app -shape) for "
+      "every model except a quantised one at f32.");
   auto args = std::make_shared<ExportArguments>();
   command->add_option("--model,-m", args->model.path, "ONNX or TFLite model (local file)")
       ->capture_default_str();

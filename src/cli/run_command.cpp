@@ -64,7 +64,7 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command->add_option("--precision", args->precision, "Inference precision")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}))
       ->capture_default_str();
-  command->add_option("--batch", o.batch_size, "Images per inference batch")
+  command->add_option("--batch", o.model.batch_size, "Images per inference call (the model's static batch)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   command

@@ -6,6 +6,7 @@
 #include <openvino/runtime/core.hpp>
 #include <openvino/runtime/properties.hpp>
 #include <stdexcept>
+#include <vector>
 
 #include "orchard/common/error.h"
 #include "orchard/model/model_graph.h"
@@ -41,6 +42,22 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
 
 std::size_t ImageSize(const FeatureGraph& graph) { return std::size_t{3} * graph.width * graph.height; }
 
+std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, std::size_t batch,
+                                     bool static_batch) {
+  if (!static_batch) return model;
+  std::shared_ptr<ov::Model> fixed = model->clone();
+  ov::PartialShape shape = fixed->input().get_partial_shape();
+  shape[0] = static_cast<ov::Dimension::value_type>(batch);  // N leads in both NCHW and NHWC
+  fixed->reshape(shape);
+  return fixed;
+}
+
+ov::Shape BatchShape(const FeatureGraph& graph, std::size_t n) {
+  const std::size_t h = graph.height;
+  const std::size_t w = graph.width;
+  return graph.layout == TensorLayout::kNchw ? ov::Shape{n, 3, h, w} : ov::Shape{n, h, w, 3};
+}
+
 }  // namespace
 
 std::string_view PrecisionName(Precision precision) {
@@ -53,6 +70,10 @@ std::string_view PrecisionName(Precision precision) {
       return "int8";
   }
   return "unknown";
+}
+
+bool UsesStaticBatch(bool quantised, Precision precision) {
+  return !quantised || precision != Precision::kF32;
 }
 
 Precision ParsePrecision(std::string_view name) {
@@ -68,14 +89,24 @@ struct EmbeddingModel::Impl {
   ov::Core core;
   ov::CompiledModel compiled;
   ov::InferRequest request;
+  std::size_t batch_size = 0;
+  bool static_batch = true;
+  std::vector<float> padded;  // a static model's last, short batch of an Embed call, filled up with zeros
+
+  // Runs one compiled batch on at most batch_size images.
+  void Infer(std::span<const float> images, std::span<float> features);
 };
 
 EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
+  if (options.batch_size == 0) throw UsageError("model batch size must be positive");
   impl_->source = ModelSource::Open(options.path);
   impl_->graph = BuildFeatureGraph(impl_->source, options.feature_tensor);
+  impl_->batch_size = options.batch_size;
+  impl_->static_batch = UsesStaticBatch(impl_->graph.quantised, options.precision);
   const ov::AnyMap properties = CompileProperties(options, impl_->graph);
   try {
-    impl_->compiled = impl_->core.compile_model(impl_->graph.model, "CPU", properties);
+    impl_->compiled = impl_->core.compile_model(
+        WithBatch(impl_->graph.model, options.batch_size, impl_->static_batch), "CPU", properties);
     impl_->request = impl_->compiled.create_infer_request();
   } catch (const ov::Exception& error) {
     ThrowModelError(options.path, "cannot compile for CPU: " + ShortReason(error));
@@ -91,6 +122,7 @@ int EmbeddingModel::input_width() const { return impl_->graph.width; }
 int EmbeddingModel::input_height() const { return impl_->graph.height; }
 std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.feature_dim; }
 const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.feature_tensor; }
+bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 
 void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::span<float> features) {
   const FeatureGraph& graph = impl_->graph;
@@ -103,19 +135,34 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
                                 " floats, expected " + std::to_string(n) + " x " +
                                 std::to_string(graph.feature_dim));
   }
-  if (n == 0) return;
-  const std::size_t h = graph.height;
-  const std::size_t w = graph.width;
-  const ov::Shape shape = graph.layout == TensorLayout::kNchw ? ov::Shape{n, 3, h, w} : ov::Shape{n, h, w, 3};
+  const std::size_t image_size = ImageSize(graph);
+  const std::size_t step = impl_->static_batch ? impl_->batch_size : std::max<std::size_t>(n, 1);
+  for (std::size_t start = 0; start < n; start += step) {
+    const std::size_t m = std::min(step, n - start);
+    impl_->Infer(batch.subspan(start * image_size, m * image_size),
+                 features.subspan(start * graph.feature_dim, m * graph.feature_dim));
+  }
+}
+
+void EmbeddingModel::Impl::Infer(std::span<const float> images, std::span<float> features) {
+  const float* input = images.data();
+  std::size_t rows = images.size() / ImageSize(graph);
+  if (static_batch && rows < batch_size) {
+    padded.assign(batch_size * ImageSize(graph), 0.0F);
+    std::copy(images.begin(), images.end(), padded.begin());
+    input = padded.data();
+    rows = batch_size;
+  }
   try {
     // Wraps the caller's memory: OpenVINO only reads an input tensor, so casting away const is safe.
-    impl_->request.set_input_tensor(ov::Tensor(ov::element::f32, shape, const_cast<float*>(batch.data())));
-    impl_->request.infer();
-    const ov::Tensor output = impl_->request.get_output_tensor();
+    request.set_input_tensor(
+        ov::Tensor(ov::element::f32, BatchShape(graph, rows), const_cast<float*>(input)));
+    request.infer();
+    const ov::Tensor output = request.get_output_tensor();
     const float* values = output.data<const float>();
     std::copy(values, values + features.size(), features.begin());
   } catch (const ov::Exception& error) {
-    ThrowModelError(impl_->source.path, "inference failed: " + ShortReason(error));
+    ThrowModelError(source.path, "inference failed: " + ShortReason(error));
   }
 }
 

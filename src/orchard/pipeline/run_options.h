@@ -17,10 +17,9 @@ inline constexpr int kDefaultIoThreads = 16;
 struct RunOptions {
   std::string input;   // folder or manifest, path or URI
   std::string output;  // folder, path or URI
-  ModelOptions model;
+  ModelOptions model;  // model.batch_size is also the pipeline's batch
   std::string preprocess_preset = "imagenet";
   PcaSelection pca;
-  std::size_t batch_size = 32;
   int threads = 0;                     // decode/preprocess workers; 0 = one per core
   int io_threads = kDefaultIoThreads;  // concurrent reads of input files or objects
   std::size_t rows_per_part = 8192;

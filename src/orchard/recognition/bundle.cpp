@@ -102,6 +102,8 @@ EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads) {
   options.feature_tensor = reference.feature_tensor;
   options.precision = ParsePrecision(reference.precision);
   options.threads = threads;
+  // Requests come one at a time far more often than in full batches, and features do not depend on the batch.
+  options.batch_size = 1;
   LoadedModel loaded = LoadModel(options, reference.sha256);
   const std::string where = "the bundle's model " + loaded.file.uri();
   if (loaded.model.feature_dim() != reference.feature_dim) {

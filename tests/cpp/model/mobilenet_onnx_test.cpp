@@ -95,6 +95,34 @@ TEST_F(MobileNetOnnxTest, Int8IsAllowedOnAQuantisedModel) {
   EXPECT_GT(Cosine(Embed(int8, Image(2), 1), Embed(*model_, Image(2), 1)), 0.95);
 }
 
+// At f32 the dequantised graph keeps a dynamic batch (the reference tests compare it with OpenCV's exact
+// int8 arithmetic); int8 compiles a static one, whose short batches are padded.
+TEST_F(MobileNetOnnxTest, F32KeepsADynamicBatchAndInt8CompilesAStaticOne) {
+  EXPECT_FALSE(model_->static_batch());
+  EmbeddingModel int8(Options(MobileNetOnnx(), "", Precision::kInt8));
+  EXPECT_TRUE(int8.static_batch());
+}
+
+TEST_F(MobileNetOnnxTest, StaticBatchFeaturesDoNotDependOnTheBatch) {
+  ModelOptions options = Options(MobileNetOnnx(), "", Precision::kInt8);
+  options.batch_size = 2;  // three images: one full call and one padded
+  EmbeddingModel int8(options);
+  const auto together = Embed(int8, batch_, 3);
+  const std::size_t dim = int8.feature_dim();
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto alone = Embed(int8, Image(i), 1);
+    EXPECT_TRUE(
+        std::equal(alone.begin(), alone.end(), together.begin() + static_cast<std::ptrdiff_t>(i * dim)))
+        << "image " << i;
+  }
+}
+
+TEST_F(MobileNetOnnxTest, ZeroBatchSizeIsAUsageError) {
+  ModelOptions options = Options(MobileNetOnnx());
+  options.batch_size = 0;
+  EXPECT_THROW(EmbeddingModel{options}, UsageError);
+}
+
 TEST_F(MobileNetOnnxTest, EmptyBatchIsANoOp) {
   std::vector<float> none;
   EXPECT_NO_THROW(model_->Embed(none, 0, none));
