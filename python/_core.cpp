@@ -45,18 +45,15 @@ void BindFeaturizer(nb::module_& m) {
       .def_prop_ro("feature_tensor", &Featurizer::feature_tensor)
       .def_prop_ro("sha256", &Featurizer::sha256)
       .def("featurize", &Featurizer::Featurize, "paths"_a, "contents"_a = nb::none(), "batch"_a = 32,
-           "Returns (features float32[n, D], errors [(index, stage, message)]). Row i belongs to input i; "
-           "rows "
-           "of failed inputs are NaN. Without contents (or where an entry is None), the path is read by the "
-           "C++ "
-           "side (local path or s3:// URI). A bad image is an error entry, never an exception.")
+           "Returns (features float32[n, D], errors [(index, stage, message)]). Row i belongs to "
+           "input i; rows of failed inputs are NaN. Without contents (or where an entry is None), the path "
+           "is read by the C++ side (local path or s3:// URI). A bad or missing image is an error entry; "
+           "storage that fails otherwise raises OSError, so that a Spark task fails and is retried.")
       .def("featurize_arrow", &Featurizer::FeaturizeArrow, "batches"_a, "batch"_a = 32,
            "Arrow batches (__arrow_c_array__ or __arrow_c_stream__) with a string column `path` and "
-           "optionally a "
-           "binary column `content` (null or absent: the path is read) -> ArrowBatches of path (file: prefix "
-           "dropped), label (parent folder), features list<float> (null on error), stage, message (null if "
-           "ok). "
-           "Image bytes are read in place, never copied.");
+           "optionally a binary column `content` (null or absent: the path is read) -> ArrowBatches of "
+           "path (file: prefix dropped), label (parent folder), features list<float> (null on error), "
+           "stage, message (null if ok). Image bytes are read in place, never copied. Errors as featurize.");
 }
 
 }  // namespace

@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 
 #include "arrow_capsule.h"
 #include "arrow_columns.h"
 #include "numpy_arrays.h"
-#include "orchard/image/decode.h"
+#include "orchard/common/error.h"
 #include "orchard/image/preprocess.h"
 #include "orchard/storage/location.h"
 
@@ -153,6 +154,7 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
   const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
   std::vector<char> ok(count, 0);
   std::mutex errors_mutex;
+  std::exception_ptr storage_failure;
   auto prepare = [&](std::size_t j) {
     const ImageInput& image_input = inputs[start + j];
     const char* stage = "read";
@@ -165,12 +167,13 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
         owned = ReadAll(ResolveLocation(image_input.path));
         bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
       }
-      stage = "decode";
-      const Image image = DecodeImage(bytes, DecodeOptionsFor(spec_, max_pixels_));
-      stage = "preprocess";
-      Preprocess(image, spec_, loaded_->model.input_layout(),
-                 std::span(input).subspan(j * image_size, image_size));
+      DecodeAndPreprocess(bytes, spec_, loaded_->model.input_layout(), max_pixels_,
+                          std::span(input).subspan(j * image_size, image_size), stage);
       ok[j] = 1;
+    } catch (const IoError&) {
+      // Storage, not this image: fail the call (a Spark task is then retried) rather than write error rows.
+      std::lock_guard lock(errors_mutex);
+      if (!storage_failure) storage_failure = std::current_exception();
     } catch (const std::exception& e) {
       std::lock_guard lock(errors_mutex);
       rows.errors.emplace_back(static_cast<std::int64_t>(start + j), stage, e.what());
@@ -186,6 +189,7 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
     }
     for (std::size_t j = 0; j < count; j += workers) prepare(j);
   }
+  if (storage_failure) std::rethrow_exception(storage_failure);
   return ok;
 }
 

@@ -6,7 +6,9 @@ flood of error rows; the finished parts are kept and, once the server is back, t
 """
 
 import json
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -14,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, read_manifest, rows_by_path, sample_images
+from conftest import DEFAULT_MODEL, ORCHARD_BIN, REPO, read_manifest, rows_by_path, sample_images
 from fault_proxy import FaultPlan, FaultProxy
 
 BUCKET = "faults"
@@ -104,6 +106,7 @@ def test_server_restart_mid_job_stops_clearly_then_resumes(s3_server, images, re
         assert outage.stopped.is_set()
         assert failed.returncode == 3, failed.stderr
         assert f"s3://{BUCKET}/Test/" in failed.stderr and "storage unavailable" in failed.stderr
+        assert "run again to resume" in failed.stderr
         assert failed.stderr.count("\n") < 20, "one clear error, not one per image"
         assert not (output / "_SUCCESS").exists()
         assert pq.read_table(output / "errors").num_rows == 0
@@ -120,3 +123,42 @@ def test_server_restart_mid_job_stops_clearly_then_resumes(s3_server, images, re
     assert "resuming" in resumed.stderr
     assert_same_rows(rows_by_path(output), reference)
     assert read_manifest(output)["counts"] == {"seen": len(images), "written": len(images), "failed": 0}
+
+
+# The Python binding in its own process (Arrow's S3 layer reads the endpoint once per process): featurize the
+# given URIs, print the error entries or the exception's type.
+FEATURIZE = """
+import sys
+import orchard
+try:
+    _, errors = orchard.Featurizer(sys.argv[1]).featurize(sys.argv[2:])
+    print("errors", [(index, stage) for index, stage, _ in errors])
+except OSError as error:
+    print("OSError", error)
+"""
+
+
+def featurize_in_subprocess(env, uris):
+    env = dict(env, PYTHONPATH=str(REPO / "python"))
+    result = subprocess.run([sys.executable, "-c", FEATURIZE, str(DEFAULT_MODEL), *uris], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def unused_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_binding_keeps_a_missing_object_as_an_error_entry(s3_server, images):
+    out = featurize_in_subprocess(s3_server.client_env(), [images[0], f"s3://{BUCKET}/Test/missing.jpg"])
+    assert out == "errors [(1, 'read')]"
+
+
+def test_binding_raises_when_storage_is_unreachable(s3_server, images):
+    # Like `orchard run`, which stops: in Spark the task fails and is retried, instead of rows lost as errors.
+    env = dict(s3_server.client_env(), AWS_ENDPOINT_URL=f"http://127.0.0.1:{unused_port()}")
+    out = featurize_in_subprocess(env, images[:1])
+    assert out.startswith(f"OSError {images[0]}: ") and "storage unavailable" in out, out

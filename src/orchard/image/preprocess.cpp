@@ -105,4 +105,12 @@ DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, std::uint64_t max_pix
   return options;
 }
 
+void DecodeAndPreprocess(std::span<const std::uint8_t> bytes, const PreprocessSpec& spec, TensorLayout layout,
+                         std::uint64_t max_pixels, std::span<float> out, const char*& stage) {
+  stage = "decode";
+  const Image image = DecodeImage(bytes, DecodeOptionsFor(spec, max_pixels));
+  stage = "preprocess";
+  Preprocess(image, spec, layout, out);
+}
+
 }  // namespace orchard

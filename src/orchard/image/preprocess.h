@@ -23,4 +23,10 @@ void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout lay
 // path computed them.
 DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, std::uint64_t max_pixels);
 
+// Decodes `bytes` with DecodeOptionsFor and preprocesses the picture into `out`: one image from file bytes to
+// its slot of a batch tensor. `stage` is set to "decode", then "preprocess", so that an error row can name
+// the step that threw.
+void DecodeAndPreprocess(std::span<const std::uint8_t> bytes, const PreprocessSpec& spec, TensorLayout layout,
+                         std::uint64_t max_pixels, std::span<float> out, const char*& stage);
+
 }  // namespace orchard

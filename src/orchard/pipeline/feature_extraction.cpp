@@ -9,7 +9,6 @@
 
 #include "orchard/common/error.h"
 #include "orchard/common/utf8.h"
-#include "orchard/image/decode.h"
 #include "orchard/image/preprocess.h"
 #include "orchard/pipeline/bounded_queue.h"
 #include "orchard/pipeline/failpoint.h"
@@ -166,11 +165,9 @@ class Extraction {
     const char* stage = "decode";
     return ForOneInput<PreparedImage>(fetched.item, stage, [&] {
       const auto& bytes = *fetched.bytes;
-      const Image image = DecodeImage(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
-                                      DecodeOptionsFor(settings_.preprocess, settings_.max_pixels));
-      stage = "preprocess";
       std::vector<float> tensor(image_size_);
-      Preprocess(image, settings_.preprocess, model_.input_layout(), tensor);
+      DecodeAndPreprocess(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
+                          settings_.preprocess, model_.input_layout(), settings_.max_pixels, tensor, stage);
       // Moved only now: an error row must still name the input.
       return PreparedImage{std::move(fetched.item), std::move(tensor)};
     });

@@ -109,7 +109,11 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
 
   ProgressReporter progress(log, IsTerminal(2), "features");
   stage_start = Clock::now();
-  ExtractFeatures(settings, loaded.model, progress, cancel, state);
+  try {
+    ExtractFeatures(settings, loaded.model, progress, cancel, state);
+  } catch (const IoError& e) {
+    throw IoError(std::string(e.what()) + "; finished parts are kept, run again to resume");
+  }
   progress.Finish();
   timings["features_seconds"] = SecondsSince(stage_start);
 

@@ -5,7 +5,6 @@
 #include <numeric>
 
 #include "orchard/common/error.h"
-#include "orchard/image/decode.h"
 #include "orchard/image/preprocess.h"
 
 namespace orchard {
@@ -44,9 +43,9 @@ Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixel
 }
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
-  const Image image = DecodeImage(bytes, DecodeOptionsFor(bundle_.preprocess, max_pixels_));
   PreparedImage prepared{std::vector<float>(image_size_)};
-  Preprocess(image, bundle_.preprocess, model_.input_layout(), prepared.tensor);
+  const char* stage = nullptr;  // the caller reports any failure as the image's, whichever step it was
+  DecodeAndPreprocess(bytes, bundle_.preprocess, model_.input_layout(), max_pixels_, prepared.tensor, stage);
   return prepared;
 }
 

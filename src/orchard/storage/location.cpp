@@ -70,8 +70,7 @@ namespace {
   if (location.fs->type_name() == "local" || arrow::internal::ErrnoFromStatus(status) == ENOENT) {
     throw InputError(what + ": " + status.message());
   }
-  throw IoError(location.uri() + ": " + what + ": " + status.message() +
-                " (storage unavailable; finished parts are kept, run again to resume)");
+  throw IoError(location.uri() + ": " + what + ": " + status.message() + " (storage unavailable)");
 }
 
 arrow::fs::FileInfo ListedFile(const Location& location, std::int64_t size) {
