@@ -68,6 +68,13 @@ CommandAction RegisterRunCommand(CLI::App& app) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   command
+      ->add_option(
+          "--streams", o.model.streams,
+          "Inference streams, batches in flight at once: 0 = OpenVINO's throughput choice for a static "
+          "batch, 1 for a dynamic one; 1 = one stream across all cores")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  command
       ->add_option("--threads", o.threads,
                    "Decode/preprocess workers and inference threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber)

@@ -27,6 +27,11 @@ struct ModelOptions {
   // The batch the model is compiled for (a static shape), except a quantised model at f32, whose batch stays
   // dynamic: see UsesStaticBatch. An image's features never depend on the batch it is in.
   std::size_t batch_size = kDefaultModelBatch;
+  // Inference streams: Embed calls that can run at once, each on its own infer request. 1: one stream across
+  // all cores (OpenVINO's LATENCY hint). N > 1: N streams sharing the cores (THROUGHPUT). 0: as many as the
+  // THROUGHPUT hint chooses for a static batch (2 on 2 cores: +5-10 %), 1 for a dynamic one (whose kernels
+  // lose by sharing: MobileNetV2-int8 at f32 -10 %). Extra streams only pay with as many concurrent callers.
+  int streams = 1;
 
   static constexpr std::size_t kDefaultModelBatch = 8;
 };
@@ -39,7 +44,7 @@ struct ModelOptions {
 bool UsesStaticBatch(bool quantised, Precision precision);
 
 // A CNN cut at its feature tensor and compiled once for the CPU with OpenVINO.
-// Embed() is not thread-safe: one caller at a time.
+// Embed() is thread-safe: up to streams() calls run at once, more wait for a free request.
 class EmbeddingModel {
  public:
   // Throws ModelError (with the path in the message) when the file cannot be read, cut or compiled.
@@ -54,6 +59,7 @@ class EmbeddingModel {
   std::size_t feature_dim() const;
   const std::string& feature_tensor() const;  // the tensor actually used
   bool static_batch() const;
+  int streams() const;
 
   // `batch` holds n preprocessed images in input_layout(); writes n * feature_dim() floats into `features`.
   // Any n: a static model runs it in calls of batch_size images (the last one padded), a dynamic one at once.

@@ -98,7 +98,9 @@ class Extraction {
     const int decoders = std::max(1, settings_.decode_threads);
     decoders_left_ = decoders;
     for (int i = 0; i < decoders; ++i) tasks.Spawn([this] { DecodeLoop(); });
-    tasks.Spawn([this] { InferLoop(); });
+    const int inferers = model_.streams();
+    inferers_left_ = inferers;
+    for (int i = 0; i < inferers; ++i) tasks.Spawn([this] { InferLoop(); });
     tasks.Spawn([this] { WriteLoop(); });
     tasks.Wait();
     if (cancel_) throw orchard::Cancelled();
@@ -197,7 +199,7 @@ class Extraction {
       if (!items.empty()) Embed(items, input, features, batch);
       if (!(batch.paths.empty() && batch.errors.empty()) && !embedded_.Push(std::move(batch))) return;
     }
-    embedded_.Close();
+    if (--inferers_left_ == 0) embedded_.Close();
   }
 
   void Embed(std::vector<InputItem>& items, std::span<const float> input, std::span<float> features,
@@ -265,6 +267,7 @@ class Extraction {
   BoundedQueue<EmbeddedBatch> embedded_;
   std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};
+  std::atomic<int> inferers_left_{0};
   ResumeState& state_;
 };
 

@@ -14,10 +14,17 @@ namespace orchard {
 inline constexpr int kDefaultIoThreads = 16;
 
 // Everything `orchard run` can be told; the CLI fills it, RunJob() reads it.
+// The pipeline runs an inference thread per stream, so it lets OpenVINO choose them (streams = 0).
+inline ModelOptions PipelineModelOptions() {
+  ModelOptions options;
+  options.streams = 0;
+  return options;
+}
+
 struct RunOptions {
-  std::string input;   // folder or manifest, path or URI
-  std::string output;  // folder, path or URI
-  ModelOptions model;  // model.batch_size is also the pipeline's batch
+  std::string input;                            // folder or manifest, path or URI
+  std::string output;                           // folder, path or URI
+  ModelOptions model = PipelineModelOptions();  // model.batch_size is also the pipeline's batch
   std::string preprocess_preset = "imagenet";
   PcaSelection pca;
   int threads = 0;                     // decode/preprocess workers; 0 = one per core

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "model_test_support.h"
 #include "orchard/common/error.h"
@@ -115,6 +117,29 @@ TEST_F(MobileNetOnnxTest, StaticBatchFeaturesDoNotDependOnTheBatch) {
         std::equal(alone.begin(), alone.end(), together.begin() + static_cast<std::ptrdiff_t>(i * dim)))
         << "image " << i;
   }
+}
+
+TEST_F(MobileNetOnnxTest, AutomaticStreamsAreOneForADynamicBatch) {
+  ModelOptions options = Options(MobileNetOnnx());
+  options.streams = 0;
+  EXPECT_EQ(EmbeddingModel(options).streams(), 1);
+  options.precision = Precision::kInt8;
+  EXPECT_GE(EmbeddingModel(options).streams(), 1);
+}
+
+TEST_F(MobileNetOnnxTest, ConcurrentCallsOnTwoStreamsGiveTheSingleStreamFeatures) {
+  ModelOptions options = Options(MobileNetOnnx(), "", Precision::kInt8);
+  EmbeddingModel one(options);
+  const auto expected = Embed(one, batch_, 3);
+  options.streams = 2;
+  EmbeddingModel two(options);
+  ASSERT_EQ(two.streams(), 2);
+  std::vector<std::vector<float>> results(4);
+  {
+    std::vector<std::jthread> callers;
+    for (auto& result : results) callers.emplace_back([&] { result = Embed(two, batch_, 3); });
+  }
+  for (const auto& result : results) EXPECT_EQ(result, expected);
 }
 
 TEST_F(MobileNetOnnxTest, ZeroBatchSizeIsAUsageError) {
