@@ -174,21 +174,17 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
                                 " floats, expected " + std::to_string(n) + " x " +
                                 std::to_string(graph.feature_dim));
   }
-  const std::size_t image_size = ImageSize(graph);
-  const std::size_t step = impl_->static_batch ? impl_->batch_size : std::max<std::size_t>(n, 1);
   if (n == 0) return;
-  Impl::Slot& slot = impl_->Acquire();
-  try {
-    for (std::size_t start = 0; start < n; start += step) {
-      const std::size_t m = std::min(step, n - start);
-      impl_->Infer(slot, batch.subspan(start * image_size, m * image_size),
-                   features.subspan(start * graph.feature_dim, m * graph.feature_dim));
-    }
-  } catch (...) {
-    impl_->Release(slot);
-    throw;
+  const std::size_t image_size = ImageSize(graph);
+  const std::size_t step = impl_->static_batch ? impl_->batch_size : n;
+  // The infer request goes back to the pool however the call ends.
+  const auto release = [this](Impl::Slot* slot) { impl_->Release(*slot); };
+  const std::unique_ptr<Impl::Slot, decltype(release)> slot(&impl_->Acquire(), release);
+  for (std::size_t start = 0; start < n; start += step) {
+    const std::size_t m = std::min(step, n - start);
+    impl_->Infer(*slot, batch.subspan(start * image_size, m * image_size),
+                 features.subspan(start * graph.feature_dim, m * graph.feature_dim));
   }
-  impl_->Release(slot);
 }
 
 void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {

@@ -13,7 +13,6 @@ namespace orchard {
 // at the rate inference consumes images, and cost little on a local disk.
 inline constexpr int kDefaultIoThreads = 16;
 
-// Everything `orchard run` can be told; the CLI fills it, RunJob() reads it.
 // The pipeline runs an inference thread per stream, so it lets OpenVINO choose them (streams = 0).
 inline ModelOptions PipelineModelOptions() {
   ModelOptions options;
@@ -21,6 +20,7 @@ inline ModelOptions PipelineModelOptions() {
   return options;
 }
 
+// Everything `orchard run` can be told; the CLI fills it, RunJob() reads it.
 struct RunOptions {
   std::string input;                            // folder or manifest, path or URI
   std::string output;                           // folder, path or URI
