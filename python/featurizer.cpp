@@ -220,7 +220,7 @@ void Featurizer::RunBatch(std::span<const ImageInput> inputs, std::size_t start,
   for (std::size_t g = 0; g < good.size(); ++g) {
     const float* row = out.data() + g * dim;
     const std::size_t i = start + good[g];
-    if (!std::all_of(row, row + dim, [](float v) { return std::isfinite(v); })) {
+    if (!EmbeddingModel::IsFinite({row, dim})) {
       rows.errors.emplace_back(static_cast<std::int64_t>(i), "inference",
                                "model produced non-finite features");
       continue;

@@ -1,6 +1,7 @@
 #include "orchard/model/embedding_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <openvino/core/except.hpp>
@@ -185,6 +186,10 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
     impl_->Infer(*slot, batch.subspan(start * image_size, m * image_size),
                  features.subspan(start * graph.feature_dim, m * graph.feature_dim));
   }
+}
+
+bool EmbeddingModel::IsFinite(std::span<const float> row) {
+  return std::all_of(row.begin(), row.end(), [](float v) { return std::isfinite(v); });
 }
 
 void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {

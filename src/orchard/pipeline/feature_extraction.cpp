@@ -1,7 +1,6 @@
 #include "orchard/pipeline/feature_extraction.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -67,10 +66,6 @@ std::string ErrorPartName(int attempt) {
   char name[48];
   std::snprintf(name, sizeof name, "part-a%03d.parquet", attempt);
   return name;
-}
-
-bool AllFinite(std::span<const float> values) {
-  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
 }
 
 class Extraction {
@@ -208,7 +203,7 @@ class Extraction {
     model_.Embed(input.first(items.size() * image_size_), items.size(), features.first(items.size() * dim));
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto row = features.subspan(i * dim, dim);
-      if (!AllFinite(row)) {
+      if (!EmbeddingModel::IsFinite(row)) {
         batch.errors.push_back({items[i].location.uri(), "inference", "model produced non-finite features"});
         continue;
       }

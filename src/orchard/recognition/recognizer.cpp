@@ -1,7 +1,6 @@
 #include "orchard/recognition/recognizer.h"
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 
 #include "orchard/common/error.h"
@@ -65,7 +64,7 @@ std::vector<Recognition> Recognizer::Classify(std::span<const PreparedImage* con
   std::vector<Recognition> results(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto row = std::span<const float>(features).subspan(i * dim, dim);
-    if (!std::all_of(row.begin(), row.end(), [](float v) { return std::isfinite(v); })) {
+    if (!EmbeddingModel::IsFinite(row)) {
       results[i].error = "the model produced non-finite features";
       continue;
     }
