@@ -161,6 +161,7 @@ int EmbeddingModel::input_width() const { return impl_->graph.width; }
 int EmbeddingModel::input_height() const { return impl_->graph.height; }
 std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.feature_dim; }
 const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.feature_tensor; }
+std::size_t EmbeddingModel::batch_size() const { return impl_->batch_size; }
 bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->slots.size()); }
 

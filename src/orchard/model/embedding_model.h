@@ -58,6 +58,7 @@ class EmbeddingModel {
   int input_height() const;
   std::size_t feature_dim() const;
   const std::string& feature_tensor() const;  // the tensor actually used
+  std::size_t batch_size() const;
   bool static_batch() const;
   int streams() const;
 

@@ -79,7 +79,7 @@ class Extraction {
         image_size_(static_cast<std::size_t>(3 * settings.preprocess.width * settings.preprocess.height)),
         listed_(4096),
         fetched_(2 * static_cast<std::size_t>(std::max(1, settings.read_threads))),
-        prepared_(2 * settings.batch_size),
+        prepared_(2 * model.batch_size()),
         embedded_(4),
         state_(state) {}
 
@@ -171,13 +171,14 @@ class Extraction {
   }
 
   void InferLoop() {
-    std::vector<float> input(settings_.batch_size * image_size_);
-    std::vector<float> features(settings_.batch_size * model_.feature_dim());
+    const std::size_t batch_size = model_.batch_size();
+    std::vector<float> input(batch_size * image_size_);
+    std::vector<float> features(batch_size * model_.feature_dim());
     bool drained = false;
     while (!drained && !StopIfCancelled()) {
       EmbeddedBatch batch;
       std::vector<InputItem> items;
-      while (items.size() < settings_.batch_size) {
+      while (items.size() < batch_size) {
         auto next = prepared_.Pop();
         if (!next) {
           drained = true;

@@ -16,7 +16,6 @@ struct ExtractionSettings {
   Location staging_folder;  // feature parts without the pca column go here
   Location errors_folder;
   PreprocessSpec preprocess;
-  std::size_t batch_size = 32;
   int read_threads = 1;  // concurrent reads, ahead of decoding
   int decode_threads = 1;
   std::size_t rows_per_part = 8192;
@@ -24,11 +23,11 @@ struct ExtractionSettings {
 };
 
 // Pass one of a run: list → read (a pool of readers) → decode + preprocess (a pool of workers) → batched
-// inference (a thread per model stream) → write, each stage on its own threads joined by bounded queues.
-// Features are staged to Parquet as they come and their covariance accumulated on the way, so the PCA needs
-// no second copy of the feature matrix in memory. Continues `state`: inputs in state.done are skipped, new
-// parts, rows and statistics are added to it. Throws Cancelled when `cancel` becomes true; the first failure
-// of any stage is rethrown here.
+// inference (the model's batch size, a thread per stream) → write, each stage on its own threads joined by
+// bounded queues. Features are staged to Parquet as they come and their covariance accumulated on the way, so
+// the PCA needs no second copy of the feature matrix in memory. Continues `state`: inputs in state.done are
+// skipped, new parts, rows and statistics are added to it. Throws Cancelled when `cancel` becomes true; the
+// first failure of any stage is rethrown here.
 void ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,
                      const std::atomic<bool>& cancel, ResumeState& state);
 

@@ -94,7 +94,6 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               output.staging(),
                               output.errors(),
                               SpecForModel(options.preprocess_preset, loaded.model),
-                              options.model.batch_size,
                               options.io_threads,
                               DecodeThreads(options.threads),
                               options.rows_per_part,
