@@ -17,8 +17,10 @@ class CovarianceAccumulator {
   explicit CovarianceAccumulator(std::size_t dim);
 
   // `rows` holds n row-major rows of dim() floats; throws std::invalid_argument when its size is not n *
-  // dim().
+  // dim(). Every call also passes over the whole dim x dim matrix (a rank-1 merge), so callers that get rows
+  // a few at a time should gather kRowsPerUpdate of them first.
   void AddRows(std::span<const float> rows, std::size_t n);
+  static constexpr std::size_t kRowsPerUpdate = 256;
   // Adds the rows `other` has seen. Throws std::invalid_argument when the dimensions differ.
   void Merge(const CovarianceAccumulator& other);
   // Rebuilds an accumulator from what another one reported (count(), mean(), scatter()), e.g. a partial sent

@@ -5,10 +5,12 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "orchard/common/error.h"
 #include "orchard/common/utf8.h"
 #include "orchard/image/preprocess.h"
+#include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/bounded_queue.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/task_group.h"
@@ -219,6 +221,11 @@ class Extraction {
     ParquetFileWriter errors(errors_part, ErrorSchema());
     std::unique_ptr<ParquetFileWriter> part;
     std::size_t parts_started = 0;
+    std::vector<float> rows_for_stats;
+    const auto fold_into_stats = [&] {
+      state_.stats.AddRows(rows_for_stats, rows_for_stats.size() / model_.feature_dim());
+      rows_for_stats.clear();
+    };
     while (auto batch = embedded_.Pop()) {
       if (!batch->errors.empty()) {
         errors.Write(*MakeErrorBatch(batch->errors));
@@ -237,11 +244,14 @@ class Extraction {
       const FloatRows features{batch->features, model_.feature_dim()};
       part->Write(*MakeFeatureBatch(batch->paths, batch->labels, features));
       const auto rows = batch->paths.size();
-      state_.stats.AddRows(features.values, rows);
+      rows_for_stats.insert(rows_for_stats.end(), features.values.begin(), features.values.end());
+      if (rows_for_stats.size() >= CovarianceAccumulator::kRowsPerUpdate * model_.feature_dim())
+        fold_into_stats();
       state_.rows_written += static_cast<std::int64_t>(rows);
       progress_.AddDone(static_cast<std::int64_t>(rows));
     }
     if (cancel_) return;  // leave the unfinished part unreadable rather than complete-looking
+    fold_into_stats();
     if (part) ClosePart(*part);
     errors.Close();
     state_.error_parts.push_back(errors_part);
