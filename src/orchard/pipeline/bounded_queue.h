@@ -36,7 +36,16 @@ class BoundedQueue {
     return value;
   }
 
-  // Takes an item only if one is ready now (used to fill a batch without waiting for stragglers).
+  // Adds an item only if there is room now; returns false (and drops it) otherwise.
+  bool TryPush(T value) {
+    std::lock_guard lock(mutex_);
+    if (items_.size() >= capacity_ || closed_) return false;
+    items_.push_back(std::move(value));
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Takes an item only if one is ready now.
   std::optional<T> TryPop() {
     std::lock_guard lock(mutex_);
     if (items_.empty()) return std::nullopt;

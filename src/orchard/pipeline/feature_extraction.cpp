@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -27,11 +28,13 @@ struct FetchedImage {
 };
 using Fetched = std::variant<FetchedImage, ErrorRow>;
 
-struct PreparedImage {
-  InputItem item;
+// A batch as a decoder fills it: each image is preprocessed straight into its slot of the model's input
+// tensor, which inference then reads in place; the tensor goes back to the decoders afterwards.
+struct PreparedBatch {
+  std::vector<InputItem> items;
   std::vector<float> tensor;
+  std::vector<ErrorRow> errors;
 };
-using Prepared = std::variant<PreparedImage, ErrorRow>;
 
 // Runs `work` on one input. A failure of that input becomes its error row, at the `stage` the work had
 // reached; a storage failure (IoError) is not the input's fault and ends the job, which can then be resumed.
@@ -81,7 +84,8 @@ class Extraction {
         image_size_(static_cast<std::size_t>(3 * settings.preprocess.width * settings.preprocess.height)),
         listed_(4096),
         fetched_(2 * static_cast<std::size_t>(std::max(1, settings.read_threads))),
-        prepared_(2 * model.batch_size()),
+        prepared_(2 * static_cast<std::size_t>(model.streams())),
+        spare_tensors_(static_cast<std::size_t>(std::max(1, settings.decode_threads) + 3 * model.streams())),
         embedded_(4),
         state_(state) {}
 
@@ -151,50 +155,56 @@ class Extraction {
   }
 
   void DecodeLoop() {
+    const std::size_t batch_size = model_.batch_size();
+    PreparedBatch batch = NewBatch();
+    bool consumer_gone = false;
     while (auto fetched = fetched_.Pop()) {
-      Prepared prepared = std::holds_alternative<ErrorRow>(*fetched)
-                              ? Prepared(std::get<ErrorRow>(std::move(*fetched)))
-                              : Prepare(std::get<FetchedImage>(std::move(*fetched)));
-      if (StopIfCancelled() || !prepared_.Push(std::move(prepared))) break;
+      if (auto* error = std::get_if<ErrorRow>(&*fetched)) {
+        batch.errors.push_back(std::move(*error));
+      } else {
+        PrepareInto(std::get<FetchedImage>(std::move(*fetched)), batch);
+      }
+      // Errors alone also complete a batch, so that a run of bad inputs is reported as it happens.
+      if (batch.items.size() < batch_size && batch.errors.size() < batch_size) continue;
+      consumer_gone = StopIfCancelled() || !prepared_.Push(std::exchange(batch, NewBatch()));
+      if (consumer_gone) break;
     }
+    if (!consumer_gone && !(batch.items.empty() && batch.errors.empty())) prepared_.Push(std::move(batch));
     if (--decoders_left_ == 0) prepared_.Close();
   }
 
-  Prepared Prepare(FetchedImage fetched) const {
+  PreparedBatch NewBatch() {
+    PreparedBatch batch;
+    auto spare = spare_tensors_.TryPop();
+    batch.tensor = spare ? std::move(*spare) : std::vector<float>(model_.batch_size() * image_size_);
+    return batch;
+  }
+
+  void PrepareInto(FetchedImage fetched, PreparedBatch& batch) const {
     const char* stage = "decode";
-    return ForOneInput<PreparedImage>(fetched.item, stage, [&] {
+    const auto slot = std::span(batch.tensor).subspan(batch.items.size() * image_size_, image_size_);
+    auto prepared = ForOneInput<InputItem>(fetched.item, stage, [&] {
       const auto& bytes = *fetched.bytes;
-      std::vector<float> tensor(image_size_);
       DecodeAndPreprocess(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
-                          settings_.preprocess, model_.input_layout(), settings_.max_pixels, tensor, stage);
+                          settings_.preprocess, model_.input_layout(), settings_.max_pixels, slot, stage);
       // Moved only now: an error row must still name the input.
-      return PreparedImage{std::move(fetched.item), std::move(tensor)};
+      return std::move(fetched.item);
     });
+    if (auto* error = std::get_if<ErrorRow>(&prepared)) {
+      batch.errors.push_back(std::move(*error));
+    } else {
+      batch.items.push_back(std::get<InputItem>(std::move(prepared)));
+    }
   }
 
   void InferLoop() {
-    const std::size_t batch_size = model_.batch_size();
-    std::vector<float> input(batch_size * image_size_);
-    std::vector<float> features(batch_size * model_.feature_dim());
-    bool drained = false;
-    while (!drained && !StopIfCancelled()) {
+    std::vector<float> features(model_.batch_size() * model_.feature_dim());
+    while (auto prepared = prepared_.Pop()) {
+      if (StopIfCancelled()) break;
       EmbeddedBatch batch;
-      std::vector<InputItem> items;
-      while (items.size() < batch_size) {
-        auto next = prepared_.Pop();
-        if (!next) {
-          drained = true;
-          break;
-        }
-        if (auto* error = std::get_if<ErrorRow>(&*next)) {
-          batch.errors.push_back(std::move(*error));
-          continue;
-        }
-        auto& image = std::get<PreparedImage>(*next);
-        std::copy(image.tensor.begin(), image.tensor.end(), input.begin() + items.size() * image_size_);
-        items.push_back(std::move(image.item));
-      }
-      if (!items.empty()) Embed(items, input, features, batch);
+      batch.errors = std::move(prepared->errors);
+      if (!prepared->items.empty()) Embed(prepared->items, prepared->tensor, features, batch);
+      spare_tensors_.TryPush(std::move(prepared->tensor));  // kept for reuse unless enough are
       if (!(batch.paths.empty() && batch.errors.empty()) && !embedded_.Push(std::move(batch))) return;
     }
     if (--inferers_left_ == 0) embedded_.Close();
@@ -269,7 +279,8 @@ class Extraction {
   const std::size_t image_size_;
   BoundedQueue<InputItem> listed_;
   BoundedQueue<Fetched> fetched_;
-  BoundedQueue<Prepared> prepared_;
+  BoundedQueue<PreparedBatch> prepared_;
+  BoundedQueue<std::vector<float>> spare_tensors_;
   BoundedQueue<EmbeddedBatch> embedded_;
   std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};

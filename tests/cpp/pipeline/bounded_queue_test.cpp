@@ -39,6 +39,15 @@ TEST(BoundedQueueTest, CloseDrainsThenEnds) {
   EXPECT_EQ(queue.TryPop(), std::nullopt);
 }
 
+TEST(BoundedQueueTest, TryPushAndTryPopNeverWait) {
+  BoundedQueue<int> queue(1);
+  EXPECT_EQ(queue.TryPop(), std::nullopt);
+  EXPECT_TRUE(queue.TryPush(1));
+  EXPECT_FALSE(queue.TryPush(2));  // full: dropped
+  EXPECT_EQ(queue.TryPop(), 1);
+  EXPECT_EQ(queue.TryPop(), std::nullopt);
+}
+
 TEST(TaskGroupTest, FirstFailureStopsOthersAndIsRethrown) {
   BoundedQueue<int> queue(1);
   TaskGroup tasks([&] { queue.Close(); });
