@@ -1,43 +1,13 @@
 #include "orchard/image/preprocess.h"
 
-#include <stb/stb_image_resize.h>
-
-#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <vector>
 
+#include "orchard/image/resize.h"
+
 namespace orchard {
 namespace {
-
-// Linear colour space and a triangle filter: on upsampling this is bilinear with half-pixel centres (OpenCV
-// INTER_LINEAR); on downsampling the filter widens with the scale, so it antialiases like PIL's BILINEAR.
-void ResizeBilinear(const Image& src, int width, int height, std::uint8_t* dst) {
-  const int ok = stbir_resize_uint8_generic(
-      src.pixels.data(), src.width, src.height, static_cast<int>(src.stride()), dst, width, height,
-      width * Image::kChannels, Image::kChannels, STBIR_ALPHA_CHANNEL_NONE, /*flags=*/0, STBIR_EDGE_CLAMP,
-      STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, /*alloc_context=*/nullptr);
-  if (!ok) throw std::bad_alloc();  // stb's only failure mode with valid arguments
-}
-
-// stb has no nearest-neighbour filter (its BOX filter averages when downsampling), so map indices directly.
-// Each output pixel takes the source pixel under its centre, as PIL's NEAREST does.
-void ResizeNearest(const Image& src, int width, int height, std::uint8_t* dst) {
-  std::vector<int> src_x(width);
-  for (int x = 0; x < width; ++x) {
-    src_x[x] = std::min(static_cast<int>((x + 0.5) * src.width / width), src.width - 1);
-  }
-  for (int y = 0; y < height; ++y) {
-    const int sy = std::min(static_cast<int>((y + 0.5) * src.height / height), src.height - 1);
-    const std::uint8_t* row = src.row(sy).data();
-    for (int x = 0; x < width; ++x, dst += Image::kChannels) {
-      const std::uint8_t* p = row + src_x[x] * Image::kChannels;
-      dst[0] = p[0];
-      dst[1] = p[1];
-      dst[2] = p[2];
-    }
-  }
-}
 
 // Returns packed RGB pixels of exactly width x height: the image's own when no resize is needed, otherwise a
 // per-thread buffer reused across calls so a batch loop does not allocate per image.

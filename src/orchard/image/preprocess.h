@@ -11,10 +11,9 @@ namespace orchard {
 
 // Resizes `image` to spec.width x spec.height and writes the normalised values, in the spec's channel order
 // and the given layout, into `out` (exactly 3 * width * height floats: one image's slot of a batch tensor).
-// Bilinear is a tent filter with half-pixel centres on 8-bit values, rounded once: equal to OpenCV's
-// INTER_LINEAR when enlarging (within one step, OpenCV's fixed point being biased low) and antialiased like
-// PIL's BILINEAR when shrinking. Nearest takes the source pixel under each output pixel's centre.
-// The aspect ratio is not kept (no crop, no padding). Throws std::invalid_argument for a wrong `out` size or
+// The resize is ResizeBilinear or ResizeNearest (resize.h); bilinear equals OpenCV's INTER_LINEAR when
+// enlarging within one step (OpenCV's fixed point being biased low). The aspect ratio is not kept (no crop,
+// no padding). Throws std::invalid_argument for a wrong `out` size or
 // an empty image.
 void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout layout, std::span<float> out);
 
