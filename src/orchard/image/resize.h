@@ -10,8 +10,8 @@ namespace orchard {
 
 // A tent filter with half-pixel centres on 8-bit values, in float, rounded once: exact bilinear when
 // enlarging, antialiased like PIL's BILINEAR when shrinking (the filter widens with the scale). The bytes are
-// stb_image_resize's (linear colour space, clamped edges); enlarging in both directions, the common case of
-// small photos fed to a 224 x 224 network, takes a two-tap path ~5x faster than stb's generic one.
+// stb_image_resize's (linear colour space, clamped edges) — its weights, summed in its order — from a
+// separable loop 2.5-4x faster than stb's generic resampler.
 void ResizeBilinear(const Image& src, int width, int height, std::uint8_t* dst);
 
 // Each output pixel takes the source pixel under its centre, as PIL's NEAREST does.
