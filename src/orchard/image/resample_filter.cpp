@@ -1,8 +1,10 @@
-// stb_image_resize's implementation, compiled here rather than linked from Debian's libstb: that build keeps
-// assertions on, and for some scale ratios (e.g. after the JPEG decoder's DCT downscaling) stb asserts that
-// the sum of a pixel's filter weights is below 1.1 (nothings/stb#1449), which aborts the whole job for one
-// image. The check is redundant: stb divides every weight by that same sum on the next line.
-// orchard resamples with its own loops (resize.cpp) and takes only stb's filter weights from here.
+#include "orchard/image/resample_filter.h"
+
+// StbTriangleFilter asks stb_image_resize for its weights, so its implementation is compiled here (with its
+// internal functions in reach) rather than linked from Debian's libstb: that build also keeps assertions on,
+// and for some scale ratios (e.g. after the JPEG decoder's DCT downscaling) stb asserts that the sum of a
+// pixel's filter weights is below 1.1 (nothings/stb#1449), which would abort the whole job for one image. The
+// check is redundant: stb divides every weight by that same sum on the next line.
 #define STBIR_ASSERT(condition) ((void)0)
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #pragma GCC diagnostic push
@@ -15,8 +17,6 @@
 
 #include <algorithm>
 
-#include "orchard/image/resample_filter.h"
-
 namespace orchard {
 
 ResampleFilter StbTriangleFilter(int in_size, int out_size) {
@@ -26,8 +26,8 @@ ResampleFilter StbTriangleFilter(int in_size, int out_size) {
   const int contributors = stbir__get_contributors(scale, kFilter, in_size, out_size);
   const int width = stbir__get_coefficient_width(kFilter, scale);
   std::vector<stbir__contributors> ranges(contributors);
-  // stb may write one group's third weight into the next group's first slot (overwritten when that group is
-  // computed); the slack keeps the last group's inside the buffer.
+  // stb lets a group hold one weight more than `width` (its assertion allows it), which lands in the next
+  // group's first slot, as in stb's own buffer; the slack keeps the last group's inside this one.
   std::vector<float> coefficients(static_cast<std::size_t>(contributors + 2) * width);
   stbir__calculate_filters(ranges.data(), coefficients.data(), kFilter, scale, 0.0f, in_size, out_size);
 
