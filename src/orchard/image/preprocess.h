@@ -13,8 +13,7 @@ namespace orchard {
 // and the given layout, into `out` (exactly 3 * width * height floats: one image's slot of a batch tensor).
 // The resize is ResizeBilinear or ResizeNearest (resize.h); bilinear equals OpenCV's INTER_LINEAR when
 // enlarging within one step (OpenCV's fixed point being biased low). The aspect ratio is not kept (no crop,
-// no padding). Throws std::invalid_argument for a wrong `out` size or
-// an empty image.
+// no padding). Throws std::invalid_argument for a wrong `out` size or an empty image.
 void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout layout, std::span<float> out);
 
 // How every path that feeds the network decodes (run, predict, serve, the Python binding): a JPEG may be
