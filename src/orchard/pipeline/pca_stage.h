@@ -9,8 +9,9 @@
 namespace orchard {
 
 // Pass two of a run: reads each staged part batch by batch, adds the `pca` column and writes the final part
-// of the same name into `features_folder`. The staged parts stay until the job's _SUCCESS is written, so that
-// an interruption here loses nothing. Returns the final parts' names.
+// of the same name into `features_folder`, a part per core at a time. The staged parts stay until the job's
+// _SUCCESS is written, so that an interruption here loses nothing. Returns the final parts' names, in the
+// staged parts' order. The first failure stops the other parts and is rethrown.
 std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts,
                                        const Location& features_folder, const PcaModel& pca);
 
