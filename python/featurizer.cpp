@@ -10,6 +10,7 @@
 #include "arrow_columns.h"
 #include "numpy_arrays.h"
 #include "orchard/common/error.h"
+#include "orchard/common/threads.h"
 #include "orchard/image/preprocess.h"
 #include "orchard/storage/location.h"
 
@@ -76,7 +77,7 @@ Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
   options.feature_tensor = feature_tensor;
   options.precision = ParsePrecision(precision);
   options.threads = threads;
-  threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = ThreadsOrCores(threads);
   nb::gil_scoped_release release;
   loaded_ = std::make_unique<LoadedModel>(LoadModel(options));
   spec_.width = loaded_->model.input_width();

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <thread>
 
+#include "orchard/common/threads.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/task_group.h"
 #include "orchard/table/feature_table.h"
@@ -38,8 +38,8 @@ std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   TaskGroup workers([&] { failed = true; });
-  const auto cores = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
-  for (std::size_t i = 0; i < std::min(cores, staged_parts.size()); ++i) {
+  const auto workers_wanted = std::min(static_cast<std::size_t>(ThreadsOrCores()), staged_parts.size());
+  for (std::size_t i = 0; i < workers_wanted; ++i) {
     workers.Spawn([&] {
       for (std::size_t part = next++; part < staged_parts.size() && !failed; part = next++) {
         const Location& staged = staged_parts[part];

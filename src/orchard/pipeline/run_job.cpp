@@ -1,9 +1,9 @@
 #include "orchard/pipeline/run_job.h"
 
 #include <chrono>
-#include <thread>
 
 #include "orchard/common/error.h"
+#include "orchard/common/threads.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/feature_extraction.h"
 #include "orchard/pipeline/model_loading.h"
@@ -28,11 +28,6 @@ PreprocessSpec SpecForModel(const std::string& preset, const EmbeddingModel& mod
   spec.width = model.input_width();
   spec.height = model.input_height();
   return spec;
-}
-
-int DecodeThreads(int requested) {
-  if (requested > 0) return requested;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 nlohmann::json PcaJson(const PcaModel& pca) {
@@ -95,7 +90,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               output.errors(),
                               SpecForModel(options.preprocess_preset, loaded.model),
                               options.io_threads,
-                              DecodeThreads(options.threads),
+                              ThreadsOrCores(options.threads),
                               options.rows_per_part,
                               options.max_pixels};
   const auto identity = JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
