@@ -38,9 +38,10 @@ void BindFeaturizer(nb::module_& m) {
   nb::class_<Featurizer>(m, "Featurizer")
       .def(nb::init<const std::string&, const std::string&, const std::string&, const std::string&, int,
                     std::uint64_t>(),
-           "model_path"_a, "preset"_a = "imagenet", "feature_tensor"_a = "", "precision"_a = "f32",
-           "threads"_a = 0, "max_pixels"_a = 100'000'000ULL,
-           "Compiles the model once (an ONNX/TFLite path or URI); preset: imagenet | caffe | tf.")
+           "model_path"_a, "preset"_a = "", "feature_tensor"_a = "", "precision"_a = "f32", "threads"_a = 0,
+           "max_pixels"_a = 100'000'000ULL,
+           "Compiles the model once (an ONNX/TFLite path or URI); preset: imagenet | caffe | tf | raw, '' = "
+           "the model's default (raw for a uint8/int8 input, else imagenet).")
       .def_prop_ro("feature_dim", &Featurizer::feature_dim)
       .def_prop_ro("feature_tensor", &Featurizer::feature_tensor)
       .def_prop_ro("sha256", &Featurizer::sha256)

@@ -71,7 +71,7 @@ std::string OutputPath(std::string_view path_or_uri) {
 Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
                        const std::string& feature_tensor, const std::string& precision, int threads,
                        std::uint64_t max_pixels)
-    : spec_(PreprocessSpec::FromPreset(preset)), max_pixels_(max_pixels) {
+    : max_pixels_(max_pixels) {
   ModelOptions options;
   options.path = model_path;
   options.feature_tensor = feature_tensor;
@@ -80,8 +80,7 @@ Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
   threads_ = ThreadsOrCores(threads);
   nb::gil_scoped_release release;
   loaded_ = std::make_unique<LoadedModel>(LoadModel(options));
-  spec_.width = loaded_->model.input_width();
-  spec_.height = loaded_->model.input_height();
+  spec_ = loaded_->model.contract().Spec(preset);
 }
 
 std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurizer::Featurize(

@@ -60,7 +60,7 @@ def local_path(uri):
     return output_path(uri)
 
 
-def featurise(df, model=DEFAULT_MODEL, preset="imagenet", feature_tensor="", precision="f32", batch=32,
+def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
               threads=0):
     """Features of a DataFrame of images: Spark's binaryFile source (path, content), or only `path` (local paths
     or s3:// URIs the C++ side reads itself). Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
@@ -195,7 +195,7 @@ def _parquet_bytes(table):
     return sink.getvalue().to_pybytes()
 
 
-def run(spark, input, output, model=DEFAULT_MODEL, preset="imagenet", feature_tensor="", precision="f32",
+def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
         batch=32, threads=0, pca_k=0, pca_variance=0.95):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
     features/ (path, label, features, pca), errors/ (path, stage, message), pca.parquet and, last, _SUCCESS (JSON
@@ -320,7 +320,8 @@ def argument_parser():
                    help="Spark master (default: local[2] when run directly, spark-submit's under spark-submit)")
     p.add_argument("--model", "-m", default=DEFAULT_MODEL)
     p.add_argument("--feature-tensor", default="")
-    p.add_argument("--preprocess", default="imagenet", choices=["imagenet", "caffe", "tf"])
+    p.add_argument("--preprocess", default="", choices=["", "imagenet", "caffe", "tf", "raw"],
+                   help="default: the model's (raw for uint8/int8 input, else imagenet)")
     p.add_argument("--precision", default="f32", choices=["f32", "bf16", "int8"])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=0, help="per Python worker; 0 = one per core")

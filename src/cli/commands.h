@@ -17,5 +17,6 @@ CommandAction RegisterTrainCommand(CLI::App& app);
 CommandAction RegisterEvalCommand(CLI::App& app);
 CommandAction RegisterPredictCommand(CLI::App& app);
 CommandAction RegisterServeCommand(CLI::App& app);
+CommandAction RegisterDescribeModelCommand(CLI::App& app);
 
 }  // namespace orchard::cli

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   add(RegisterRunCommand);
   add(RegisterInspectCommand);
   add(RegisterPreprocessCommand);
+  add(RegisterDescribeModelCommand);
   add(RegisterExportModelCommand);
   add(RegisterTrainCommand);
   add(RegisterEvalCommand);

@@ -51,9 +51,12 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command->add_option("--feature-tensor", o.model.feature_tensor,
                       "Tensor to cut the model at (default: the input of its global average pool); a "
                       "spatial tensor is globally average-pooled");
-  command->add_option("--preprocess", o.preprocess_preset, "Preprocessing preset")
-      ->check(CLI::IsMember({"imagenet", "caffe", "tf"}))
-      ->capture_default_str();
+  command
+      ->add_option(
+          "--preprocess", o.preprocess_preset,
+          "Preprocessing preset: imagenet, caffe, tf or raw (default: raw for a model taking uint8/int8 "
+          "pixels, else imagenet)")
+      ->check(CLI::IsMember({"imagenet", "caffe", "tf", "raw"}));
   auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components");
   command
       ->add_option("--pca-variance", args->pca_variance,

@@ -8,7 +8,7 @@
 namespace orchard {
 namespace {
 
-constexpr std::string_view kPresetNames = "imagenet, caffe, tf";
+constexpr std::string_view kPresetNames = "imagenet, caffe, tf, raw";
 
 std::string_view ToString(ChannelOrder order) { return order == ChannelOrder::kRgb ? "rgb" : "bgr"; }
 std::string_view ToString(ResizeMethod method) {
@@ -53,6 +53,10 @@ PreprocessSpec PreprocessSpec::FromPreset(std::string_view name) {
   } else if (name == "tf") {
     spec.scale = 1.0f / 127.5f;
     spec.mean = {1.0f, 1.0f, 1.0f};
+    spec.std = {1.0f, 1.0f, 1.0f};
+  } else if (name == "raw") {
+    spec.scale = 1.0f;
+    spec.mean = {0.0f, 0.0f, 0.0f};
     spec.std = {1.0f, 1.0f, 1.0f};
   } else {
     throw UsageError("unknown preprocessing preset \"" + std::string(name) +

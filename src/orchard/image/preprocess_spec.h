@@ -28,6 +28,8 @@ struct PreprocessSpec {
   // "imagenet": RGB, [0,1], ImageNet mean/std (torchvision, ONNX model zoo).
   // "caffe": BGR, 0-255 minus ImageNet BGR means (Keras ResNet50).
   // "tf": RGB, [-1,1] (Keras MobileNet, TFLite float models).
+  // "raw": RGB, the pixel values 0-255 as they are (uint8-quantised models; ModelContract shifts them by
+  // -128 for an int8 input).
   // Throws UsageError for an unknown name.
   static PreprocessSpec FromPreset(std::string_view name);
 

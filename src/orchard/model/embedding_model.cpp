@@ -36,7 +36,7 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
     case Precision::kInt8:
       // The CPU plugin runs int8 kernels where the graph has quantisation; there is no "int8 hint" that could
       // quantise a float model without calibration data.
-      if (!graph.quantised) {
+      if (!graph.contract.quantised) {
         throw UsageError("int8 needs a quantised model (e.g. quantise it with NNCF); " +
                          options.path.string() + " has no quantisation");
       }
@@ -46,7 +46,10 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
   return properties;
 }
 
-std::size_t ImageSize(const FeatureGraph& graph) { return std::size_t{3} * graph.width * graph.height; }
+std::size_t ImageSize(const ModelContract& contract) {
+  return std::size_t{3} * static_cast<std::size_t>(contract.width) *
+         static_cast<std::size_t>(contract.height);
+}
 
 std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, std::size_t batch,
                                      bool static_batch) {
@@ -58,10 +61,10 @@ std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, st
   return fixed;
 }
 
-ov::Shape BatchShape(const FeatureGraph& graph, std::size_t n) {
-  const std::size_t h = graph.height;
-  const std::size_t w = graph.width;
-  return graph.layout == TensorLayout::kNchw ? ov::Shape{n, 3, h, w} : ov::Shape{n, h, w, 3};
+ov::Shape BatchShape(const ModelContract& contract, std::size_t n) {
+  const auto h = static_cast<std::size_t>(contract.height);
+  const auto w = static_cast<std::size_t>(contract.width);
+  return contract.input_layout == TensorLayout::kNchw ? ov::Shape{n, 3, h, w} : ov::Shape{n, h, w, 3};
 }
 
 }  // namespace
@@ -130,13 +133,15 @@ EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_un
   if (options.streams < 0) throw UsageError("streams must be 0 (automatic) or more");
   impl_->source = ModelSource::Open(options.path);
   impl_->graph = BuildFeatureGraph(impl_->source, options.feature_tensor);
-  impl_->batch_size = options.batch_size;
-  impl_->static_batch = UsesStaticBatch(impl_->graph.quantised, options.precision);
+  const ModelContract& contract = impl_->graph.contract;
+  impl_->batch_size = contract.BatchFor(options.batch_size);
+  impl_->static_batch =
+      !contract.batch_follows_input || UsesStaticBatch(contract.quantised, options.precision);
   const bool throughput = options.streams > 1 || (options.streams == 0 && impl_->static_batch);
   const ov::AnyMap properties = CompileProperties(options, impl_->graph, throughput);
   try {
     impl_->compiled = impl_->core.compile_model(
-        WithBatch(impl_->graph.model, options.batch_size, impl_->static_batch), "CPU", properties);
+        WithBatch(impl_->graph.model, impl_->batch_size, impl_->static_batch), "CPU", properties);
     std::uint32_t requests = 1;
     if (throughput) {
       requests = options.streams > 0 ? static_cast<std::uint32_t>(options.streams)
@@ -156,28 +161,29 @@ EmbeddingModel::~EmbeddingModel() = default;
 EmbeddingModel::EmbeddingModel(EmbeddingModel&&) noexcept = default;
 EmbeddingModel& EmbeddingModel::operator=(EmbeddingModel&&) noexcept = default;
 
-TensorLayout EmbeddingModel::input_layout() const { return impl_->graph.layout; }
-int EmbeddingModel::input_width() const { return impl_->graph.width; }
-int EmbeddingModel::input_height() const { return impl_->graph.height; }
-std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.feature_dim; }
-const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.feature_tensor; }
+const ModelContract& EmbeddingModel::contract() const { return impl_->graph.contract; }
+TensorLayout EmbeddingModel::input_layout() const { return impl_->graph.contract.input_layout; }
+int EmbeddingModel::input_width() const { return impl_->graph.contract.width; }
+int EmbeddingModel::input_height() const { return impl_->graph.contract.height; }
+std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.contract.feature_dim; }
+const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.contract.feature_tensor; }
 std::size_t EmbeddingModel::batch_size() const { return impl_->batch_size; }
 bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->slots.size()); }
 
 void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::span<float> features) {
-  const FeatureGraph& graph = impl_->graph;
-  if (batch.size() != n * ImageSize(graph)) {
+  const ModelContract& contract = impl_->graph.contract;
+  const std::size_t image_size = ImageSize(contract);
+  const std::size_t dim = contract.feature_dim;
+  if (batch.size() != n * image_size) {
     throw std::invalid_argument("Embed: batch holds " + std::to_string(batch.size()) + " floats, expected " +
-                                std::to_string(n) + " x " + std::to_string(ImageSize(graph)));
+                                std::to_string(n) + " x " + std::to_string(image_size));
   }
-  if (features.size() != n * graph.feature_dim) {
+  if (features.size() != n * dim) {
     throw std::invalid_argument("Embed: features holds " + std::to_string(features.size()) +
-                                " floats, expected " + std::to_string(n) + " x " +
-                                std::to_string(graph.feature_dim));
+                                " floats, expected " + std::to_string(n) + " x " + std::to_string(dim));
   }
   if (n == 0) return;
-  const std::size_t image_size = ImageSize(graph);
   const std::size_t step = impl_->static_batch ? impl_->batch_size : n;
   // The infer request goes back to the pool however the call ends.
   const auto release = [this](Impl::Slot* slot) { impl_->Release(*slot); };
@@ -185,7 +191,7 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
   for (std::size_t start = 0; start < n; start += step) {
     const std::size_t m = std::min(step, n - start);
     impl_->Infer(*slot, batch.subspan(start * image_size, m * image_size),
-                 features.subspan(start * graph.feature_dim, m * graph.feature_dim));
+                 features.subspan(start * dim, m * dim));
   }
 }
 
@@ -194,10 +200,11 @@ bool EmbeddingModel::IsFinite(std::span<const float> row) {
 }
 
 void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {
+  const ModelContract& contract = graph.contract;
   const float* input = images.data();
-  std::size_t rows = images.size() / ImageSize(graph);
+  std::size_t rows = images.size() / ImageSize(contract);
   if (static_batch && rows < batch_size) {
-    slot.padded.assign(batch_size * ImageSize(graph), 0.0F);
+    slot.padded.assign(batch_size * ImageSize(contract), 0.0F);
     std::copy(images.begin(), images.end(), slot.padded.begin());
     input = slot.padded.data();
     rows = batch_size;
@@ -205,9 +212,16 @@ void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std:
   try {
     // Wraps the caller's memory: OpenVINO only reads an input tensor, so casting away const is safe.
     slot.request.set_input_tensor(
-        ov::Tensor(ov::element::f32, BatchShape(graph, rows), const_cast<float*>(input)));
+        ov::Tensor(ov::element::f32, BatchShape(contract, rows), const_cast<float*>(input)));
     slot.request.infer();
     const ov::Tensor output = slot.request.get_output_tensor();
+    // The graph was checked to give [rows, dim]; a mismatch must never turn into a read past its end.
+    const ov::Shape expected{rows, contract.feature_dim};
+    if (output.get_element_type() != ov::element::f32 || output.get_shape() != expected) {
+      ThrowModelError(source.path, "inference gave an output of " + output.get_shape().to_string() + " " +
+                                       output.get_element_type().to_string() + ", expected " +
+                                       expected.to_string() + " f32");
+    }
     const float* values = output.data<const float>();
     std::copy(values, values + features.size(), features.begin());
   } catch (const ov::Exception& error) {

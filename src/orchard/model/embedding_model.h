@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "orchard/image/preprocess_spec.h"
+#include "orchard/model/model_contract.h"
 
 namespace orchard {
 
@@ -18,14 +19,15 @@ Precision ParsePrecision(std::string_view name);  // "f32" | "bf16" | "int8"; Us
 
 struct ModelOptions {
   std::filesystem::path path;  // ONNX or TFLite file
-  // Tensor whose value is the feature vector. Empty: the global-average-pooled tensor before the classifier
-  // (see FindDefaultFeatureTensor). A spatial (rank-4) tensor is globally average-pooled to one vector.
+  // Tensor whose value is the feature vector. Empty: the input of the last global-average-pooling op (see
+  // FindFeatureCandidates). A spatial tensor is averaged over its own spatial axes to one vector.
   std::string feature_tensor;
   // f32 by default so that features do not depend on the CPU that computed them.
   Precision precision = Precision::kF32;
   int threads = 0;  // inference threads; 0 = OpenVINO's choice
   // The batch the model is compiled for (a static shape), except a quantised model at f32, whose batch stays
-  // dynamic: see UsesStaticBatch. An image's features never depend on the batch it is in.
+  // dynamic: see UsesStaticBatch; a graph that hard-codes its batch runs at that one
+  // (ModelContract::BatchFor). An image's features never depend on the batch it is in.
   std::size_t batch_size = kDefaultModelBatch;
   // Inference streams: Embed calls that can run at once, each on its own infer request. 1: one stream across
   // all cores (OpenVINO's LATENCY hint). N > 1: N streams sharing the cores (THROUGHPUT). 0: as many as the
@@ -53,6 +55,8 @@ class EmbeddingModel {
   EmbeddingModel(EmbeddingModel&&) noexcept;
   EmbeddingModel& operator=(EmbeddingModel&&) noexcept;
 
+  // What the model file says about its input, batch and feature tensor (model_contract.h).
+  const ModelContract& contract() const;
   TensorLayout input_layout() const;
   int input_width() const;
   int input_height() const;

@@ -13,6 +13,7 @@
 #include <openvino/core/except.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,23 +66,37 @@ std::vector<std::int64_t> PerSampleDims(const ov::PartialShape& shape) {
   return dims;
 }
 
-// A pool is global when a rank-4 map comes out as one value per channel, whichever the layout.
-bool CoversWholeMap(const ov::PartialShape& in, const ov::PartialShape& out) {
-  const auto in_dims = PerSampleDims(in);  // C,H,W or H,W,C
-  const auto out_dims = PerSampleDims(out);
-  if (in_dims.size() != 3 || (out_dims.size() != 1 && out_dims.size() != 3)) return false;
-  std::int64_t per_sample = 1;
-  for (auto d : out_dims) per_sample *= d;
-  const bool nchw = per_sample == in_dims[0] && in_dims[1] * in_dims[2] > 1;
-  const bool nhwc = per_sample == in_dims[2] && in_dims[0] * in_dims[1] > 1;
-  return nchw || nhwc;
+std::int64_t Product(std::span<const std::int64_t> dims) {
+  std::int64_t product = 1;
+  for (auto d : dims) product *= d;
+  return product;
 }
 
-bool IsGlobalPool(const InputModel& input_model, ov::Node& node) {
+// A pool is global when a map of rank >= 3 comes out as one value per channel; where the channels were
+// (first or last after the batch) tells the map's layout.
+std::optional<ChannelAxis> WholeMapChannels(const ov::PartialShape& in, const ov::PartialShape& out,
+                                            ChannelAxis graph_axis) {
+  const auto in_dims = PerSampleDims(in);
+  const auto out_dims = PerSampleDims(out);
+  if (in_dims.size() < 2 || out_dims.empty()) return std::nullopt;
+  const std::int64_t per_sample = Product(out_dims);
+  const std::span<const std::int64_t> dims(in_dims);
+  const bool first = per_sample == dims.front() && Product(dims.subspan(1)) > 1;
+  const bool last = per_sample == dims.back() && Product(dims.first(dims.size() - 1)) > 1;
+  if (first && last) return graph_axis;  // e.g. [N,7,7,7]: the graph's convention decides
+  if (first) return ChannelAxis::kFirst;
+  if (last) return ChannelAxis::kLast;
+  return std::nullopt;
+}
+
+std::optional<ChannelAxis> GlobalPoolChannels(const InputModel& input_model, ov::Node& node,
+                                              ChannelAxis graph_axis) {
   const std::string type = OpType(node);
-  if (IsOneOf(type, {"GlobalAveragePool", "QLinearGlobalAveragePool"})) return true;  // global by definition
-  if (!IsOneOf(type, {"ReduceMean", "AvgPool", "MEAN", "AVERAGE_POOL_2D"})) return false;
-  return CoversWholeMap(ShapeOf(input_model, node.input_value(0)), ShapeOf(input_model, node.output(0)));
+  // Global by definition; ONNX's pools (and OpenVINO's AvgPool translated from them) are NCHW.
+  if (IsOneOf(type, {"GlobalAveragePool", "QLinearGlobalAveragePool"})) return ChannelAxis::kFirst;
+  if (!IsOneOf(type, {"ReduceMean", "AvgPool", "MEAN", "AVERAGE_POOL_2D"})) return std::nullopt;
+  return WholeMapChannels(ShapeOf(input_model, node.input_value(0)), ShapeOf(input_model, node.output(0)),
+                          graph_axis);
 }
 
 // A consumer chain Convert(to float) -> [Subtract] -> Multiply, or a DequantizeLinear node: the float twin of
@@ -132,7 +147,7 @@ std::string OpType(const ov::Node& node) {
   return onnx_type == attrs.end() ? node.get_type_name() : onnx_type->second;
 }
 
-std::string FindDefaultFeatureTensor(const ModelSource& source) {
+std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
   std::shared_ptr<ov::Model> decoded;
   InputModel::Ptr input_model;
   try {
@@ -142,11 +157,15 @@ std::string FindDefaultFeatureTensor(const ModelSource& source) {
     ThrowModelError(source.path, "cannot read the graph to find the pooled feature tensor (" +
                                      ShortReason(error) + "); pass --feature-tensor");
   }
-  const auto ops = decoded->get_ordered_ops();
-  const auto last_pool = std::find_if(ops.rbegin(), ops.rend(),
-                                      [&](const auto& node) { return IsGlobalPool(*input_model, *node); });
-  if (last_pool == ops.rend()) return {};
-  return FeatureTensorOf(**last_pool, source.path);
+  std::vector<FeatureCandidate> candidates;
+  for (const auto& node : decoded->get_ordered_ops()) {
+    const auto channels = GlobalPoolChannels(*input_model, *node, source.GraphChannelAxis());
+    if (!channels) continue;
+    candidates.push_back({FeatureTensorOf(*node, source.path),
+                          ShapeOf(*input_model, node->input_value(0)).to_string(), node->get_friendly_name(),
+                          OpType(*node), *channels});
+  }
+  return candidates;
 }
 
 }  // namespace orchard

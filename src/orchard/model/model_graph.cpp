@@ -47,46 +47,74 @@ void MakeOutputReal(ov::Model& model) {
   model.validate_nodes_and_infer_types();
 }
 
-struct InputFacts {
-  TensorLayout layout;
-  int width;
-  int height;
-};
-
-InputFacts ReadInput(const ov::Model& model, const std::filesystem::path& path) {
+// The image input as the converted graph declares it (after Load() fixed a dynamic height and width).
+void ReadInput(const ov::Model& model, const std::filesystem::path& path, ModelContract& contract) {
   if (model.inputs().size() != 1)
-    ThrowModelError(path, "expected one input, the model has " + std::to_string(model.inputs().size()));
-  const auto shape = model.input().get_partial_shape();
+    ThrowModelError(path, "expected one image input, the model has " + std::to_string(model.inputs().size()));
+  const auto& input = model.input();
+  const auto shape = input.get_partial_shape();
   const auto side = [](const ov::Dimension& d) { return d.is_static() ? int(d.get_length()) : kDefaultSide; };
-  if (shape.rank().is_static() && shape.size() == 4) {
-    if (shape[1] == 3) return {TensorLayout::kNchw, side(shape[3]), side(shape[2])};
-    if (shape[3] == 3) return {TensorLayout::kNhwc, side(shape[2]), side(shape[1])};
+  if (shape.rank().is_static() && shape.size() == 4 && (shape[1] == 3 || shape[3] == 3)) {
+    const bool nchw = shape[1] == 3;
+    contract.input_layout = nchw ? TensorLayout::kNchw : TensorLayout::kNhwc;
+    contract.height = side(shape[nchw ? 2 : 1]);
+    contract.width = side(shape[nchw ? 3 : 2]);
+    if (shape[0].is_static()) contract.file_batch = shape[0].get_length();
+  } else {
+    ThrowModelError(path,
+                    "input shape " + shape.to_string() + " is not a 3-channel image, [N,3,H,W] or [N,H,W,3]");
   }
-  ThrowModelError(path, "input shape " + shape.to_string() + " is neither [N,3,H,W] nor [N,H,W,3]");
+  contract.input_name = input.get_names().empty() ? "" : input.get_any_name();
+  const auto type = input.get_element_type();
+  contract.input_element_type = type.to_string();
+  if (type == ov::element::u8) {
+    contract.input_type = InputElementType::kUint8;
+  } else if (type == ov::element::i8) {
+    contract.input_type = InputElementType::kInt8;
+  } else if (!type.is_real()) {
+    ThrowModelError(path,
+                    "input element type " + type.to_string() + " is not an image's (float, uint8 or int8)");
+  }
 }
 
-// One vector per image: a spatial map is averaged over H and W, anything else of rank != 2 is flattened.
-void ReduceToVector(ov::Model& model, TensorLayout layout) {
+ov::PartialShape InputShape(const ModelContract& contract, ov::Dimension batch) {
+  return contract.input_layout == TensorLayout::kNchw
+             ? ov::PartialShape{batch, 3, contract.height, contract.width}
+             : ov::PartialShape{batch, contract.height, contract.width, 3};
+}
+
+std::vector<std::int64_t> SpatialAxes(std::int64_t rank, ChannelAxis channels) {
+  std::vector<std::int64_t> axes;
+  const std::int64_t first = channels == ChannelAxis::kFirst ? 2 : 1;
+  for (std::int64_t axis = first; axis < first + rank - 2; ++axis) axes.push_back(axis);
+  return axes;
+}
+
+// One vector per image: a spatial map is averaged over its own spatial axes (`channels` says where its
+// channels are; unknown: it is flattened), anything else of rank != 2 is flattened. Returns the averaged
+// axes.
+std::vector<std::int64_t> ReduceToVector(ov::Model& model, std::optional<ChannelAxis> channels) {
   auto result = model.get_results().at(0);
-  const auto value = result->input_value(0);
+  ov::Output<ov::Node> value = result->input_value(0);
   const auto rank = value.get_partial_shape().rank();
-  if (rank.is_static() && rank.get_length() == 2) return;
-  std::shared_ptr<ov::Node> vector;
-  if (rank.is_static() && rank.get_length() == 4) {
-    const std::vector<std::int64_t> axes =
-        layout == TensorLayout::kNchw ? std::vector<std::int64_t>{2, 3} : std::vector<std::int64_t>{1, 2};
-    auto axes_const = ov::op::v0::Constant::create(ov::element::i64, {2}, axes);
-    vector = std::make_shared<ov::op::v1::ReduceMean>(value, axes_const, false);
-  } else {
-    auto keep_batch = ov::op::v0::Constant::create(ov::element::i64, {2}, {0, -1});
-    vector = std::make_shared<ov::op::v1::Reshape>(value, keep_batch, true);
+  if (rank.is_static() && rank.get_length() == 2) return {};
+  std::vector<std::int64_t> axes;
+  if (rank.is_static() && rank.get_length() >= 3 && channels) {
+    axes = SpatialAxes(rank.get_length(), *channels);
+    auto axes_const = ov::op::v0::Constant::create(ov::element::i64, {axes.size()}, axes);
+    value = std::make_shared<ov::op::v1::ReduceMean>(value, axes_const, false)->output(0);
   }
-  result->input(0).replace_source_output(vector);
+  if (!(rank.is_static() && rank.get_length() - static_cast<std::int64_t>(axes.size()) == 2)) {
+    auto keep_batch = ov::op::v0::Constant::create(ov::element::i64, {2}, {0, -1});
+    value = std::make_shared<ov::op::v1::Reshape>(value, keep_batch, true)->output(0);
+  }
+  result->input(0).replace_source_output(value);
   model.validate_nodes_and_infer_types();
+  return axes;
 }
 
 // Callers feed f32; a model taking integers (uint8 TFLite) gets a conversion in the graph. The caller's
-// preprocessing must then produce the raw range the model expects (for uint8: 0..255, no mean/std).
+// preprocessing must then produce the raw range the model expects (ModelContract::Spec sees to it).
 void AcceptF32(std::shared_ptr<ov::Model>& model) {
   if (model->input().get_element_type() == ov::element::f32) return;
   ov::preprocess::PrePostProcessor ppp(model);
@@ -95,12 +123,35 @@ void AcceptF32(std::shared_ptr<ov::Model>& model) {
   model = ppp.build();
 }
 
-void MakeBatchDynamic(ov::Model& model, const InputFacts& input) {
-  const auto batch = ov::Dimension::dynamic();
-  const auto shape = input.layout == TensorLayout::kNchw
-                         ? ov::PartialShape{batch, 3, input.height, input.width}
-                         : ov::PartialShape{batch, input.height, input.width, 3};
-  model.reshape(shape);
+// Whether the output's first dimension is the input's batch, at two batch sizes: a graph that hard-codes its
+// batch (a Reshape to [1, 8, -1]) gives [1, ...] for any input batch, or fails to reshape at all.
+bool OutputBatchFollowsInput(const ov::Model& model, const ModelContract& contract) {
+  for (const std::int64_t batch : {2, 3}) {
+    const auto probe = model.clone();
+    try {
+      probe->reshape(InputShape(contract, batch));
+    } catch (const ov::Exception&) {
+      return false;  // the graph cannot take another batch, which is the answer asked for
+    }
+    const auto out = probe->output().get_partial_shape();
+    if (out.rank().is_dynamic() || out.size() != 2 || out[0] != batch) return false;
+  }
+  return true;
+}
+
+// A dynamic batch where the graph lets its output follow it, else the batch the file fixes.
+void SetBatch(ov::Model& model, ModelContract& contract, const std::filesystem::path& path) {
+  contract.batch_follows_input = OutputBatchFollowsInput(model, contract);
+  if (contract.batch_follows_input) {
+    model.reshape(InputShape(contract, ov::Dimension::dynamic()));
+    return;
+  }
+  const auto out = model.output().get_partial_shape();
+  if (!contract.file_batch || out.rank().is_dynamic() || out.size() != 2 || out[0] != *contract.file_batch) {
+    ThrowModelError(path, "the feature tensor's first dimension is not the batch of images (output " +
+                              out.to_string() + "); pass a --feature-tensor that has one row per image");
+  }
+  model.reshape(InputShape(contract, *contract.file_batch));
 }
 
 bool HasQuantisation(const ov::Model& model) {
@@ -159,6 +210,45 @@ std::shared_ptr<ov::Model> Convert(const ModelSource& source, const std::string&
   return source.frontend->convert(input_model);
 }
 
+// Returns true when the single image input had a dynamic height or width, now fixed at 224: a graph's shapes
+// are then known down to its pooling op, so the feature tensor can be found.
+bool FixSpatialSize(ov::frontend::InputModel& model) {
+  const auto inputs = model.get_inputs();
+  if (inputs.size() != 1) return false;
+  ov::PartialShape shape = model.get_partial_shape(inputs[0]);
+  if (shape.rank().is_dynamic() || shape.size() != 4) return false;
+  const bool nchw = shape[1] == 3;
+  if (!nchw && shape[3] != 3) return false;
+  const std::size_t h = nchw ? 2 : 1;
+  if (shape[h].is_static() && shape[h + 1].is_static()) return false;
+  for (const std::size_t axis : {h, h + 1}) {
+    if (shape[axis].is_dynamic()) shape[axis] = kDefaultSide;
+  }
+  model.set_partial_shape(inputs[0], shape);
+  return true;
+}
+
+std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<FeatureCandidate>& candidates) {
+  if (!candidates.empty()) return candidates.back().tensor;
+  ThrowModelError(
+      source.path,
+      "no global average pooling found (ONNX GlobalAveragePool, ReduceMean or AveragePool over the "
+      "whole map; TFLite MEAN or AVERAGE_POOL_2D), so orchard cannot tell the features from the "
+      "logits; pass --feature-tensor NAME (orchard describe-model lists the model's tensors)");
+}
+
+// Where the cut tensor keeps its channels: as the pooling op that reads it says, else (a spatial map of rank
+// 4) as the framework lays out its graphs; unknown for other ranks, which are then flattened.
+std::optional<ChannelAxis> ChannelsOf(const ModelSource& source,
+                                      const std::vector<FeatureCandidate>& candidates,
+                                      const std::string& tensor, const ov::PartialShape& shape) {
+  const auto match = std::find_if(candidates.begin(), candidates.end(),
+                                  [&](const FeatureCandidate& c) { return c.tensor == tensor; });
+  if (match != candidates.end()) return match->channel_axis;
+  if (shape.rank().is_static() && shape.size() == 4) return source.GraphChannelAxis();
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string ShortReason(const std::exception& error) {
@@ -188,36 +278,54 @@ ModelSource ModelSource::Open(const std::filesystem::path& path) {
     ThrowModelError(path, ShortReason(error));
   }
   if (source.frontend == nullptr) ThrowModelError(path, "not a model OpenVINO can read (ONNX or TFLite)");
+  try {
+    source.spatial_size_fixed = FixSpatialSize(*source.frontend->load(path.string()));
+  } catch (const ov::Exception& error) {
+    ThrowModelError(path, ShortReason(error));
+  }
   return source;
 }
 
-ov::frontend::InputModel::Ptr ModelSource::Load() const { return frontend->load(path.string()); }
+ov::frontend::InputModel::Ptr ModelSource::Load() const {
+  auto model = frontend->load(path.string());
+  FixSpatialSize(*model);
+  return model;
+}
+
+ChannelAxis ModelSource::GraphChannelAxis() const {
+  return frontend->get_name() == "tflite" ? ChannelAxis::kLast : ChannelAxis::kFirst;
+}
 
 FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& feature_tensor) {
   FeatureGraph graph;
-  graph.feature_tensor = feature_tensor.empty() ? FindDefaultFeatureTensor(source) : feature_tensor;
+  ModelContract& contract = graph.contract;
+  contract.file = source.path;
+  const auto candidates = FindFeatureCandidates(source);
+  contract.feature_tensor =
+      feature_tensor.empty() ? DefaultFeatureTensor(source, candidates) : feature_tensor;
   try {
-    graph.model = Convert(source, graph.feature_tensor);
-    const InputFacts input = ReadInput(*graph.model, source.path);
-    graph.layout = input.layout;
-    graph.width = input.width;
-    graph.height = input.height;
-    graph.quantised = HasQuantisation(*graph.model);
+    graph.model = Convert(source, contract.feature_tensor);
+    ReadInput(*graph.model, source.path, contract);
+    contract.spatial_size_fixed = source.spatial_size_fixed;
+    contract.quantised = HasQuantisation(*graph.model);
     if (graph.model->outputs().size() != 1) {
       ThrowModelError(source.path, "expected one output, got " +
                                        std::to_string(graph.model->outputs().size()) +
                                        "; pass --feature-tensor");
     }
     MakeOutputReal(*graph.model);
-    ReduceToVector(*graph.model, input.layout);
+    contract.feature_tensor_shape = graph.model->output().get_partial_shape().to_string();
+    contract.pooled_axes = ReduceToVector(
+        *graph.model,
+        ChannelsOf(source, candidates, contract.feature_tensor, graph.model->output().get_partial_shape()));
     AcceptF32(graph.model);
-    MakeBatchDynamic(*graph.model, input);
+    SetBatch(*graph.model, contract, source.path);
   } catch (const ov::Exception& error) {
     ThrowModelError(source.path, ShortReason(error));
   }
   const auto dim = graph.model->output().get_partial_shape()[1];
   if (dim.is_dynamic()) ThrowModelError(source.path, "the feature tensor's size is not static");
-  graph.feature_dim = static_cast<std::size_t>(dim.get_length());
+  contract.feature_dim = static_cast<std::size_t>(dim.get_length());
   return graph;
 }
 

@@ -9,9 +9,11 @@
 #include <memory>
 #include <openvino/core/model.hpp>
 #include <openvino/frontend/manager.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "orchard/image/preprocess_spec.h"
+#include "orchard/model/model_contract.h"
 
 namespace orchard {
 
@@ -21,25 +23,34 @@ struct ModelSource {
   std::filesystem::path path;
   ov::frontend::FrontEndManager manager;
   ov::frontend::FrontEnd::Ptr frontend;
+  bool spatial_size_fixed = false;  // the file's input height/width are dynamic; Load() fixes them at 224
 
   static ModelSource Open(const std::filesystem::path& path);  // ModelError if missing or not ONNX/TFLite
+  // The frontend's model of the file, with the image input's dynamic height and width (if any) fixed at
+  // 224, so that the graph's shapes are known down to the pooling op.
   ov::frontend::InputModel::Ptr Load() const;
+  // Channels-first for ONNX (its Conv and pooling ops are NCHW, whatever the input layout), channels-last for
+  // TFLite: how a spatial tensor inside the graph is laid out when no pooling op says otherwise.
+  ChannelAxis GraphChannelAxis() const;
 };
 
-// The tensor read as the feature vector when none is named: the input of the last global-average-pooling op
-// (ONNX GlobalAveragePool / QLinearGlobalAveragePool, TFLite MEAN / AVERAGE_POOL_2D, or a ReduceMean /
-// AvgPool whose window covers the whole map), moved off a quantised tensor to its float (dequantised) twin
-// when the graph has one. Empty when the model has no such op: its output is then used as it is.
-std::string FindDefaultFeatureTensor(const ModelSource& source);
+// A tensor the graph can be cut at: the input of a global-average-pooling op (ONNX GlobalAveragePool /
+// QLinearGlobalAveragePool, TFLite MEAN / AVERAGE_POOL_2D, or a ReduceMean / AvgPool whose window covers the
+// whole map), moved off a quantised tensor to its float (dequantised) twin when the graph has one.
+struct FeatureCandidate {
+  std::string tensor;        // the name --feature-tensor takes
+  std::string shape;         // as the graph knows it, e.g. "[?,1280,7,7]"
+  std::string pool_op;       // the pooling op that reads it (friendly name)
+  std::string pool_type;     // its framework op type
+  ChannelAxis channel_axis;  // where the pool found the channels: the other non-batch axes are averaged
+};
+
+// Every candidate, in graph order: the last one (nearest the head) is the default feature tensor.
+std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source);
 
 struct FeatureGraph {
-  std::shared_ptr<ov::Model> model;  // one f32 input [?, 3, H, W] or [?, H, W, 3]; one f32 output [?, dim]
-  std::string feature_tensor;        // tensor the graph was cut at; empty = the model's own output
-  TensorLayout layout = TensorLayout::kNchw;
-  int width = 224;
-  int height = 224;
-  std::size_t feature_dim = 0;
-  bool quantised = false;  // the model holds quantisation (FakeQuantize or integer weights being dequantised)
+  std::shared_ptr<ov::Model> model;  // one f32 input [B, 3, H, W] or [B, H, W, 3]; one f32 output [B, dim]
+  ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch
 };
 
 // Translators for ONNX ops that this OpenVINO release converts wrongly (see onnx_qlinear_ops.cpp). Must be
@@ -54,8 +65,10 @@ std::string OpType(const ov::Node& node);
 std::string ShortReason(const std::exception& error);
 [[noreturn]] void ThrowModelError(const std::filesystem::path& path, const std::string& reason);
 
-// Cuts the model at `feature_tensor` (or FindDefaultFeatureTensor's choice when empty), pools a spatial
-// output, makes the batch dimension dynamic and the input f32. Throws ModelError naming the path.
+// Cuts the model at `feature_tensor` (or the last FindFeatureCandidates when empty), averages a spatial
+// output over its own spatial axes, makes the batch dimension dynamic (or keeps the one a graph hard-codes)
+// and the input f32. Throws ModelError naming the path, also when no feature tensor is named and no pooling
+// op is found: the model's output would then be its logits, which are not features.
 FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& feature_tensor);
 
 }  // namespace orchard

@@ -23,13 +23,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-PreprocessSpec SpecForModel(const std::string& preset, const EmbeddingModel& model) {
-  PreprocessSpec spec = PreprocessSpec::FromPreset(preset);
-  spec.width = model.input_width();
-  spec.height = model.input_height();
-  return spec;
-}
-
 nlohmann::json PcaJson(const PcaModel& pca) {
   return {{"file", "pca.parquet"},
           {"k", pca.k()},
@@ -85,10 +78,11 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   auto stage_start = Clock::now();
   LoadedModel loaded = LoadModel(options.model);
   timings["model_load_seconds"] = SecondsSince(stage_start);
+  for (const auto& note : loaded.model.contract().Notes()) log << "orchard: " << note << "\n";
   ExtractionSettings settings{input,
                               output.staging(),
                               output.errors(),
-                              SpecForModel(options.preprocess_preset, loaded.model),
+                              loaded.model.contract().Spec(options.preprocess_preset),
                               options.io_threads,
                               ThreadsOrCores(options.threads),
                               options.rows_per_part,

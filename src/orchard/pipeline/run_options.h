@@ -25,7 +25,7 @@ struct RunOptions {
   std::string input;                            // folder or manifest, path or URI
   std::string output;                           // folder, path or URI
   ModelOptions model = PipelineModelOptions();  // model.batch_size is also the pipeline's batch
-  std::string preprocess_preset = "imagenet";
+  std::string preprocess_preset;                // empty: the model's default (ModelContract::DefaultPreset)
   PcaSelection pca;
   int threads = 0;                     // decode/preprocess workers; 0 = one per core
   int io_threads = kDefaultIoThreads;  // concurrent reads of input files or objects

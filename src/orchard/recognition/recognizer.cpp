@@ -7,19 +7,6 @@
 #include "orchard/image/preprocess.h"
 
 namespace orchard {
-namespace {
-
-PreprocessSpec SpecForModel(PreprocessSpec spec, const EmbeddingModel& model) {
-  if (spec.width != model.input_width() || spec.height != model.input_height()) {
-    throw ModelError("the bundle's preprocessing makes " + std::to_string(spec.width) + "x" +
-                     std::to_string(spec.height) + " images, the model takes " +
-                     std::to_string(model.input_width()) + "x" + std::to_string(model.input_height()));
-  }
-  return spec;
-}
-
-}  // namespace
-
 std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k) {
   std::vector<std::size_t> order(probabilities.size());
   std::iota(order.begin(), order.end(), 0);
@@ -38,7 +25,7 @@ Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixel
       model_(OpenVerifiedModel(bundle_.model, model_threads)),
       max_pixels_(max_pixels),
       image_size_(static_cast<std::size_t>(3 * model_.input_width() * model_.input_height())) {
-  bundle_.preprocess = SpecForModel(bundle_.preprocess, model_);
+  model_.contract().CheckSpec(bundle_.preprocess);
 }
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {

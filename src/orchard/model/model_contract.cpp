@@ -1,0 +1,106 @@
+#include "orchard/model/model_contract.h"
+
+#include "orchard/common/error.h"
+
+namespace orchard {
+namespace {
+
+constexpr std::string_view kRaw = "raw";
+
+std::string_view LayoutName(TensorLayout layout) { return layout == TensorLayout::kNchw ? "NCHW" : "NHWC"; }
+
+bool IsRawPixels(const PreprocessSpec& spec, InputElementType type) {
+  const float shift = type == InputElementType::kInt8 ? 128.0f : 0.0f;
+  for (int c = 0; c < 3; ++c) {
+    if (spec.mean[c] != shift || spec.std[c] != 1.0f) return false;
+  }
+  return spec.scale == 1.0f;
+}
+
+}  // namespace
+
+std::string_view InputElementTypeName(InputElementType type) {
+  switch (type) {
+    case InputElementType::kFloat:
+      return "float";
+    case InputElementType::kUint8:
+      return "uint8";
+    case InputElementType::kInt8:
+      return "int8";
+  }
+  return "unknown";
+}
+
+std::string ModelContract::DefaultPreset() const {
+  return std::string(input_type == InputElementType::kFloat ? "imagenet" : kRaw);
+}
+
+PreprocessSpec ModelContract::Spec(std::string_view preset) const {
+  const std::string name = preset.empty() ? DefaultPreset() : std::string(preset);
+  if (input_type != InputElementType::kFloat && name != kRaw) {
+    throw UsageError("model " + file.string() + " takes " + std::string(InputElementTypeName(input_type)) +
+                     " pixels (its quantisation is inside the graph), so preprocessing '" + name +
+                     "' would feed it normalised values; leave --preprocess out or pass raw");
+  }
+  PreprocessSpec spec = PreprocessSpec::FromPreset(name);
+  // int8 codes are the pixel values shifted by the zero point of a 0..255 input range.
+  if (input_type == InputElementType::kInt8) spec.mean = {128.0f, 128.0f, 128.0f};
+  spec.width = width;
+  spec.height = height;
+  return spec;
+}
+
+void ModelContract::CheckSpec(const PreprocessSpec& spec) const {
+  if (spec.width != width || spec.height != height) {
+    throw ModelError("the recorded preprocessing makes " + std::to_string(spec.width) + "x" +
+                     std::to_string(spec.height) + " images, model " + file.string() + " takes " +
+                     std::to_string(width) + "x" + std::to_string(height));
+  }
+  if (input_type != InputElementType::kFloat && !IsRawPixels(spec, input_type)) {
+    throw ModelError("the recorded preprocessing ('" + spec.preset + "') normalises pixels, but model " +
+                     file.string() + " takes raw " + std::string(InputElementTypeName(input_type)) +
+                     " pixels");
+  }
+}
+
+std::size_t ModelContract::BatchFor(std::size_t requested) const {
+  if (batch_follows_input || !file_batch) return requested;
+  return static_cast<std::size_t>(*file_batch);
+}
+
+std::vector<std::string> ModelContract::Notes() const {
+  std::vector<std::string> notes;
+  const std::string model = "model " + file.filename().string() + ": ";
+  if (spatial_size_fixed) {
+    notes.push_back(model + "its input size is dynamic; images are resized to " + std::to_string(width) +
+                    "x" + std::to_string(height));
+  }
+  if (!batch_follows_input && file_batch) {
+    notes.push_back(model + "its output batch does not follow its input batch (the graph fixes a batch of " +
+                    std::to_string(*file_batch) + "), so it runs " + std::to_string(*file_batch) +
+                    " image(s) per call");
+  }
+  return notes;
+}
+
+nlohmann::json ModelContract::ToJson() const {
+  nlohmann::json batch = file_batch ? nlohmann::json(*file_batch) : nlohmann::json("dynamic");
+  return {{"file", file.string()},
+          {"input",
+           {{"name", input_name},
+            {"layout", LayoutName(input_layout)},
+            {"element_type", input_element_type},
+            {"pixels", InputElementTypeName(input_type)},
+            {"width", width},
+            {"height", height},
+            {"spatial_size_fixed_by_orchard", spatial_size_fixed},
+            {"batch", batch}}},
+          {"output_batch_follows_input", batch_follows_input},
+          {"feature_tensor",
+           {{"name", feature_tensor}, {"shape", feature_tensor_shape}, {"pooled_axes", pooled_axes}}},
+          {"feature_dim", feature_dim},
+          {"quantised", quantised},
+          {"default_preprocess", DefaultPreset()}};
+}
+
+}  // namespace orchard

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "orchard/image/preprocess_spec.h"
+
+namespace orchard {
+
+// The element type of the model's image input, which decides what pixel values the network expects.
+enum class InputElementType {
+  kFloat,  // preprocessed floats (a preset's scale, mean and std)
+  kUint8,  // raw pixel values 0..255 (uint8-quantised TFLite: the quantisation is inside the graph)
+  kInt8,   // raw pixel values shifted to -128..127 (int8-quantised TFLite)
+};
+
+// Layout of a spatial tensor inside the graph: where its channel axis is. ONNX graphs are channels-first
+// whatever their input layout (an NHWC exporter transposes right after the input); TFLite graphs are
+// channels-last.
+enum class ChannelAxis { kFirst, kLast };
+
+// What orchard reads from a model file, once, and what every consumer (run, predict, serve, the Python
+// binding, Spark) takes its preprocessing, batching and pooling from.
+struct ModelContract {
+  std::filesystem::path file;
+  // The image input, as the file declares it. Spatial sizes the file leaves dynamic are fixed at 224×224.
+  std::string input_name;
+  TensorLayout input_layout = TensorLayout::kNchw;
+  InputElementType input_type = InputElementType::kFloat;
+  std::string input_element_type;  // OpenVINO's name of the file's input type: "f32", "u8", "i8", ...
+  int width = 224;
+  int height = 224;
+  bool spatial_size_fixed = false;         // true when the file's H/W were dynamic and orchard chose 224×224
+  std::optional<std::int64_t> file_batch;  // the input's batch as the file fixes it; empty when dynamic
+  // Whether the output's batch dimension follows the input's (checked by shape inference at two batch
+  // sizes). A graph that hard-codes its batch (e.g. Reshape to [1, 8, -1]) does not: it runs at file_batch.
+  bool batch_follows_input = true;
+  // The tensor the graph is cut at, its shape in the graph (e.g. "[?,2048,7,7]") and the axes of that tensor
+  // averaged into the feature vector (empty: it is already one vector per image, or is flattened).
+  std::string feature_tensor;
+  std::string feature_tensor_shape;
+  std::vector<std::int64_t> pooled_axes;
+  std::size_t feature_dim = 0;
+  bool quantised = false;  // the graph holds quantisation (FakeQuantize or integer weights dequantised)
+
+  // "raw" for an integer input, else "imagenet".
+  std::string DefaultPreset() const;
+
+  // The preprocessing for `preset` ("" = DefaultPreset()) sized to this model's input. Throws UsageError when
+  // the preset contradicts the input type (a uint8/int8 input takes only "raw": normalised floats would be
+  // cast to integers and every image would collapse onto nearly one vector).
+  PreprocessSpec Spec(std::string_view preset) const;
+
+  // Throws ModelError when a recorded spec (a bundle's) does not fit this model: another input size, or a
+  // normalisation other than raw pixels for an integer input.
+  void CheckSpec(const PreprocessSpec& spec) const;
+
+  // The batch a model must be compiled for: `requested` unless the graph hard-codes its own.
+  std::size_t BatchFor(std::size_t requested) const;
+
+  // Notes for the user about choices made on the model's behalf (a fixed spatial size, batch 1), one per
+  // line, to print once on stderr; empty when there are none.
+  std::vector<std::string> Notes() const;
+
+  nlohmann::json ToJson() const;
+};
+
+std::string_view InputElementTypeName(InputElementType type);
+
+}  // namespace orchard

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace orchard {
+
+// What `orchard describe-model` reports about a model file, without compiling it:
+//   format          "onnx" | "tflite"
+//   inputs/outputs  [{name, shape, element_type}] as the file declares them
+//   candidates      [{tensor, shape, pool_op, pool_type, channels}]: every tensor a global-average-pooling
+//                   op reads, in graph order; the last is the default feature tensor
+//   contract        ModelContract::ToJson() for `feature_tensor` ("" = the default), or null when orchard
+//                   refuses the model; then
+//   problem         the reason (the ModelError or UsageError message orchard run would stop with)
+struct ModelDescription {
+  nlohmann::json json;
+  bool usable() const { return json.at("problem").is_null(); }
+  // The same facts as indented text for a terminal.
+  std::string Text() const;
+};
+
+// Throws ModelError only when the file cannot be read as a model at all (missing, not ONNX/TFLite, corrupt).
+ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor);
+
+}  // namespace orchard
