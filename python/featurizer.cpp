@@ -70,8 +70,7 @@ std::string OutputPath(std::string_view path_or_uri) {
 
 Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
                        const std::string& feature_tensor, const std::string& precision, int threads,
-                       std::uint64_t max_pixels)
-    : max_pixels_(max_pixels) {
+                       std::uint64_t max_pixels) {
   ModelOptions options;
   options.path = model_path;
   options.feature_tensor = feature_tensor;
@@ -80,7 +79,8 @@ Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
   threads_ = ThreadsOrCores(threads);
   nb::gil_scoped_release release;
   loaded_ = std::make_unique<LoadedModel>(LoadModel(options));
-  spec_ = loaded_->model.contract().Spec(preset);
+  embedder_ =
+      std::make_unique<ImageEmbedder>(loaded_->model, loaded_->model.contract().Spec(preset), max_pixels);
 }
 
 std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurizer::Featurize(
@@ -89,11 +89,14 @@ std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurizer::F
   if (contents && nb::len(*contents) != n)
     throw nb::value_error("featurize: paths and contents differ in length");
   std::vector<ImageInput> inputs(n);
+  // References to the bytes objects, so that the views below stay valid while the GIL is released even if
+  // another thread changes `contents` meanwhile.
+  std::vector<nb::bytes> held;
+  held.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     inputs[i].path = paths[i];
-    // Views of the bytes objects, taken under the GIL; `contents` keeps them alive for the whole call.
     if (contents && !(*contents)[i].is_none()) {
-      nb::bytes bytes = nb::cast<nb::bytes>((*contents)[i]);
+      const nb::bytes& bytes = held.emplace_back(nb::cast<nb::bytes>((*contents)[i]));
       inputs[i].bytes = AsBytes({bytes.c_str(), bytes.size()});
     }
   }
@@ -135,10 +138,9 @@ std::shared_ptr<arrow::RecordBatch> Featurizer::FeaturizeBatch(const arrow::Reco
 FeatureRows Featurizer::Run(std::span<const ImageInput> inputs, std::size_t batch_size) {
   if (batch_size == 0) throw std::invalid_argument("featurize: batch must be positive");
   const std::size_t dim = feature_dim();
-  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
   FeatureRows rows{std::vector<float>(inputs.size() * dim, std::nanf("")), {}};
   const std::size_t slots = std::min(batch_size, inputs.size());
-  std::vector<float> input(slots * image_size), out(slots * dim);
+  std::vector<float> input(slots * embedder_->image_size()), out(slots * dim);
   std::lock_guard lock(mutex_);
   for (std::size_t start = 0; start < inputs.size(); start += batch_size) {
     RunBatch(inputs, start, std::min(batch_size, inputs.size() - start), input, out, rows);
@@ -147,14 +149,19 @@ FeatureRows Featurizer::Run(std::span<const ImageInput> inputs, std::size_t batc
   return rows;
 }
 
-// Decodes and preprocesses inputs [start, start + count) in parallel, each image straight into its slot of
-// the batch tensor `input`. Returns which slots hold an image; the others are error entries.
+// Reads (when the caller gave no bytes), decodes and preprocesses inputs [start, start + count) in parallel,
+// each image straight into its slot of the batch tensor `input`. Returns which slots hold an image; the
+// others are error entries. A storage failure is rethrown: it is not the image's fault.
 std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, std::size_t start,
                                            std::size_t count, std::vector<float>& input, FeatureRows& rows) {
-  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
+  const std::size_t image_size = embedder_->image_size();
   std::vector<char> ok(count, 0);
   std::mutex errors_mutex;
   std::exception_ptr storage_failure;
+  const auto fail = [&](std::size_t j, std::string stage, std::string message) {
+    std::lock_guard lock(errors_mutex);
+    rows.errors.emplace_back(static_cast<std::int64_t>(start + j), std::move(stage), std::move(message));
+  };
   auto prepare = [&](std::size_t j) {
     const ImageInput& image_input = inputs[start + j];
     const char* stage = "read";
@@ -167,16 +174,15 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
         owned = ReadAll(ResolveLocation(image_input.path));
         bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
       }
-      DecodeAndPreprocess(bytes, spec_, loaded_->model.input_layout(), max_pixels_,
-                          std::span(input).subspan(j * image_size, image_size), stage);
+      stage = "decode";
+      const auto failure = embedder_->Prepare(bytes, std::span(input).subspan(j * image_size, image_size));
+      if (failure) return fail(j, failure->stage, failure->message);
       ok[j] = 1;
     } catch (const IoError&) {
-      // Storage, not this image: fail the call (a Spark task is then retried) rather than write error rows.
       std::lock_guard lock(errors_mutex);
       if (!storage_failure) storage_failure = std::current_exception();
     } catch (const std::exception& e) {
-      std::lock_guard lock(errors_mutex);
-      rows.errors.emplace_back(static_cast<std::int64_t>(start + j), stage, e.what());
+      fail(j, stage, e.what());  // a missing file (InputError), or an unexpected failure on this image
     }
   };
   const std::size_t workers = std::clamp<std::size_t>(static_cast<std::size_t>(threads_), 1, count);
@@ -197,7 +203,7 @@ void Featurizer::RunBatch(std::span<const ImageInput> inputs, std::size_t start,
                           std::vector<float>& input, std::vector<float>& out, FeatureRows& rows) {
   const std::vector<char> ok = PrepareBatch(inputs, start, count, input, rows);
   const std::size_t dim = feature_dim();
-  const std::size_t image_size = 3 * static_cast<std::size_t>(spec_.width) * spec_.height;
+  const std::size_t image_size = embedder_->image_size();
   // Compact the good images to the front of the batch, embed them, scatter the rows back.
   std::vector<std::size_t> good;
   for (std::size_t j = 0; j < count; ++j) {
@@ -209,23 +215,16 @@ void Featurizer::RunBatch(std::span<const ImageInput> inputs, std::size_t start,
     good.push_back(j);
   }
   if (good.empty()) return;
-  try {
-    loaded_->model.Embed(std::span<const float>(input).first(good.size() * image_size), good.size(),
-                         std::span(out).first(good.size() * dim));
-  } catch (const std::exception& e) {
-    for (std::size_t j : good)
-      rows.errors.emplace_back(static_cast<std::int64_t>(start + j), "inference", e.what());
-    return;
-  }
+  // A model failure propagates (RuntimeError in Python): a Spark task is then retried rather than turning
+  // every image of the batch into a null row.
+  const auto failures = embedder_->Embed(input, good.size(), out);
   for (std::size_t g = 0; g < good.size(); ++g) {
-    const float* row = out.data() + g * dim;
     const std::size_t i = start + good[g];
-    if (!EmbeddingModel::IsFinite({row, dim})) {
-      rows.errors.emplace_back(static_cast<std::int64_t>(i), "inference",
-                               "model produced non-finite features");
+    if (failures[g]) {
+      rows.errors.emplace_back(static_cast<std::int64_t>(i), failures[g]->stage, failures[g]->message);
       continue;
     }
-    std::copy_n(row, dim, rows.features.begin() + static_cast<std::ptrdiff_t>(i * dim));
+    std::copy_n(out.data() + g * dim, dim, rows.features.begin() + static_cast<std::ptrdiff_t>(i * dim));
   }
 }
 

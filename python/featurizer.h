@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "orchard/image/preprocess_spec.h"
+#include "orchard/model/image_embedder.h"
 #include "orchard/pipeline/model_loading.h"
 
 namespace orchard::python {
@@ -51,6 +51,8 @@ class Featurizer {
   const std::string& sha256() const { return loaded_->sha256; }
 
   // Python lists in, numpy out: (float32 [n, D], errors). `contents` holds bytes or None (read the path).
+  // Raises OSError when storage fails and RuntimeError when the model fails (a Spark task is then retried);
+  // an image that cannot be read, decoded or embedded is an error entry.
   std::tuple<nb::ndarray<nb::numpy, float>, std::vector<ErrorTuple>> Featurize(
       const std::vector<std::string>& paths, std::optional<nb::list> contents, std::size_t batch_size);
 
@@ -69,10 +71,9 @@ class Featurizer {
   std::vector<char> PrepareBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,
                                  std::vector<float>& input, FeatureRows& rows);
 
-  PreprocessSpec spec_;
-  std::uint64_t max_pixels_;
   int threads_ = 1;
   std::unique_ptr<LoadedModel> loaded_;
+  std::unique_ptr<ImageEmbedder> embedder_;  // over loaded_->model
   std::mutex mutex_;
 };
 

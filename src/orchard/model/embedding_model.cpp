@@ -195,10 +195,6 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
   }
 }
 
-bool EmbeddingModel::IsFinite(std::span<const float> row) {
-  return std::all_of(row.begin(), row.end(), [](float v) { return std::isfinite(v); });
-}
-
 void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {
   const ModelContract& contract = graph.contract;
   const float* input = images.data();

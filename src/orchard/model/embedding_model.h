@@ -70,10 +70,6 @@ class EmbeddingModel {
   // Any n: a static model runs it in calls of batch_size images (the last one padded), a dynamic one at once.
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
-  // Whether one row that Embed wrote is usable: a model can overflow to Inf or NaN on some input, which must
-  // become that input's error rather than a feature row.
-  static bool IsFinite(std::span<const float> row);
-
   // Writes the graph this model runs (cut, pooled; batch left dynamic) as OpenVINO IR, e.g. for
   // benchmark_app. Throws IoError when the file cannot be written.
   void SaveAsIr(const std::filesystem::path& xml) const;

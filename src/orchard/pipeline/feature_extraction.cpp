@@ -10,7 +10,7 @@
 
 #include "orchard/common/error.h"
 #include "orchard/common/utf8.h"
-#include "orchard/image/preprocess.h"
+#include "orchard/model/image_embedder.h"
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/bounded_queue.h"
 #include "orchard/pipeline/failpoint.h"
@@ -79,9 +79,10 @@ class Extraction {
              const std::atomic<bool>& cancel, ResumeState& state)
       : settings_(settings),
         model_(model),
+        embedder_(model, settings.preprocess, settings.max_pixels),
         progress_(progress),
         cancel_(cancel),
-        image_size_(static_cast<std::size_t>(3 * settings.preprocess.width * settings.preprocess.height)),
+        image_size_(embedder_.image_size()),
         listed_(4096),
         fetched_(2 * static_cast<std::size_t>(std::max(1, settings.read_threads))),
         prepared_(2 * static_cast<std::size_t>(model.streams())),
@@ -181,19 +182,18 @@ class Extraction {
   }
 
   void PrepareInto(FetchedImage fetched, PreparedBatch& batch) const {
-    const char* stage = "decode";
+    const char* const stage = "decode";
     const auto slot = std::span(batch.tensor).subspan(batch.items.size() * image_size_, image_size_);
-    auto prepared = ForOneInput<InputItem>(fetched.item, stage, [&] {
+    auto prepared = ForOneInput<std::optional<ImageFailure>>(fetched.item, stage, [&] {
       const auto& bytes = *fetched.bytes;
-      DecodeAndPreprocess(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())),
-                          settings_.preprocess, model_.input_layout(), settings_.max_pixels, slot, stage);
-      // Moved only now: an error row must still name the input.
-      return std::move(fetched.item);
+      return embedder_.Prepare(std::span(bytes.data(), static_cast<std::size_t>(bytes.size())), slot);
     });
     if (auto* error = std::get_if<ErrorRow>(&prepared)) {
       batch.errors.push_back(std::move(*error));
+    } else if (const auto& failure = std::get<std::optional<ImageFailure>>(prepared)) {
+      batch.errors.push_back({fetched.item.location.uri(), failure->stage, failure->message});
     } else {
-      batch.items.push_back(std::get<InputItem>(std::move(prepared)));
+      batch.items.push_back(std::move(fetched.item));
     }
   }
 
@@ -213,13 +213,13 @@ class Extraction {
   void Embed(std::vector<InputItem>& items, std::span<const float> input, std::span<float> features,
              EmbeddedBatch& batch) {
     const std::size_t dim = model_.feature_dim();
-    model_.Embed(input.first(items.size() * image_size_), items.size(), features.first(items.size() * dim));
+    const auto failures = embedder_.Embed(input, items.size(), features);
     for (std::size_t i = 0; i < items.size(); ++i) {
-      const auto row = features.subspan(i * dim, dim);
-      if (!EmbeddingModel::IsFinite(row)) {
-        batch.errors.push_back({items[i].location.uri(), "inference", "model produced non-finite features"});
+      if (failures[i]) {
+        batch.errors.push_back({items[i].location.uri(), failures[i]->stage, failures[i]->message});
         continue;
       }
+      const auto row = features.subspan(i * dim, dim);
       batch.paths.push_back(items[i].location.uri());
       batch.labels.push_back(std::move(items[i].label));
       batch.features.insert(batch.features.end(), row.begin(), row.end());
@@ -274,6 +274,7 @@ class Extraction {
 
   const ExtractionSettings& settings_;
   EmbeddingModel& model_;
+  const ImageEmbedder embedder_;
   ProgressReporter& progress_;
   const std::atomic<bool>& cancel_;
   const std::size_t image_size_;

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 
 #include "orchard/common/error.h"
-#include "orchard/image/preprocess.h"
 
 namespace orchard {
 std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k) {
@@ -23,15 +23,11 @@ std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t 
 Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels)
     : bundle_(std::move(bundle)),
       model_(OpenVerifiedModel(bundle_.model, model_threads)),
-      max_pixels_(max_pixels),
-      image_size_(static_cast<std::size_t>(3 * model_.input_width() * model_.input_height())) {
-  model_.contract().CheckSpec(bundle_.preprocess);
-}
+      embedder_(model_, bundle_.preprocess, max_pixels) {}
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
-  PreparedImage prepared{std::vector<float>(image_size_)};
-  const char* stage = nullptr;  // the caller reports any failure as the image's, whichever step it was
-  DecodeAndPreprocess(bytes, bundle_.preprocess, model_.input_layout(), max_pixels_, prepared.tensor, stage);
+  PreparedImage prepared{std::vector<float>(embedder_.image_size())};
+  if (auto failure = embedder_.Prepare(bytes, prepared.tensor)) throw InputError(failure->message);
   return prepared;
 }
 
@@ -41,18 +37,22 @@ std::vector<Recognition> Recognizer::Classify(std::span<const PreparedImage* con
   const std::size_t dim = model_.feature_dim();
   const std::size_t k = bundle_.pca.k();
   const std::size_t classes = bundle_.labels.size();
-  std::vector<float> input(n * image_size_);
-  for (std::size_t i = 0; i < n; ++i)
-    std::copy(images[i]->tensor.begin(), images[i]->tensor.end(), input.begin() + i * image_size_);
+  const std::size_t image_size = embedder_.image_size();
+  std::vector<float> input(n * image_size);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (images[i]->tensor.size() != image_size)
+      throw std::invalid_argument("Classify: a prepared image of another size");
+    std::copy(images[i]->tensor.begin(), images[i]->tensor.end(), input.begin() + i * image_size);
+  }
   std::vector<float> features(n * dim), projected(n * k), probabilities(n * classes);
-  if (n > 0) model_.Embed(input, n, features);
+  const auto failures = embedder_.Embed(input, n, features);
   bundle_.pca.Transform(features, n, projected);
 
   std::vector<Recognition> results(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto row = std::span<const float>(features).subspan(i * dim, dim);
-    if (!EmbeddingModel::IsFinite(row)) {
-      results[i].error = "the model produced non-finite features";
+    if (failures[i]) {
+      results[i].error = failures[i]->message;
       continue;
     }
     const auto probs = std::span<float>(probabilities).subspan(i * classes, classes);

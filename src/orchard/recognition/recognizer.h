@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "orchard/model/embedding_model.h"
+#include "orchard/model/image_embedder.h"
 #include "orchard/recognition/bundle.h"
 
 namespace orchard {
@@ -40,8 +41,11 @@ struct RecognizeOptions {
 // thread at a time, with batches of any size.
 class Recognizer {
  public:
-  // Verifies and compiles the bundle's model (ModelError when it is missing or changed).
+  // Verifies and compiles the bundle's model (ModelError when it is missing or changed, or when the bundle's
+  // preprocessing does not fit it).
   Recognizer(Bundle bundle, int model_threads = 0, std::uint64_t max_pixels = 100'000'000);
+  Recognizer(const Recognizer&) = delete;  // embedder_ refers to model_
+  Recognizer& operator=(const Recognizer&) = delete;
 
   // Throws InputError naming the reason when the bytes are not a supported, intact image.
   PreparedImage Prepare(std::span<const std::uint8_t> bytes) const;
@@ -59,8 +63,7 @@ class Recognizer {
  private:
   Bundle bundle_;
   EmbeddingModel model_;
-  std::uint64_t max_pixels_;
-  std::size_t image_size_;
+  ImageEmbedder embedder_;  // over model_ with the bundle's preprocessing
 };
 
 // The k most probable classes of one probability row, most probable first (ties: lower class index first).
