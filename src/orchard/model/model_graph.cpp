@@ -210,6 +210,38 @@ std::shared_ptr<ov::Model> Convert(const ModelSource& source, const std::string&
   return source.frontend->convert(input_model);
 }
 
+// Refuses, before any search or conversion, a model that is not one image in: orchard feeds exactly one
+// 3-channel picture per batch row.
+void CheckImageInput(const ov::frontend::InputModel& model, const std::filesystem::path& path) {
+  const auto inputs = model.get_inputs();
+  if (inputs.size() != 1) {
+    std::string names;
+    for (const auto& input : inputs) {
+      const auto input_names = input->get_names();
+      names += (names.empty() ? "" : ", ") + (input_names.empty() ? std::string("?") : input_names.front());
+    }
+    ThrowModelError(path, "expected one image input, the model has " + std::to_string(inputs.size()) +
+                              (names.empty() ? "" : " (" + names + ")"));
+  }
+  const ov::PartialShape shape = model.get_partial_shape(inputs[0]);
+  if (shape.rank().is_dynamic()) return;  // known only after conversion; ReadInput checks it then
+  if (shape.size() != 4 || (shape[1] != 3 && shape[3] != 3)) {
+    ThrowModelError(path,
+                    "input shape " + shape.to_string() + " is not a 3-channel image, [N,3,H,W] or [N,H,W,3]");
+  }
+}
+
+// The framework op types the frontend cannot translate, for an error message.
+std::string UnconvertedOps(const ModelSource& source) {
+  std::set<std::string> types;
+  for (const auto& op : source.frontend->decode(source.Load())->get_ops()) {
+    if (ov::is_type<FrameworkNode>(op)) types.insert(OpType(*op));
+  }
+  std::string names;
+  for (const auto& type : types) names += (names.empty() ? "" : ", ") + type;
+  return names;
+}
+
 // Returns true when the single image input had a dynamic height or width, now fixed at 224: a graph's shapes
 // are then known down to its pooling op, so the feature tensor can be found.
 bool FixSpatialSize(ov::frontend::InputModel& model) {
@@ -230,6 +262,12 @@ bool FixSpatialSize(ov::frontend::InputModel& model) {
 
 std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<FeatureCandidate>& candidates) {
   if (!candidates.empty()) return candidates.back().tensor;
+  const std::string unconverted = UnconvertedOps(source);
+  if (!unconverted.empty()) {
+    ThrowModelError(source.path, "OpenVINO cannot convert its " + unconverted +
+                                     " op(s), and no global average pooling was found before them; pass "
+                                     "--feature-tensor NAME to cut the graph before them");
+  }
   ThrowModelError(
       source.path,
       "no global average pooling found (ONNX GlobalAveragePool, ReduceMean or AveragePool over the "
@@ -271,15 +309,31 @@ ModelSource ModelSource::Open(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) ThrowModelError(path, "no such file");
   try {
-    source.frontend = source.manager.load_by_model(path.string());
+    // Only the two formats orchard supports are asked: load_by_model would also let the TensorFlow frontend
+    // probe the file, which logs parse errors to stderr for anything that is not a TensorFlow graph.
+    for (const char* framework : {"onnx", "tflite"}) {
+      auto frontend = source.manager.load_by_framework(framework);
+      if (frontend->supported(path.string())) {
+        source.frontend = std::move(frontend);
+        break;
+      }
+    }
     if (source.frontend != nullptr && source.frontend->get_name() == "onnx")
       AddOnnxWorkarounds(*source.frontend);
   } catch (const ov::Exception& error) {
     ThrowModelError(path, ShortReason(error));
   }
   if (source.frontend == nullptr) ThrowModelError(path, "not a model OpenVINO can read (ONNX or TFLite)");
+  ov::frontend::InputModel::Ptr model;
   try {
-    source.spatial_size_fixed = FixSpatialSize(*source.frontend->load(path.string()));
+    model = source.frontend->load(path.string());
+  } catch (const ov::Exception& error) {
+    ThrowModelError(path, "cannot be read as " + source.frontend->get_name() +
+                              " (truncated or corrupt?): " + ShortReason(error));
+  }
+  try {
+    CheckImageInput(*model, path);
+    source.spatial_size_fixed = FixSpatialSize(*model);
   } catch (const ov::Exception& error) {
     ThrowModelError(path, ShortReason(error));
   }

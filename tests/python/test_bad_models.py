@@ -1,0 +1,84 @@
+"""Bad model files (issue 13): exit 3 and one line on stderr naming the file and the reason, before any work."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from conftest import DEFAULT_MODEL, SHARED, run_orchard, sample_images, write_manifest
+
+RNG = np.random.default_rng(0)
+W3 = nh.from_array(RNG.normal(0, 0.1, (8, 3, 3, 3)).astype(np.float32), "W")
+
+
+def image_input(name="x", shape=("N", 3, 224, 224)):
+    return h.make_tensor_value_info(name, T.FLOAT, list(shape))
+
+
+def save(path, nodes, inputs, output, initializers=(), domains=()):
+    graph = h.make_graph(nodes, path.stem, inputs, [output], list(initializers))
+    opsets = [h.make_opsetid("", 17)] + [h.make_opsetid(d, 1) for d in domains]
+    onnx.save(h.make_model(graph, opset_imports=opsets), path)
+    return path
+
+
+def truncated(path, source, size):
+    path.write_bytes(source.read_bytes()[:size])
+    return path
+
+
+def unsupported_op(path):
+    return save(path, [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("FancyOp", ["c"], ["d"], domain="acme.ai"),
+                       h.make_node("GlobalAveragePool", ["d"], ["y"])],
+                [image_input()], h.make_tensor_value_info("y", T.FLOAT, ["N", 8, 1, 1]), [W3], ["acme.ai"])
+
+
+def no_image_input(path):
+    return save(path, [h.make_node("Relu", ["x"], ["y"])], [image_input(shape=("N", 100))],
+                h.make_tensor_value_info("y", T.FLOAT, ["N", 100]))
+
+
+def two_image_inputs(path):
+    return save(path, [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("Conv", ["x2", "W"], ["c2"]),
+                       h.make_node("Add", ["c", "c2"], ["d"]), h.make_node("GlobalAveragePool", ["d"], ["y"])],
+                [image_input(), image_input("x2")], h.make_tensor_value_info("y", T.FLOAT, ["N", 8, 1, 1]), [W3])
+
+
+def one_channel_input(path):
+    w1 = nh.from_array(RNG.normal(0, 0.1, (8, 1, 3, 3)).astype(np.float32), "W1")
+    return save(path, [h.make_node("Conv", ["x", "W1"], ["c"]), h.make_node("GlobalAveragePool", ["c"], ["y"])],
+                [image_input(shape=("N", 1, 224, 224))], h.make_tensor_value_info("y", T.FLOAT, ["N", 8, 1, 1]), [w1])
+
+
+def no_pooling(path):
+    """Conv -> Flatten: its output could be logits; orchard must not take it for features."""
+    return save(path, [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("Flatten", ["c"], ["y"])],
+                [image_input(shape=("N", 3, 32, 32))], h.make_tensor_value_info("y", T.FLOAT, ["N", 7200]), [W3])
+
+
+CASES = {
+    "not_a_model.onnx": (lambda p: p.write_text("not a model") and p, "not a model OpenVINO can read"),
+    "truncated.onnx": (lambda p: truncated(p, DEFAULT_MODEL, 1_000_000), "cannot be read as onnx (truncated or corrupt?)"),
+    "truncated.tflite": (lambda p: truncated(p, SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite", 2000),
+                         "cannot be read as tflite (truncated or corrupt?)"),
+    "unsupported_op.onnx": (unsupported_op, "OpenVINO cannot convert its FancyOp op(s)"),
+    "no_image_input.onnx": (no_image_input, "input shape [?,100] is not a 3-channel image"),
+    "two_image_inputs.onnx": (two_image_inputs, "expected one image input, the model has 2 (x, x2)"),
+    "one_channel.onnx": (one_channel_input, "input shape [?,1,224,224] is not a 3-channel image"),
+    "no_pooling.onnx": (no_pooling, "no global average pooling found"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_model_is_exit_3_with_one_line_naming_file_and_reason(tmp_path, name):
+    make, reason = CASES[name]
+    model = make(tmp_path / name)
+    manifest = write_manifest(tmp_path / "inputs.txt", sample_images(per_label=1)[:2])
+    result = run_orchard("run", "--input", manifest, "--output", tmp_path / "out", "--model", model, check=False)
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"orchard: model error: model {model}: "), lines[0]
+    assert reason in lines[0], lines[0]
+    assert not (tmp_path / "out" / "features").exists()  # refused before any work
