@@ -18,6 +18,7 @@
 #include "orchard/image/decode.h"
 #include "orchard/image/preprocess.h"
 #include "orchard/image/preprocess_spec.h"
+#include "orchard/model/model_description.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/storage/location.h"
 
@@ -26,6 +27,7 @@ namespace {
 
 struct PreprocessOptions {
   std::string image;
+  std::string model;  // when set: size, layout and default preset from its contract, decoded as `run` does
   std::string preset;
   std::optional<int> width;
   std::optional<int> height;
@@ -53,13 +55,23 @@ void WriteTensorFile(std::vector<float> values, std::vector<std::int64_t> shape,
 }
 
 int RunPreprocess(const PreprocessOptions& options) {
-  PreprocessSpec spec = PreprocessSpec::FromPreset(options.preset);
-  if (options.width) spec.width = *options.width;
-  if (options.height) spec.height = *options.height;
-  const TensorLayout layout = options.layout == "nhwc" ? TensorLayout::kNhwc : TensorLayout::kNchw;
+  PreprocessSpec spec;
+  TensorLayout layout = options.layout == "nhwc" ? TensorLayout::kNhwc : TensorLayout::kNchw;
+  bool dct_scaling = options.dct_scaling;
+  if (!options.model.empty()) {
+    const ModelContract contract = ReadModelContract(options.model, "");
+    spec = contract.Spec(options.preset);
+    layout = contract.input_layout;
+    dct_scaling = true;  // as every path that feeds the network decodes (DecodeOptionsFor)
+  } else {
+    if (options.preset.empty()) throw UsageError("preprocess: pass --preset or --model");
+    spec = PreprocessSpec::FromPreset(options.preset);
+    if (options.width) spec.width = *options.width;
+    if (options.height) spec.height = *options.height;
+  }
 
   DecodeOptions decode_options;
-  if (options.dct_scaling) {
+  if (dct_scaling) {
     decode_options.min_width = spec.width;
     decode_options.min_height = spec.height;
   }
@@ -89,8 +101,13 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
       "Decode and preprocess one image exactly as the pipeline does, and write the network's input "
       "tensor as an Arrow IPC tensor file (for debugging and reference tests)");
   command->add_option("image", options->image, "JPEG, PNG or WebP file")->required();
-  command->add_option("--preset", options->preset, "Preprocessing preset: imagenet, caffe or tf")->required();
-  command->add_option("--width", options->width, "Input width (default: the preset's, 224)")
+  command->add_option(
+      "--model,-m", options->model,
+      "Fit everything to this model as `orchard run` does: its input size and layout, its default "
+      "preset (raw for uint8/int8 input, else imagenet), JPEG DCT scaling");
+  command->add_option("--preset", options->preset,
+                      "Preprocessing preset: imagenet, caffe, tf or raw (required without --model)");
+  command->add_option("--width", options->width, "Input width (default: the preset's, 224; not with --model)")
       ->check(CLI::PositiveNumber);
   command->add_option("--height", options->height, "Input height (default: the preset's, 224)")
       ->check(CLI::PositiveNumber);

@@ -67,6 +67,10 @@ ModelDescription DescribeModel(const std::filesystem::path& path, const std::str
   return {std::move(json)};
 }
 
+ModelContract ReadModelContract(const std::filesystem::path& path, const std::string& feature_tensor) {
+  return BuildFeatureGraph(ModelSource::Open(path), feature_tensor).contract;
+}
+
 std::string ModelDescription::Text() const {
   std::ostringstream out;
   out << "model " << json.at("file").get<std::string>() << " (" << json.at("format").get<std::string>()

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "orchard/model/model_contract.h"
+
 namespace orchard {
 
 // What `orchard describe-model` reports about a model file, without compiling it:
@@ -23,5 +25,9 @@ struct ModelDescription {
 
 // Throws ModelError only when the file cannot be read as a model at all (missing, not ONNX/TFLite, corrupt).
 ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor);
+
+// The contract of a model file (`feature_tensor` "" = the default) without compiling it. Throws ModelError as
+// EmbeddingModel's constructor would.
+ModelContract ReadModelContract(const std::filesystem::path& path, const std::string& feature_tensor);
 
 }  // namespace orchard
