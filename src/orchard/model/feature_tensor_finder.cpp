@@ -11,6 +11,8 @@
 #include <array>
 #include <cstdint>
 #include <openvino/core/except.hpp>
+#include <openvino/op/constant.hpp>
+#include <openvino/op/transpose.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <optional>
 #include <span>
@@ -166,6 +168,29 @@ std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
                           OpType(*node), *channels});
   }
   return candidates;
+}
+
+std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
+                                              const std::vector<FeatureCandidate>& candidates,
+                                              const std::string& tensor, const ov::Output<ov::Node>& cut) {
+  const auto match = std::find_if(candidates.begin(), candidates.end(),
+                                  [&](const FeatureCandidate& c) { return c.tensor == tensor; });
+  if (match != candidates.end()) return match->channel_axis;
+  const auto shape = cut.get_partial_shape();
+  if (shape.rank().is_dynamic() || shape.size() != 4) return std::nullopt;
+  const ChannelAxis graph_axis = source.GraphChannelAxis();
+  if (const auto transpose = ov::as_type_ptr<ov::op::v1::Transpose>(cut.get_node_shared_ptr())) {
+    const auto order = ov::as_type_ptr<ov::op::v0::Constant>(transpose->get_input_node_shared_ptr(1));
+    if (order != nullptr) {
+      // The channels enter the Transpose where the framework keeps them and leave where the order puts them.
+      const auto perm = order->cast_vector<std::int64_t>();
+      const std::int64_t inner = graph_axis == ChannelAxis::kFirst ? 1 : 3;
+      const auto at = std::find(perm.begin(), perm.end(), inner) - perm.begin();
+      if (at == 1) return ChannelAxis::kFirst;
+      if (at == 3) return ChannelAxis::kLast;
+    }
+  }
+  return graph_axis;
 }
 
 }  // namespace orchard

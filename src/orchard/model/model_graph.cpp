@@ -260,8 +260,16 @@ bool FixSpatialSize(ov::frontend::InputModel& model) {
   return true;
 }
 
+// The input of the last pool; else the model's only output when it is a spatial map (a backbone exported
+// without its head, e.g. Keras include_top=False, pooling=None), which cannot be logits.
 std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<FeatureCandidate>& candidates) {
   if (!candidates.empty()) return candidates.back().tensor;
+  const auto model = source.Load();
+  const auto outputs = model->get_outputs();
+  if (outputs.size() == 1 && !outputs[0]->get_names().empty()) {
+    const auto shape = model->get_partial_shape(outputs[0]);
+    if (shape.rank().is_static() && shape.size() == 4) return outputs[0]->get_names().front();
+  }
   const std::string unconverted = UnconvertedOps(source);
   if (!unconverted.empty()) {
     ThrowModelError(source.path, "OpenVINO cannot convert its " + unconverted +
@@ -273,18 +281,6 @@ std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<Fe
       "no global average pooling found (ONNX GlobalAveragePool, ReduceMean or AveragePool over the "
       "whole map; TFLite MEAN or AVERAGE_POOL_2D), so orchard cannot tell the features from the "
       "logits; pass --feature-tensor NAME (orchard describe-model lists the model's tensors)");
-}
-
-// Where the cut tensor keeps its channels: as the pooling op that reads it says, else (a spatial map of rank
-// 4) as the framework lays out its graphs; unknown for other ranks, which are then flattened.
-std::optional<ChannelAxis> ChannelsOf(const ModelSource& source,
-                                      const std::vector<FeatureCandidate>& candidates,
-                                      const std::string& tensor, const ov::PartialShape& shape) {
-  const auto match = std::find_if(candidates.begin(), candidates.end(),
-                                  [&](const FeatureCandidate& c) { return c.tensor == tensor; });
-  if (match != candidates.end()) return match->channel_axis;
-  if (shape.rank().is_static() && shape.size() == 4) return source.GraphChannelAxis();
-  return std::nullopt;
 }
 
 }  // namespace
@@ -369,9 +365,9 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
     }
     MakeOutputReal(*graph.model);
     contract.feature_tensor_shape = graph.model->output().get_partial_shape().to_string();
-    contract.pooled_axes = ReduceToVector(
-        *graph.model,
-        ChannelsOf(source, candidates, contract.feature_tensor, graph.model->output().get_partial_shape()));
+    contract.pooled_axes =
+        ReduceToVector(*graph.model, FeatureChannelAxis(source, candidates, contract.feature_tensor,
+                                                        graph.model->get_results().at(0)->input_value(0)));
     AcceptF32(graph.model);
     SetBatch(*graph.model, contract, source.path);
   } catch (const ov::Exception& error) {

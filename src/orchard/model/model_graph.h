@@ -48,6 +48,14 @@ struct FeatureCandidate {
 // Every candidate, in graph order: the last one (nearest the head) is the default feature tensor.
 std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source);
 
+// Where the cut tensor `tensor` (produced by `cut` in the converted graph) keeps its channels: as the pooling
+// op that reads it says; else as a Transpose that produced it says (tf2onnx transposes an NHWC model's output
+// back to NHWC, so ONNX is not always channels-first); else, for a rank-4 map, as the framework lays out its
+// graphs (ModelSource::GraphChannelAxis). Unknown for other ranks, which are then flattened.
+std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
+                                              const std::vector<FeatureCandidate>& candidates,
+                                              const std::string& tensor, const ov::Output<ov::Node>& cut);
+
 struct FeatureGraph {
   std::shared_ptr<ov::Model> model;  // one f32 input [B, 3, H, W] or [B, H, W, 3]; one f32 output [B, dim]
   ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch
