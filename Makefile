@@ -36,7 +36,12 @@ recognize: setup
 serve-bench: recognize
 	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE)
 
-.PHONY: bench-memory fuzz
+.PHONY: bench-memory fuzz compat
+
+# The model-compatibility suite alone (also part of `test`): exported Keras/TFLite/ONNX models vs their frameworks.
+compat: setup
+	bash scripts/setup_compat.sh
+	.venv/bin/python -m pytest tests/python/test_model_compat.py -q
 
 # Peak RSS of `orchard run` on 1x and 10x the sample's Test split (~15 min): it must not grow with the input.
 bench-memory: setup

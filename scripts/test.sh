@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
 .venv/bin/python scripts/make_resnet50.py --output models-generated/resnet50-notop.onnx
+# The model-compatibility suite's frameworks (.venv-compat, pinned) and models (models-generated/compat/).
+bash scripts/setup_compat.sh
 ctest --test-dir build --output-on-failure -j 2
 # Decode + preprocess under libFuzzer with ASan and UBSan; `scripts/fuzz.sh 3600` for a long run.
 bash scripts/fuzz.sh 30
