@@ -134,6 +134,7 @@ class Extraction {
     callbacks.on_total = [this](std::size_t total) {
       progress_.SetTotal(static_cast<std::int64_t>(total) - static_cast<std::int64_t>(state_.done.size()));
     };
+    callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
     progress_.ListingDone();
     listed_.Close();
@@ -150,6 +151,7 @@ class Extraction {
   static Fetched Read(InputItem item) {
     const char* const stage = "read";
     return ForOneInput<FetchedImage>(item, stage, [&] {
+      if (!item.listing_error.empty()) throw InputError(item.listing_error);
       auto bytes = ReadAll(item.location, item.listed_size);
       return FetchedImage{std::move(item), std::move(bytes)};
     });
