@@ -59,3 +59,17 @@ def test_symlink_loop_lists_every_image_once_and_is_reported_once(tmp_path):
     assert result.stderr.count("symlink loop") == 1, result.stderr
     assert str(folder / "loop") in result.stderr
 
+
+def test_file_over_max_file_bytes_is_a_read_error_row(tmp_path):
+    folder = tmp_path / "in" / "Kiwi"
+    folder.mkdir(parents=True)
+    for image in kiwis(2):
+        (folder / image.name).write_bytes(image.read_bytes())
+    big = folder / "big.jpg"  # a good JPEG with 300 kB after EOI: decodable, but over the limit
+    big.write_bytes(kiwis(1)[0].read_bytes() + b"\0" * 300_000)
+    size = big.stat().st_size
+    run(tmp_path / "in", tmp_path / "out", "--max-file-bytes", "100000", expect=EXIT_PARTIAL)
+    assert paths(tmp_path / "out", "features") == sorted(str(folder / image.name) for image in kiwis(2))
+    [error] = pq.read_table(tmp_path / "out" / "errors").to_pylist()
+    assert error == {"path": str(big), "stage": "read",
+                     "message": f"file too large: {size} bytes, over the limit of 100000 bytes"}
