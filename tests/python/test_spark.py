@@ -169,6 +169,20 @@ def test_binding_partials_merge_exactly(spark_input):
     assert projected.shape == (12, 4) and projected.dtype == np.float32
 
 
+def test_binding_refuses_a_file_over_the_size_limit(tmp_path):
+    """No Spark: a path-only input used to be read whole whatever its size; over 256 MiB it is now an error entry,
+    refused from its size before reading (a sparse file here, so the test writes nothing)."""
+    huge = tmp_path / "Kiwi" / "huge.jpg"
+    huge.parent.mkdir()
+    with open(huge, "wb") as file:
+        file.truncate(256 * 2**20 + 1)
+    good = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[0]
+    features, errors = orchard.Featurizer(str(DEFAULT_MODEL)).featurize([str(good), str(huge)], batch=2)
+    assert [(i, stage) for i, stage, _ in errors] == [(1, "read")]
+    assert errors[0][2] == "file too large: 268435457 bytes, over the limit of 268435456 bytes"
+    assert np.isfinite(features[0]).all()
+
+
 def test_binding_arrow_matches_numpy(spark_input):
     """No Spark: the Arrow C data interface functions give the numpy functions' values, keep error rows, and name
     what is wrong with bad input."""
