@@ -171,7 +171,7 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
       if (image_input.bytes) {
         bytes = *image_input.bytes;
       } else {
-        owned = ReadAll(ResolveLocation(image_input.path));
+        owned = ReadAll(ResolveLocation(image_input.path), {}, kDefaultMaxFileBytes);
         bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
       }
       stage = "decode";

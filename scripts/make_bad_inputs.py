@@ -5,7 +5,7 @@
     .venv/bin/python scripts/make_bad_inputs.py --output /tmp/bad/corpus --sidecar /tmp/bad/expected.json
 
 Each sidecar entry: kind, path (relative to the corpus root; a file name that is not valid UTF-8 is kept with
-Python's surrogateescape, so os.fsencode(path) gives the bytes on disk), label, expect ("processed" or "error"),
+Python's surrogateescape, so os.fsencode(path) gives the bytes on disk), label, expect ("processed", "error" or "skipped": no row),
 stage and message (a substring of the error message) for errors, and a note. Everything is seeded: two runs
 write the same bytes. Where a library cannot produce a case (bombs, corruption, non-UTF-8 names, symlinks) the
 bytes are written by hand.
@@ -79,6 +79,14 @@ def corrupt_jpeg_scan(jpeg, seed):
     return bytes(data)
 
 
+def with_extraneous_bytes(jpeg):
+    """Bytes that are no segment, before a header marker (DQT) and before EOI: libjpeg warns "Corrupt JPEG data: N
+    extraneous bytes before marker 0x..", a warning that loses nothing (PIL and OpenCV decode the same pixels)."""
+    dqt = jpeg.index(b"\xff\xdb")
+    junk = b"\x00" * 64
+    return jpeg[:dqt] + junk + jpeg[dqt:-2] + junk + jpeg[-2:]
+
+
 def corrupt_png_idat(png):
     """Flips bytes in the middle of the first IDAT chunk (its CRC no longer matches)."""
     data = bytearray(png)
@@ -109,6 +117,9 @@ def kinds(control):
     def bad(kind, name, data, stage, message, note, label=LABELS[1]):
         rows.append((kind, label, name, data, "error", stage, message, note))
 
+    def skipped(kind, name, data, note, label=LABELS[0]):
+        rows.append((kind, label, name, data, "skipped", None, None, note))
+
     # Decodable, possibly unusual: every one must come out as a feature row.
     ok("grayscale_jpeg", "gray.jpg", encode(rgb.convert("L"), "JPEG"), "gray replicated to 3 channels")
     ok("cmyk_jpeg", "cmyk.jpg", encode(rgb.convert("CMYK"), "JPEG"), "Adobe-inverted CMYK converted to RGB")
@@ -135,6 +146,8 @@ def kinds(control):
     ok("jpeg_named_png", "really-a-jpeg.png", jpeg, "sniffed by content, not name", label=LABELS[2])
     ok("jpeg_trailing_bytes", "trailing.jpg", jpeg + b"TRAILER" * 100, "bytes after EOI ignored",
        label=LABELS[2])
+    ok("jpeg_extraneous_bytes", "extraneous-bytes.jpg", with_extraneous_bytes(jpeg),
+       "libjpeg's harmless warning: decoded", label=LABELS[2])
     ok("png_trailing_bytes", "trailing.png", png + b"TRAILER" * 100, "bytes after IEND ignored",
        label=LABELS[2])
     ok("webp_lossy", "lossy.webp", encode(rgb, "WEBP", quality=80), "WebP", label=LABELS[2])
@@ -176,6 +189,11 @@ def kinds(control):
         "decode", "animated WebP is not supported", "which frame would be the picture?", label=LABELS[2])
     rows.append(("dangling_symlink", LABELS[1], "dangling-link.jpg", Path("../no-such-target.jpg"), "error",
                  "read", "cannot open", "a symlink whose target does not exist"))
+
+    # Not inputs: listed by neither engine, no row at all.
+    skipped("hidden_dot", ".hidden.jpg", jpeg, "Hadoop's hidden-file rule, as Spark")
+    skipped("hidden_underscore", "_x.jpg", jpeg, "Hadoop's hidden-file rule, as Spark")
+    skipped("symlink_loop", "loop", Path(".."), "a folder symlink to the root: each folder is walked once")
     return rows
 
 

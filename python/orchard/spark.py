@@ -28,7 +28,6 @@ import pyarrow.parquet as pq
 
 DEFAULT_MODEL = str(Path(os.environ.get("ORCHARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
                     / "models" / "mobilenetv2-12-int8.onnx")
-IMAGE_GLOB = "*.{jpg,jpeg,JPG,JPEG,png,PNG,webp,WEBP}"
 # hadoop-aws and the AWS SDK for s3a:// (scripts/fetch_spark_jars.sh), added to sessions this module starts.
 SPARK_JARS_DIR = Path(os.environ.get("ORCHARD_SPARK_JARS", Path(__file__).resolve().parents[2] / ".tools" / "jars"))
 # The AWS SDK's default chain: environment keys, AWS_PROFILE + shared files, web identity, container, instance
@@ -203,8 +202,10 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
     from pyspark import StorageLevel
     started = time.time()
     _delete_file(spark, _child(output, "_SUCCESS"))
-    images = (spark.read.format("binaryFile").option("pathGlobFilter", IMAGE_GLOB)
-              .option("recursiveFileLookup", "true").load(str(input)))
+    # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
+    # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
+    # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
+    images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
     featurised = featurise(images, model=model, preset=preset, feature_tensor=feature_tensor,
                            precision=precision, batch=batch, threads=threads)
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)

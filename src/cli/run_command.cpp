@@ -91,6 +91,12 @@ CommandAction RegisterRunCommand(CLI::App& app) {
       ->add_option("--max-pixels", o.max_pixels,
                    "Refuse images announcing more pixels than this (decompression bombs)")
       ->capture_default_str();
+  command
+      ->add_option("--max-file-bytes", o.max_file_bytes,
+                   "Input files larger than this are error rows, refused before reading; also the most file "
+                   "bytes held between reading and decoding")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command->add_option("--rows-per-part", o.rows_per_part, "Rows per Parquet part file")
       ->check(CLI::Range(1, 100'000'000))
       ->capture_default_str();

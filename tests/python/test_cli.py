@@ -12,7 +12,7 @@ EXIT_USAGE, EXIT_IO, EXIT_PARTIAL = 2, 3, 4
 
 @pytest.mark.parametrize("command, options", [
     ("run", ["--input", "--output", "--model", "--feature-tensor", "--preprocess", "--pca-k", "--pca-variance",
-             "--precision", "--batch", "--threads", "--max-pixels", "--overwrite"]),
+             "--precision", "--batch", "--threads", "--max-pixels", "--max-file-bytes", "--overwrite"]),
     ("inspect", ["--rows"]),
     ("preprocess", ["--preset", "--output"]),
 ])

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SHARED
 from conftest import run_orchard as run_cli
-from reference import PRESETS, exact_pixels, reference_preprocess, to_pixel_units
+from reference import PRESETS, exact_pixels, reference_pixels, reference_preprocess, to_pixel_units, triangle_resize
 
 DATA = SHARED / "data"
 LABELS = ["Apple Red 1", "Cherry", "Granny Smith", "Kiwi", "Lemon", "Orange", "Pear", "Plum", "Pomegranate",
@@ -89,3 +89,27 @@ def test_caffe_is_bgr_of_the_same_pixels_as_imagenet(tmp_path: Path) -> None:
     bgr = to_pixel_units(run_orchard(image, "caffe", tmp_path / "b.arrow"), PRESETS["caffe"])
     np.testing.assert_allclose(bgr[:, ::-1], rgb, atol=1e-3)
     assert np.abs(bgr[:, 0] - bgr[:, 2]).max() > 10, "a fruit photo should not be grey"
+
+
+def test_extraneous_bytes_decode_to_the_pixels_pil_and_opencv_see(tmp_path: Path) -> None:
+    """libjpeg's harmless warning "Corrupt JPEG data: N extraneous bytes before marker" (bytes that are no segment,
+    here before DQT and before EOI) used to make the image an error row; PIL and OpenCV decode it to the clean
+    file's pixels, and so does orchard now."""
+    from PIL import Image
+
+    clean_path = sample_images()[0]
+    clean = clean_path.read_bytes()
+    dqt = clean.index(b"\xff\xdb")
+    junk = b"\x00" * 64
+    dirty_path = tmp_path / "extraneous.jpg"
+    dirty_path.write_bytes(clean[:dqt] + junk + clean[dqt:-2] + junk + clean[-2:])
+    pil_clean, pil_dirty = (np.asarray(Image.open(p).convert("RGB")) for p in (clean_path, dirty_path))
+    np.testing.assert_array_equal(pil_dirty, pil_clean)
+    np.testing.assert_array_equal(reference_pixels(dirty_path, PRESETS["imagenet"]),
+                                  reference_pixels(clean_path, PRESETS["imagenet"]))
+    ours_dirty = run_orchard(dirty_path, "imagenet", tmp_path / "dirty.arrow")
+    np.testing.assert_array_equal(ours_dirty, run_orchard(clean_path, "imagenet", tmp_path / "clean.arrow"))
+    # ...and those are the pixels the references decode: orchard's resize of PIL's pixels, within rounding.
+    exact = triangle_resize(pil_dirty, 224, 224)
+    diff = np.abs(to_pixel_units(ours_dirty, PRESETS["imagenet"])[0].transpose(1, 2, 0) - exact)
+    assert diff.max() <= EXACT_MAX_ABS_DIFF, f"max diff {diff.max():.3f} px"

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from conftest import DEFAULT_MODEL, REPO, SAMPLE, assert_same_pca_model, run_orchard
 
@@ -45,14 +46,46 @@ def cli_output(spark_input, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spark_output(spark_input, tmp_path_factory):
+def spark():
+    """One Spark session for the module's jobs (a session takes seconds to start)."""
+    session = orchard.spark.session("local[2]", app_name="orchard-test")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_output(spark, spark_input, tmp_path_factory):
     output = tmp_path_factory.mktemp("spark") / "out"
-    spark = orchard.spark.session("local[2]", app_name="orchard-test")
-    try:
-        summary = orchard.spark.run(spark, spark_input, output, model=DEFAULT_MODEL, batch=8, pca_k=PCA_K)
-    finally:
-        spark.stop()
+    summary = orchard.spark.run(spark, spark_input, output, model=DEFAULT_MODEL, batch=8, pca_k=PCA_K)
     return output, summary
+
+
+def _mixed_names_folder(root):
+    """Images under any name, a PNG named .jpg, a text file, and Hadoop's hidden names."""
+    folder = root / "Kiwi"
+    folder.mkdir(parents=True)
+    jpegs = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))
+    for name, source in zip(["1.jpg", "2.JPG", "4.Jpg", "5.jfif", "6", "_x.jpg", ".hidden.jpg"], jpegs):
+        shutil.copy(source, folder / name)
+    Image.open(jpegs[10]).save(folder / "7.jpg", format="PNG")
+    (folder / "notes.txt").write_text("not an image\n")
+    return folder
+
+
+def test_both_engines_select_the_same_inputs_by_content(spark, tmp_path):
+    """Spark used to pick files with a case-sensitive extension glob (4.Jpg, 5.jfif and extension-less images
+    vanished) and `orchard run` kept _x.jpg, which Spark's listing always drops: one rule for both now."""
+    folder = _mixed_names_folder(tmp_path / "in")
+    spark_out, cli_out = tmp_path / "spark", tmp_path / "cli"
+    summary = orchard.spark.run(spark, tmp_path / "in", spark_out, model=DEFAULT_MODEL, batch=8, pca_k=2)
+    result = run_orchard("run", "--input", tmp_path / "in", "--output", cli_out, "--pca-k", 2, check=False)
+    assert result.returncode == 4, result.stderr
+    expected = sorted(str(folder / name) for name in ["1.jpg", "2.JPG", "4.Jpg", "5.jfif", "6", "7.jpg"])
+    for output in (spark_out, cli_out):
+        assert sorted(pq.read_table(output / "features").column("path").to_pylist()) == expected, output
+        errors = pq.read_table(output / "errors").select(["path", "stage"]).to_pylist()
+        assert errors == [{"path": str(folder / "notes.txt"), "stage": "decode"}], output
+    assert summary["counts"] == {"seen": 7, "written": 6, "failed": 1}
 
 
 def _by_path(table, column):
@@ -134,6 +167,20 @@ def test_binding_partials_merge_exactly(spark_input):
     np.testing.assert_allclose(parts["explained_variance"], whole["explained_variance"], rtol=1e-9)
     projected = orchard.pca_transform(features[:12], whole["mean"], whole["components"])
     assert projected.shape == (12, 4) and projected.dtype == np.float32
+
+
+def test_binding_refuses_a_file_over_the_size_limit(tmp_path):
+    """No Spark: a path-only input used to be read whole whatever its size; over 256 MiB it is now an error entry,
+    refused from its size before reading (a sparse file here, so the test writes nothing)."""
+    huge = tmp_path / "Kiwi" / "huge.jpg"
+    huge.parent.mkdir()
+    with open(huge, "wb") as file:
+        file.truncate(256 * 2**20 + 1)
+    good = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[0]
+    features, errors = orchard.Featurizer(str(DEFAULT_MODEL)).featurize([str(good), str(huge)], batch=2)
+    assert [(i, stage) for i, stage, _ in errors] == [(1, "read")]
+    assert errors[0][2] == "file too large: 268435457 bytes, over the limit of 268435456 bytes"
+    assert np.isfinite(features[0]).all()
 
 
 def test_binding_arrow_matches_numpy(spark_input):

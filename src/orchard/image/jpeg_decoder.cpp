@@ -43,26 +43,57 @@ void LimitScans(j_common_ptr cinfo) {
   std::longjmp(errors->jump, 1);
 }
 
-// Warnings that mean pixel data was lost. libjpeg only warns about them and fills the gap with grey; we never
-// want to hand a half-grey picture to the network, so they are as fatal as errors.
-bool LosesPixelData(int code) {
-  switch (code) {
-    case JWRN_JPEG_EOF:
-    case JWRN_HIT_MARKER:
-    case JWRN_MUST_RESYNC:
-    case JWRN_HUFF_BAD_CODE:
-    case JWRN_ARITH_BAD_CODE:
-    case JWRN_EXTRANEOUS_DATA:
-    case JWRN_NOT_SEQUENTIAL:
-      return true;
-    default:
-      return false;
+// What each warning of libjpeg-turbo 2.1 (jerror.h's JWRN_* codes; Debian 12's libjpeg62-turbo) means for the
+// pixels. libjpeg only warns and goes on, filling what it lost with grey: a warning that loses or guesses
+// pixel data must be as fatal as an error, never a half-grey picture handed to the network; the harmless ones
+// decode, as in PIL and OpenCV (the same library, which ignore every warning). A code missing here (a newer
+// libjpeg) is fatal until someone reads what it means.
+enum class Warning {
+  kHarmless,
+  kLosesData,
+  // Bytes that are not part of any segment, skipped to reach the next marker: outside a scan (between header
+  // segments, or after the last scan before EOI: padding some cameras and editors write) they carry nothing.
+  // Before a restart marker they sit inside a scan, where they mean the entropy decoder finished the interval
+  // without reaching its end: the data it decoded was not the data the encoder wrote.
+  kLosesDataBeforeRestart,
+};
+
+struct WarningRule {
+  int code;
+  Warning verdict;
+};
+
+constexpr WarningRule kWarningRules[] = {
+    {JWRN_ADOBE_XFORM, Warning::kHarmless},      // unknown Adobe colour transform: assumes YCbCr, as PIL
+    {JWRN_ARITH_BAD_CODE, Warning::kLosesData},  // corrupt arithmetic-coded data
+    // A progressive scan out of the expected order (e.g. a refinement repeated): applied as written, as every
+    // decoder does; the cost of many scans is bounded by kMaxScans.
+    {JWRN_BOGUS_PROGRESSION, Warning::kHarmless},
+    {JWRN_EXTRANEOUS_DATA, Warning::kLosesDataBeforeRestart},
+    {JWRN_HIT_MARKER, Warning::kLosesData},      // scan data ends before the image does
+    {JWRN_HUFF_BAD_CODE, Warning::kLosesData},   // corrupt Huffman-coded data
+    {JWRN_JFIF_MAJOR, Warning::kHarmless},       // unknown JFIF version: the header is still read
+    {JWRN_JPEG_EOF, Warning::kLosesData},        // truncated file
+    {JWRN_MUST_RESYNC, Warning::kLosesData},     // a restart marker missing or out of order
+    {JWRN_NOT_SEQUENTIAL, Warning::kLosesData},  // a baseline frame with progressive scan parameters
+    {JWRN_TOO_MUCH_DATA, Warning::kLosesData},   // more scanlines asked for than exist (never, here)
+    {JWRN_BOGUS_ICC, Warning::kHarmless},        // broken ICC profile markers (the profile is not used)
+};
+
+bool IsRestartMarker(int marker) { return marker >= 0xD0 && marker <= 0xD7; }
+
+bool LosesPixelData(const jpeg_error_mgr& errors) {
+  for (const auto& rule : kWarningRules) {
+    if (rule.code != errors.msg_code) continue;
+    if (rule.verdict != Warning::kLosesDataBeforeRestart) return rule.verdict == Warning::kLosesData;
+    return IsRestartMarker(errors.msg_parm.i[1]);  // JWRN_EXTRANEOUS_DATA's parameters: count, marker
   }
+  return true;
 }
 
 void EmitMessage(j_common_ptr cinfo, int level) {
-  if (level < 0 && LosesPixelData(cinfo->err->msg_code)) ExitWithMessage(cinfo);
-  // Other warnings (unknown JFIF revision, bad ICC marker...) and trace messages are harmless: stay silent.
+  // level >= 0 is a trace message; warnings are level -1.
+  if (level < 0 && LosesPixelData(*cinfo->err)) ExitWithMessage(cinfo);
 }
 
 // Owns the decompressor. jpeg_destroy_decompress is a no-op on a zeroed struct, so this is safe even when

@@ -13,6 +13,7 @@
 #include "orchard/model/image_embedder.h"
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/bounded_queue.h"
+#include "orchard/pipeline/byte_budget.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/task_group.h"
 #include "orchard/storage/input_listing.h"
@@ -25,6 +26,7 @@ namespace {
 struct FetchedImage {
   InputItem item;
   std::shared_ptr<arrow::Buffer> bytes;
+  ByteBudget::Lease lease;  // the bytes' share of the read budget, given back once decoded
 };
 using Fetched = std::variant<FetchedImage, ErrorRow>;
 
@@ -83,6 +85,7 @@ class Extraction {
         progress_(progress),
         cancel_(cancel),
         image_size_(embedder_.image_size()),
+        read_budget_(settings.max_file_bytes),
         listed_(4096),
         fetched_(2 * static_cast<std::size_t>(std::max(1, settings.read_threads))),
         prepared_(2 * static_cast<std::size_t>(model.streams())),
@@ -110,6 +113,7 @@ class Extraction {
 
  private:
   void CloseQueues() {
+    read_budget_.Close();
     listed_.Close();
     fetched_.Close();
     prepared_.Close();
@@ -134,12 +138,15 @@ class Extraction {
     callbacks.on_total = [this](std::size_t total) {
       progress_.SetTotal(static_cast<std::int64_t>(total) - static_cast<std::int64_t>(state_.done.size()));
     };
+    callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
     progress_.ListingDone();
     listed_.Close();
   }
 
-  // Reads are I/O-bound: more readers than cores keep requests to an object store in flight.
+  // Reads are I/O-bound: more readers than cores keep requests to an object store in flight. A file's size is
+  // known before it is read, so its bytes are taken from the budget first: the bytes held between reading and
+  // decoding (files being read, queued, being decoded) stay under settings_.max_file_bytes in total.
   void ReadLoop() {
     while (auto item = listed_.Pop()) {
       if (StopIfCancelled() || !fetched_.Push(Read(std::move(*item)))) break;
@@ -147,11 +154,14 @@ class Extraction {
     if (--readers_left_ == 0) fetched_.Close();
   }
 
-  static Fetched Read(InputItem item) {
+  Fetched Read(InputItem item) {
     const char* const stage = "read";
     return ForOneInput<FetchedImage>(item, stage, [&] {
-      auto bytes = ReadAll(item.location, item.listed_size);
-      return FetchedImage{std::move(item), std::move(bytes)};
+      if (!item.listing_error.empty()) throw InputError(item.listing_error);
+      const auto opened = OpenForRead(item.location, item.listed_size, settings_.max_file_bytes);
+      auto lease = read_budget_.Take(opened.size);
+      auto bytes = ReadWhole(opened);
+      return FetchedImage{std::move(item), std::move(bytes), std::move(lease)};
     });
   }
 
@@ -278,6 +288,7 @@ class Extraction {
   ProgressReporter& progress_;
   const std::atomic<bool>& cancel_;
   const std::size_t image_size_;
+  ByteBudget read_budget_;  // before the queues: leases in them give back to it when they are destroyed
   BoundedQueue<InputItem> listed_;
   BoundedQueue<Fetched> fetched_;
   BoundedQueue<PreparedBatch> prepared_;

@@ -20,6 +20,9 @@ struct ExtractionSettings {
   int decode_threads = 1;
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 0;
+  // Larger input files are error rows, refused from their listed or stat/HEAD size before reading. Also the
+  // budget of file bytes held between reading and decoding, all readers and queued files together.
+  std::int64_t max_file_bytes = kDefaultMaxFileBytes;
 };
 
 // Pass one of a run: list → read (a pool of readers) → decode + preprocess (a pool of workers, each filling

@@ -45,6 +45,11 @@ void ProgressReporter::Finish() {
   Print(true);
 }
 
+void ProgressReporter::Note(const std::string& message) {
+  std::lock_guard lock(mutex_);  // the reporting thread prints the bar while holding it
+  out_ << (interactive_ ? "\r\033[2K" : "") << "orchard: " << message << "\n" << std::flush;
+}
+
 void ProgressReporter::Loop() {
   const auto period = interactive_ ? std::chrono::milliseconds(250) : std::chrono::seconds(10);
   std::unique_lock lock(mutex_);

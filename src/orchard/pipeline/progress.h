@@ -33,6 +33,9 @@ class ProgressReporter {
   std::int64_t failed() const { return failed_; }
   double elapsed_seconds() const;
 
+  // Prints one line of news (e.g. a skipped symlink loop) without garbling the bar.
+  void Note(const std::string& message);
+
   // Stops the reporting thread and prints the final state once.
   void Finish();
 

@@ -86,7 +86,8 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               options.io_threads,
                               ThreadsOrCores(options.threads),
                               options.rows_per_part,
-                              options.max_pixels};
+                              options.max_pixels,
+                              options.max_file_bytes};
   const auto identity = JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
                                     std::string(PrecisionName(options.model.precision)),
                                     settings.preprocess.ToJson(), options.max_pixels);

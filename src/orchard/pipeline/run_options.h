@@ -6,6 +6,7 @@
 
 #include "orchard/model/embedding_model.h"
 #include "orchard/pca/pca_model.h"
+#include "orchard/storage/location.h"
 
 namespace orchard {
 
@@ -31,6 +32,7 @@ struct RunOptions {
   int io_threads = kDefaultIoThreads;  // concurrent reads of input files or objects
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 100'000'000;
+  std::int64_t max_file_bytes = kDefaultMaxFileBytes;  // larger input files are error rows
   bool overwrite = false;
   std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
 };

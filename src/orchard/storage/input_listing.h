@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "orchard/storage/location.h"
 
@@ -16,19 +17,33 @@ struct InputItem {
   std::string label;
   // The object's size as listed by an object store: reading it then needs no HEAD request first.
   std::optional<std::int64_t> listed_size = {};
+  // Set when the listing found an entry that names no input (a manifest line with an empty field): the item
+  // is then this error, to be reported as its row (`location` names the manifest and the line).
+  std::string listing_error = {};
 };
 
+// The names both engines skip, in folders and object prefixes: Hadoop's hidden-file rule, which Spark applies
+// to every file listing (binaryFile's included) and which cannot be turned off there. A name starting with
+// '.' or '_' (but Spark keeps `_metadata*`, `_common_metadata*` and `_key=value`) or ending with `._COPYING_`
+// (a file that `hadoop fs -put` is still copying).
+bool IsHiddenName(std::string_view name);
+
 // Lists the inputs under `root` and hands each to `callbacks.emit` as it is found:
-//  - a folder: every regular file below it, recursively, in path order (files of any type: what is not an
-//    image becomes an error row later, so nothing is silently left out); hidden entries (".name") are
-//    skipped;
+//  - a folder: every file below it, recursively, in path order (files of any type and name: what is not an
+//    image becomes an error row later, so nothing is silently left out), except hidden names (IsHiddenName),
+//    files or folders; a symlinked folder is walked once (see on_warning);
 //  - a file: a manifest, one path or URI per line, optionally followed by a TAB and a label; relative paths
-//    are relative to the manifest's folder; empty lines and lines starting with '#' are ignored.
-// Throws IoError when `root` is missing or unreadable.
+//    are relative to the manifest's folder; empty lines and lines starting with '#' are ignored; a UTF-8
+//    byte-order mark and CRLF line ends are accepted; a line with an empty path or label becomes an item
+//    with `listing_error` set.
+// Throws IoError when `root` is missing, or a folder below it cannot be listed.
 struct ListingCallbacks {
   std::function<bool(InputItem)> emit;  // returns false to stop the listing early
   // Called once, before the first emit, when the number of inputs is known up front (a local folder).
   std::function<void(std::size_t)> on_total = {};
+  // Told, once each, of the symlinked folders skipped because their folder is walked already (a symlink
+  // loop, or a second link to one folder), so that no image is listed twice.
+  std::function<void(const std::string&)> on_warning = {};
 };
 void ListInputs(const Location& root, const ListingCallbacks& callbacks);
 

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
+#include <string>
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
@@ -81,7 +82,8 @@ arrow::fs::FileInfo ListedFile(const Location& location, std::int64_t size) {
 
 }  // namespace
 
-std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size) {
+OpenedFile OpenForRead(const Location& location, std::optional<std::int64_t> known_size,
+                       std::optional<std::int64_t> max_bytes) {
   // Opening a FIFO blocks until a writer appears: such local entries are refused before they are opened.
   std::error_code error;
   const auto status = std::filesystem::status(location.path, error);
@@ -94,10 +96,23 @@ std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<s
   if (!file.ok()) ThrowReadFailure(location, "cannot open", file.status());
   auto size = (*file)->GetSize();
   if (!size.ok()) ThrowReadFailure(location, "cannot read size", size.status());
-  auto buffer = (*file)->ReadAt(0, *size);
-  if (!buffer.ok()) ThrowReadFailure(location, "cannot read", buffer.status());
-  if ((*buffer)->size() != *size) throw InputError("short read (file changed while reading?)");
+  if (max_bytes && *size > *max_bytes) {
+    throw InputError("file too large: " + std::to_string(*size) + " bytes, over the limit of " +
+                     std::to_string(*max_bytes) + " bytes");
+  }
+  return {location, *file, *size};
+}
+
+std::shared_ptr<arrow::Buffer> ReadWhole(const OpenedFile& opened) {
+  auto buffer = opened.file->ReadAt(0, opened.size);
+  if (!buffer.ok()) ThrowReadFailure(opened.location, "cannot read", buffer.status());
+  if ((*buffer)->size() != opened.size) throw InputError("short read (file changed while reading?)");
   return *buffer;
+}
+
+std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size,
+                                       std::optional<std::int64_t> max_bytes) {
+  return ReadWhole(OpenForRead(location, known_size, max_bytes));
 }
 
 EntryType GetEntryType(const Location& location) {

@@ -2,6 +2,7 @@
 
 #include <arrow/buffer.h>
 #include <arrow/filesystem/filesystem.h>
+#include <arrow/io/interfaces.h>
 
 #include <cstdint>
 #include <memory>
@@ -28,10 +29,28 @@ struct Location {
 // string cannot be understood.
 Location ResolveLocation(std::string_view uri_or_path);
 
+// The default limit on an input file's size (`orchard run --max-file-bytes`): far above any photo, far below
+// the stray video or disk image that would otherwise be loaded whole.
+inline constexpr std::int64_t kDefaultMaxFileBytes = std::int64_t{256} << 20;
+
+// A file opened for a whole read, its size known before any byte is read.
+struct OpenedFile {
+  Location location;
+  std::shared_ptr<arrow::io::RandomAccessFile> file;
+  std::int64_t size = 0;  // bytes
+};
+
 // Whole-file reads. An unreadable local file or a missing object is an InputError (the caller decides whether
 // that is fatal); a storage failure that outlasted the retries is an IoError. A `known_size` (from a listing)
-// saves an object store the request that would ask for it.
-std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size = {});
+// saves an object store the request that would ask for it (else a stat, or a HEAD request). A file of more
+// than `max_bytes` is an InputError before anything is read.
+OpenedFile OpenForRead(const Location& location, std::optional<std::int64_t> known_size = {},
+                       std::optional<std::int64_t> max_bytes = {});
+// Reads `opened.size` bytes, never more (a file that grew since is read as it was when opened); a file that
+// shrank is an InputError.
+std::shared_ptr<arrow::Buffer> ReadWhole(const OpenedFile& opened);
+std::shared_ptr<arrow::Buffer> ReadAll(const Location& location, std::optional<std::int64_t> known_size = {},
+                                       std::optional<std::int64_t> max_bytes = {});
 
 enum class EntryType { kMissing, kFile, kDirectory };
 EntryType GetEntryType(const Location& location);

@@ -76,9 +76,9 @@ inline Bytes EncodeRgbPng(int width, int height, const Bytes& rgb) {
 }
 
 // Baseline (or progressive) JPEG at quality 100 without chroma subsampling, so solid colours survive nearly
-// exactly.
+// exactly; a restart marker every `restart_interval` MCUs when not 0.
 inline Bytes EncodeJpeg(int width, int height, const Bytes& pixels, J_COLOR_SPACE color_space = JCS_RGB,
-                        int components = 3, bool progressive = false) {
+                        int components = 3, bool progressive = false, unsigned restart_interval = 0) {
   jpeg_compress_struct cinfo{};
   jpeg_error_mgr errors{};
   cinfo.err = jpeg_std_error(&errors);
@@ -92,6 +92,7 @@ inline Bytes EncodeJpeg(int width, int height, const Bytes& pixels, J_COLOR_SPAC
   cinfo.in_color_space = color_space;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, 100, TRUE);
+  cinfo.restart_interval = restart_interval;
   for (int c = 0; c < cinfo.num_components; ++c) {
     cinfo.comp_info[c].h_samp_factor = 1;
     cinfo.comp_info[c].v_samp_factor = 1;

@@ -33,14 +33,23 @@ class InputListingTest : public ::testing::Test {
 
   std::vector<InputItem> List(const fs::path& path) {
     std::vector<InputItem> items;
-    ListInputs(ResolveLocation(path.string()), {[&](InputItem item) {
-                 items.push_back(std::move(item));
-                 return true;
-               }});
+    ListingCallbacks callbacks{[&](InputItem item) {
+      items.push_back(std::move(item));
+      return true;
+    }};
+    callbacks.on_warning = [&](const std::string& message) { warnings_.push_back(message); };
+    ListInputs(ResolveLocation(path.string()), callbacks);
     return items;
   }
 
+  static std::vector<std::string> Uris(const std::vector<InputItem>& items) {
+    std::vector<std::string> uris;
+    for (const auto& item : items) uris.push_back(item.location.uri());
+    return uris;
+  }
+
   fs::path root_;
+  std::vector<std::string> warnings_;
 };
 
 TEST_F(InputListingTest, FolderGivesEveryVisibleFileInPathOrderWithParentFolderAsLabel) {
@@ -63,6 +72,80 @@ TEST_F(InputListingTest, ManifestResolvesRelativePathsAndExplicitLabels) {
   EXPECT_EQ(items[0].label, "Banana");
   EXPECT_EQ(items[1].location.uri(), (root_ / "Training/Apple Braeburn/a.png").string());
   EXPECT_EQ(items[1].label, "Granny");
+}
+
+TEST_F(InputListingTest, ManifestWithByteOrderMarkAndCrlfIsRead) {
+  std::ofstream(root_ / "list.txt") << "\xEF\xBB\xBFTraining/Banana/b 1.jpg\r\n"
+                                    << "Training/Apple Braeburn/a.png\tGranny\r\n";
+  const auto items = List(root_ / "list.txt");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].location.uri(), (root_ / "Training/Banana/b 1.jpg").string());
+  EXPECT_EQ(items[0].label, "Banana");
+  EXPECT_EQ(items[1].location.uri(), (root_ / "Training/Apple Braeburn/a.png").string());
+  EXPECT_EQ(items[1].label, "Granny");
+  for (const auto& item : items) EXPECT_TRUE(item.listing_error.empty()) << item.listing_error;
+}
+
+TEST_F(InputListingTest, ManifestLineWithEmptyPathOrLabelIsAnErrorNamingTheLine) {
+  const auto manifest = (root_ / "list.txt").string();
+  std::ofstream(manifest) << "\tApple\n"
+                          << "# comment\n"
+                          << "Training/Banana/b 1.jpg\t\r\n"
+                          << "Training/Apple Braeburn/a.png\n";
+  const auto items = List(manifest);
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(items[0].location.uri(), manifest + ":1");
+  EXPECT_EQ(items[0].listing_error, "manifest line 1: empty path before the TAB");
+  EXPECT_EQ(items[1].location.uri(), manifest + ":3");
+  EXPECT_EQ(items[1].listing_error, "manifest line 3: empty label after the TAB");
+  EXPECT_EQ(items[2].location.uri(), (root_ / "Training/Apple Braeburn/a.png").string());
+  EXPECT_TRUE(items[2].listing_error.empty());
+}
+
+TEST_F(InputListingTest, SymlinkLoopIsWalkedOnceAndReportedOnce) {
+  fs::create_directory_symlink("..", root_ / "Training/Banana/loop");  // Apple/loop -> .. of the issue
+  const auto items = List(root_);
+  EXPECT_EQ(Uris(items), (std::vector<std::string>{(root_ / "Test/Apple Braeburn/c.webp").string(),
+                                                   (root_ / "Training/Apple Braeburn/a.png").string(),
+                                                   (root_ / "Training/Banana/b 1.jpg").string()}));
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_NE(warnings_[0].find((root_ / "Training/Banana/loop").string()), std::string::npos) << warnings_[0];
+  EXPECT_NE(warnings_[0].find("symlink loop"), std::string::npos) << warnings_[0];
+}
+
+TEST_F(InputListingTest, SymlinkedFolderIsListedOnceUnderItsRealPathOrItsFirstLink) {
+  const fs::path outside = root_.string() + "-outside";
+  fs::remove_all(outside);
+  fs::create_directories(outside / "Kiwi");
+  std::ofstream(outside / "Kiwi/k.jpg") << "x";
+  fs::create_directory_symlink(outside / "Kiwi", root_ / "Test/Kiwi");
+  fs::create_directory_symlink(outside / "Kiwi", root_ / "Test/Kiwi again");
+  fs::create_directory_symlink(root_ / "Training/Banana", root_ / "Test/A banana link");
+  const auto items = List(root_);
+  fs::remove_all(outside);
+  EXPECT_EQ(Uris(items), (std::vector<std::string>{(root_ / "Test/Apple Braeburn/c.webp").string(),
+                                                   (root_ / "Test/Kiwi/k.jpg").string(),
+                                                   (root_ / "Training/Apple Braeburn/a.png").string(),
+                                                   (root_ / "Training/Banana/b 1.jpg").string()}));
+  EXPECT_EQ(warnings_.size(), 2u);  // the second Kiwi link and the link to Banana, each named once
+  for (const auto& warning : warnings_)
+    EXPECT_NE(warning.find("listed already"), std::string::npos) << warning;
+}
+
+TEST_F(InputListingTest, HiddenNamesFollowHadoopsRuleForFilesAndFolders) {
+  Touch("Training/Banana/_x.jpg");
+  Touch("Training/_tmp/y.jpg");
+  Touch("Training/Banana/z.jpg._COPYING_");
+  Touch("Training/Banana/k=v/_part=1.jpg");
+  const auto items = List(root_);
+  EXPECT_EQ(Uris(items), (std::vector<std::string>{(root_ / "Test/Apple Braeburn/c.webp").string(),
+                                                   (root_ / "Training/Apple Braeburn/a.png").string(),
+                                                   (root_ / "Training/Banana/b 1.jpg").string(),
+                                                   (root_ / "Training/Banana/k=v/_part=1.jpg").string()}));
+  EXPECT_TRUE(IsHiddenName(".DS_Store"));
+  EXPECT_TRUE(IsHiddenName("_SUCCESS"));
+  EXPECT_FALSE(IsHiddenName("_metadata"));  // Spark keeps Parquet's summary files
+  EXPECT_FALSE(IsHiddenName("a_b.jpg"));
 }
 
 TEST_F(InputListingTest, EmitReturningFalseStopsTheListing) {
