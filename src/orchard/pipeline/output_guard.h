@@ -3,6 +3,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "orchard/pipeline/output_layout.h"
 #include "orchard/storage/location.h"
