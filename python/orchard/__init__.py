@@ -14,10 +14,10 @@ for _candidate in (_os.environ.get("ORCHARD_CORE_DIR"),
     if _candidate and _Path(_candidate).is_dir() and _candidate not in __path__:
         __path__.append(_candidate)
 
-from ._core import (ArrowBatches, Featurizer, covariance_partial, covariance_partial_arrow, fit_pca,  # noqa: E402
-                    fit_pca_arrow, merge_partials, merge_partials_arrow, output_path, pca_transform,
-                    pca_transform_arrow, __version__)
+from ._core import (ArrowBatches, Featurizer, check_overwrite, covariance_partial,  # noqa: E402
+                    covariance_partial_arrow, fit_pca, fit_pca_arrow, merge_partials, merge_partials_arrow,
+                    output_path, pca_transform, pca_transform_arrow, __version__)
 
-__all__ = ["ArrowBatches", "Featurizer", "covariance_partial", "covariance_partial_arrow", "fit_pca",
-           "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
+__all__ = ["ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
+           "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
            "pca_transform_arrow", "__version__"]
