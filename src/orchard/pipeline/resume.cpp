@@ -113,9 +113,15 @@ nlohmann::json RecordedIdentity(const OutputLayout& output) {
 
 nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
                            const std::string& feature_tensor, const std::string& precision,
-                           const nlohmann::json& preprocess, std::uint64_t max_pixels) {
-  return {{"input", input_uri},     {"model_sha256", model_sha256}, {"feature_tensor", feature_tensor},
-          {"precision", precision}, {"preprocess", preprocess},     {"max_pixels", max_pixels}};
+                           const nlohmann::json& preprocess, std::uint64_t max_pixels,
+                           std::int64_t max_file_bytes) {
+  return {{"input", input_uri},
+          {"model_sha256", model_sha256},
+          {"feature_tensor", feature_tensor},
+          {"precision", precision},
+          {"preprocess", preprocess},
+          {"max_pixels", max_pixels},
+          {"max_file_bytes", max_file_bytes}};
 }
 
 ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,

@@ -32,7 +32,8 @@ struct ResumeState {
 // The settings that decide the staged results; a job resumes only when they are the same.
 nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
                            const std::string& feature_tensor, const std::string& precision,
-                           const nlohmann::json& preprocess, std::uint64_t max_pixels);
+                           const nlohmann::json& preprocess, std::uint64_t max_pixels,
+                           std::int64_t max_file_bytes);
 
 // What may be replaced: `overwrite` (--overwrite) replaces orchard's files in a non-empty output, and
 // `bucket_root` (--overwrite-bucket-root) allows that in a whole bucket (output_guard.h).

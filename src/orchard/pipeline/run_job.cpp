@@ -109,7 +109,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               options.max_file_bytes};
   const auto identity = JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
                                     std::string(PrecisionName(options.model.precision)),
-                                    settings.preprocess.ToJson(), options.max_pixels);
+                                    settings.preprocess.ToJson(), options.max_pixels, options.max_file_bytes);
   ResumeState state = PrepareAttempt(output, input, identity, loaded.model.feature_dim(),
                                      {options.overwrite, options.overwrite_bucket_root});
   const std::int64_t kept_images = state.rows_written + state.rows_failed;
