@@ -231,8 +231,10 @@ void CheckImageInput(const ov::frontend::InputModel& model, const std::filesyste
   }
 }
 
-// The framework op types the frontend cannot translate, for an error message.
+// The framework op types the ONNX frontend cannot translate, for an error message. (The TFLite frontend's
+// decoded graph is framework nodes throughout: it translates at conversion, so it has nothing to say here.)
 std::string UnconvertedOps(const ModelSource& source) {
+  if (source.frontend->get_name() != "onnx") return {};
   std::set<std::string> types;
   for (const auto& op : source.frontend->decode(source.Load())->get_ops()) {
     if (ov::is_type<FrameworkNode>(op)) types.insert(OpType(*op));
