@@ -20,6 +20,7 @@ struct ServeArguments {
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int idle_timeout_s = 5;
+  int drain_seconds = 0;
 };
 
 }  // namespace
@@ -74,6 +75,12 @@ CommandAction RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   command
+      ->add_option("--drain-seconds", args->drain_seconds,
+                   "On SIGTERM: answer not-ready but keep serving this long before closing (a second signal "
+                   "stops at once)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  command
       ->add_option("--auth-token-file", o.auth_token_file,
                    "File holding a token every request but the health checks must send as "
                    "\"Authorization: Bearer <token>\"")
@@ -84,6 +91,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
     options.read_timeout = std::chrono::seconds(args->read_timeout_s);
     options.write_timeout = std::chrono::seconds(args->write_timeout_s);
     options.idle_timeout = std::chrono::seconds(args->idle_timeout_s);
+    options.drain_period = std::chrono::seconds(args->drain_seconds);
     Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads, args->max_pixels);
     const auto& stop = InstallStopHandler();
     Serve(recognizer, options, stop, std::cerr);

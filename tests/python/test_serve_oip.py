@@ -256,3 +256,20 @@ def test_serve_sigterm_stops_cleanly_and_logs_it(small_bundle):
     server.wait_ready()
     assert server.stop() == 0
     assert any("stopped" in line for line in server.lines)
+
+
+def test_serve_sigterm_turns_readiness_false_first_and_keeps_answering_while_draining(small_bundle, photos):
+    server = Server(small_bundle, "--drain-seconds", "600")
+    client = server.wait_ready()
+    server.process.send_signal(signal.SIGTERM)
+    for _ in range(600):
+        if not client.is_server_ready():
+            break
+        threading.Event().wait(0.05)
+    assert not client.is_server_ready() and not client.is_model_ready("fruit")
+    assert client.is_server_live()
+    status, _, body = server.raw(http_post("/v1/predict", photos[0].read_bytes()))
+    assert status == 200 and json.loads(body)["label"]  # requests still routed here are answered
+    server.process.send_signal(signal.SIGTERM)  # a second signal ends the drain at once
+    server.process.wait(timeout=60)
+    server.reader.join(timeout=10)

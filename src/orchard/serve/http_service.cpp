@@ -402,9 +402,13 @@ void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomi
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     while (!stop && !finished) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    // Readiness goes false first; stop() then closes the listening socket (new connections are refused) and
-    // waits for the requests in flight. It is a no-op until the server runs, so it is repeated.
+    // Readiness goes false first (for drain_period the server still answers); stop() then closes the
+    // listening socket (new connections are refused) and waits for the requests in flight. It is a no-op
+    // until the server runs, so it is repeated.
     service.Drain();
+    for (auto waited = Clock::duration::zero(); waited < options.drain_period && !finished;
+         waited += std::chrono::milliseconds(100))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     while (!finished) {
       server.stop();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -24,6 +24,7 @@ struct ServeOptions {
   std::chrono::seconds read_timeout{30};          // longest wait for the next bytes of a request
   std::chrono::seconds write_timeout{30};         // longest wait for the client to take response bytes
   std::chrono::seconds idle_timeout{5};           // keep-alive: longest wait for the next request
+  std::chrono::seconds drain_period{0};           // after SIGTERM: not ready, still serving, for this long
   std::string auth_token_file;  // non-empty: every endpoint but health needs the Bearer token
 };
 
