@@ -68,7 +68,9 @@ def features_by_path(output):
     ("train", ["--bundle", "--split", "--c", "--no-standardize"]),
     ("eval", ["--bundle", "--report", "--split"]),
     ("predict", ["--bundle", "--top-k", "--features", "--batch"]),
-    ("serve", ["--bundle", "--port", "--host", "--max-body-bytes", "--max-batch", "--max-wait-ms"]),
+    ("serve", ["--bundle", "--port", "--host", "--max-body-bytes", "--max-batch", "--max-wait-ms", "--model-name",
+               "--max-pixels", "--read-timeout-s", "--write-timeout-s", "--idle-timeout-s", "--drain-seconds",
+               "--auth-token-file"]),
 ])
 def test_help_documents_every_option(command, options):
     result = run_orchard(command, "--help")

@@ -270,6 +270,6 @@ def test_serve_sigterm_turns_readiness_false_first_and_keeps_answering_while_dra
     assert client.is_server_live()
     status, _, body = server.raw(http_post("/v1/predict", photos[0].read_bytes()))
     assert status == 200 and json.loads(body)["label"]  # requests still routed here are answered
-    server.process.send_signal(signal.SIGTERM)  # a second signal ends the drain at once
+    server.process.send_signal(signal.SIGTERM)  # a second signal kills it at once
     server.process.wait(timeout=60)
     server.reader.join(timeout=10)
