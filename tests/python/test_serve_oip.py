@@ -93,7 +93,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(small_bundle):
-    server = Server(small_bundle)
+    # A long read timeout: a server that waited for a body it should refuse would make `raw` time out (30 s).
+    server = Server(small_bundle, "--read-timeout-s", "600")
     server.client = server.wait_ready()
     yield server
     assert server.stop() == 0
@@ -194,7 +195,7 @@ def test_serve_max_pixels_refuses_a_decompression_bomb_with_4xx(server):
 
 
 def test_serve_over_limit_content_length_is_413_before_the_body_is_sent(server):
-    # Only the headers go out: an answer proves the body was not read (the old code waited to discard it).
+    # Only the headers go out: an answer proves the body was not awaited (the old code waited to discard it).
     status, head, body = server.raw(
         f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY * 100}\r\n\r\n".encode())
     assert status == 413 and "too large" in json.loads(body)["error"] and "Connection: close" in head
