@@ -203,10 +203,27 @@ def test_serve_over_limit_content_length_is_413_before_the_body_is_sent(server):
 
 def test_serve_post_without_content_length_gets_411_not_a_dropped_connection(server):
     status, _, body = server.raw(b"POST /v2/models/fruit/infer HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert status == 411 and "Content-Length is required" in json.loads(body)["error"]
-    status, _, _ = server.raw(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              b"5\r\nhello\r\n0\r\n\r\n")
+    assert status == 411 and "Content-Length (or chunked transfer encoding) is required" in json.loads(body)["error"]
+    status, _, _ = server.raw(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
     assert status == 411
+
+
+def chunked_post(path, body, chunk=65536):
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk])
+                      for i in range(0, len(body), chunk))
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+
+
+def test_serve_chunked_body_is_read_up_to_the_limit_and_refused_with_413_over_it(server, photos):
+    status, _, body = server.raw(chunked_post("/v1/predict", photos[0].read_bytes(), chunk=1000))
+    assert status == 200 and json.loads(body)["label"] == photos[0].parent.name
+    # Over the limit: the answer comes once the limit is passed, while the client still has chunks to send.
+    over = b"\xff\xd8" + b"\x00" * (MAX_BODY * 3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        request = chunked_post("/v1/predict", over)
+        connection.sendall(request[:len(request) // 2])
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413") and b"too large" in answer
 
 
 def test_serve_healthz_does_not_print_the_model_path(server, small_bundle):

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -63,7 +64,7 @@ std::string StatusMessage(int status, std::size_t max_body_bytes) {
     case 405:
       return "method not allowed";
     case 411:
-      return "a Content-Length is required (chunked bodies are not accepted)";
+      return "a Content-Length (or chunked transfer encoding) is required";
     case 413:
       return "body too large: the limit is " + std::to_string(max_body_bytes) + " bytes";
     default:
@@ -134,9 +135,11 @@ class Service {
 
  private:
   void InstallV1(httplib::Server& server) {
-    server.Post("/v1/predict",
-                Timed("/v1/predict", [this](const auto& req, auto& res) { Predict(req, res); }));
-    server.Post("/v1/embed", Timed("/v1/embed", [this](const auto& req, auto& res) { Embed(req, res); }));
+    server.Post("/v1/predict", WithBody("/v1/predict", [this](const auto& req, auto body, auto& res) {
+                  Predict(req, body, res);
+                }));
+    server.Post("/v1/embed",
+                WithBody("/v1/embed", [this](const auto&, auto body, auto& res) { Embed(body, res); }));
     server.Get("/healthz", Timed("/healthz", [this](const auto&, auto& res) { Health(res); }));
     server.Get("/metrics", [this](const auto&, auto& res) {
       res.set_content(metrics_.Render(BatchMetrics()), "text/plain; version=0.0.4");
@@ -158,8 +161,9 @@ class Service {
                  CheckModel(req);
                  Ready(res);
                }));
-    server.Post(model + "/infer",
-                Timed("/v2/models/infer", [this](const auto& req, auto& res) { Infer(req, res); }));
+    server.Post(model + "/infer", WithBody("/v2/models/infer", [this](const auto& req, auto body, auto& res) {
+                  Infer(req, body, res);
+                }));
   }
 
   // Refuses, before the body is read, what must not reach a handler. Returns false when `res` is the answer.
@@ -170,8 +174,10 @@ class Service {
       return Refuse(res, 401);
     }
     if (!ExpectsBody(req.method)) return true;
-    // httplib would read a chunked or length-less body unbounded, and discard an over-limit one by reading
-    // it.
+    // httplib would read a length-less body until the connection ends, and discard an over-limit one by
+    // reading it. A chunked body is counted as it is read (ReadBody).
+    if (req.has_header("Transfer-Encoding"))
+      return req.get_header_value("Transfer-Encoding") == "chunked" || Refuse(res, 411);
     if (!req.has_header("Content-Length")) return Refuse(res, 411);
     const std::string length = req.get_header_value("Content-Length");
     std::size_t bytes = 0;
@@ -218,27 +224,66 @@ class Service {
     current_request = {};
   }
 
+  template <typename Handle>
+  void RunTimed(const std::string& endpoint, httplib::Response& res, Handle&& handle) {
+    const auto start = Clock::now();
+    try {
+      handle();
+    } catch (const ClientError& e) {
+      metrics_.CountError(endpoint, e.reason);
+      SendJson(res, e.status, {{"error", e.message}});
+    }
+    metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+
   httplib::Server::Handler Timed(std::string endpoint, httplib::Server::Handler handler) {
     return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const httplib::Request& req,
                                                                                 httplib::Response& res) {
-      const auto start = Clock::now();
-      try {
-        handler(req, res);
-      } catch (const ClientError& e) {
-        metrics_.CountError(endpoint, e.reason);
-        SendJson(res, e.status, {{"error", e.message}});
-      }
-      metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
+      RunTimed(endpoint, res, [&] { handler(req, res); });
     };
   }
 
-  // A multipart field is returned by value, so it is kept in `storage`.
-  static std::string_view ImageBytes(const httplib::Request& req, std::string& storage) {
-    if (!req.is_multipart_form_data()) return req.body;
-    if (!req.has_file("image"))
+  // A handler of the request's image bytes: the body, or the multipart field "image".
+  using BodyHandler = std::function<void(const httplib::Request&, std::string_view, httplib::Response&)>;
+
+  httplib::Server::HandlerWithContentReader WithBody(std::string endpoint, BodyHandler handler) {
+    return [this, endpoint = std::move(endpoint), handler = std::move(handler)](
+               const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      RunTimed(endpoint, res, [&] { handler(req, ReadBody(req, reader), res); });
+    };
+  }
+
+  // Reads the body as it arrives, so that a chunked one (its size unknown up front) is refused with 413 once
+  // it passes the limit rather than read unbounded. Of a multipart body only the field "image" is kept.
+  std::string ReadBody(const httplib::Request& req, const httplib::ContentReader& reader) const {
+    std::string body;
+    std::size_t received = 0;
+    bool too_large = false;
+    bool keep = true;
+    const auto receive = [&](const char* data, std::size_t size) {
+      received += size;
+      if (received > options_.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      if (keep) body.append(data, size);
+      return true;
+    };
+    const bool multipart = req.is_multipart_form_data();
+    bool has_image = false;
+    const bool read = multipart ? reader(
+                                      [&](const httplib::MultipartFormData& field) {
+                                        keep = field.name == "image" && !has_image;
+                                        has_image = has_image || keep;
+                                        return true;
+                                      },
+                                      receive)
+                                : reader(receive);
+    if (too_large) throw ClientError{413, "too_large", StatusMessage(413, options_.max_body_bytes)};
+    if (!read) throw ClientError{400, "body", "the body could not be read (malformed chunks or multipart)"};
+    if (multipart && !has_image)
       throw ClientError{400, "no_image", "multipart body without an \"image\" field"};
-    storage = req.get_file_value("image").content;
-    return storage;
+    return body;
   }
 
   std::size_t TopK(const httplib::Request& req) const {
@@ -264,9 +309,7 @@ class Service {
     }
   }
 
-  Recognition Recognize(const httplib::Request& req, const RecognizeOptions& options) {
-    std::string storage;
-    const std::string_view body = ImageBytes(req, storage);
+  Recognition Recognize(std::string_view body, const RecognizeOptions& options) {
     if (body.empty())
       throw ClientError{400, "empty", "empty body: send the image bytes (or a multipart \"image\" field)"};
     Recognition result = batcher_.Submit(Prepare(body, "the body"), options);
@@ -274,16 +317,16 @@ class Service {
     return result;
   }
 
-  void Predict(const httplib::Request& req, httplib::Response& res) {
-    const Recognition result = Recognize(req, {TopK(req), false});
+  void Predict(const httplib::Request& req, std::string_view body, httplib::Response& res) {
+    const Recognition result = Recognize(body, {TopK(req), false});
     nlohmann::json top = nlohmann::json::array();
     for (const auto& scored : result.top_k)
       top.push_back({{"label", scored.label}, {"probability", scored.probability}});
     SendJson(res, 200, {{"label", result.top_k.front().label}, {"top_k", top}});
   }
 
-  void Embed(const httplib::Request& req, httplib::Response& res) {
-    const Recognition result = Recognize(req, {1, true});
+  void Embed(std::string_view body, httplib::Response& res) {
+    const Recognition result = Recognize(body, {1, true});
     SendJson(res, 200, {{"features", result.features}, {"pca", result.pca}});
   }
 
@@ -316,7 +359,7 @@ class Service {
           "no such model: this server serves \"" + model_.name + "\" version " + model_.version};
   }
 
-  void Infer(const httplib::Request& req, httplib::Response& res) {
+  void Infer(const httplib::Request& req, std::string_view body, httplib::Response& res) {
     CheckModel(req);
     if (!ready_) throw ClientError{503, "not_ready", "the model is not ready"};
     std::optional<std::size_t> header_length;
@@ -329,7 +372,7 @@ class Service {
     }
     oip::InferRequest request;
     try {
-      request = oip::ParseInferRequest(req.body, header_length, model_, options_.top_k, kMaxImagesPerRequest);
+      request = oip::ParseInferRequest(body, header_length, model_, options_.top_k, kMaxImagesPerRequest);
     } catch (const oip::ProtocolError& e) {
       throw ClientError{400, "protocol", e.what()};
     }
