@@ -29,21 +29,24 @@ struct ServeOptions {
 };
 
 // The HTTP service (cpp-httplib):
-//   POST /v1/predict  raw image body, or multipart/form-data field "image" -> {label, top_k: [{label,
-//                     probability}]}
+//   POST /v1/predict  raw image body, or multipart/form-data field "image"
+//                     -> {label, top_k: [{label, probability}]}
 //   POST /v1/embed    same input -> {features, pca}
-//   GET  /healthz     {status: "ok", labels, feature_dim, pca_dim}
-//   GET  /metrics     Prometheus text: requests by endpoint and code, image errors, latency histograms,
-//   batches GET  /            a page to drop a photo on and see the prediction (no external resources) the
-//   Open Inference Protocol v2 (see oip_protocol.h): GET /v2/health/live, /v2/health/ready (200 once a
-//   warm-up inference passed), /v2, /v2/models/NAME[/versions/1][/ready], POST .../infer
-// Every error is JSON {"error": reason}: 400 for a corrupt or empty image or a malformed protocol request,
-// 415 for a body that is not a JPEG, PNG or WebP, 413 over max_body_bytes (from the Content-Length, before
-// reading), 411 for a body without Content-Length (chunked or not), 401 without the token, 404/405, 503
-// before ready; 500 says "internal error" and a request id, the detail goes to `log`. One JSON access-log
-// line per request goes to `log`. Blocks until `stop` becomes true (checked every 100 ms), then turns
-// readiness false, finishes the requests in flight and closes. Writes "orchard: serving on http://HOST:PORT"
-// to `log` once listening. Throws IoError when the address cannot be bound, UsageError when the token file
+//   GET  /healthz     {status: "ok", model_name, labels, feature_dim, pca_dim}
+//   GET  /metrics     Prometheus text: requests by endpoint and code, errors, latency histograms, batches
+//   GET  /            a page to drop a photo on and see the prediction (no external resources)
+//   /v2/...           the Open Inference Protocol v2 (oip_protocol.h): GET /v2/health/live, /v2/health/ready
+//                     (200 once a warm-up inference passed), /v2, /v2/models/NAME[/versions/1][/ready],
+//                     POST /v2/models/NAME[/versions/1]/infer
+// Every error is JSON {"error": reason}: 400 for a corrupt or empty image or a malformed protocol request;
+// 415 for a body that is not a JPEG, PNG or WebP; 413 over max_body_bytes (from the Content-Length, before
+// reading; a chunked body as soon as it passes the limit); 411 for a body with neither Content-Length nor
+// chunked encoding; 401 without the token; 404/405; 503 before ready. A 500 says "internal error" and a
+// request id; the detail goes to `log`. One JSON access-log line per request goes to `log`.
+// Blocks until `stop` becomes true (checked every 100 ms), then turns readiness false, keeps serving for
+// drain_period (a load balancer's health checks take it out of rotation meanwhile), then refuses new
+// connections, finishes the requests in flight and returns. Writes "orchard: serving on http://HOST:PORT" to
+// `log` once listening. Throws IoError when the address cannot be bound, UsageError when the token file
 // cannot be read.
 void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomic<bool>& stop,
            std::ostream& log);
