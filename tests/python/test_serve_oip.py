@@ -291,3 +291,29 @@ def test_serve_sigterm_turns_readiness_false_first_and_keeps_answering_while_dra
     server.process.send_signal(signal.SIGTERM)  # a second signal kills it at once
     server.process.wait(timeout=60)
     server.reader.join(timeout=10)
+
+
+def read_until_closed(connection):
+    data = b""
+    while chunk := connection.recv(65536):
+        data += chunk
+    return data
+
+
+def test_serve_read_and_idle_timeouts_close_slow_and_idle_connections(small_bundle, photos):
+    server = Server(small_bundle, "--read-timeout-s", "1", "--idle-timeout-s", "1")
+    try:
+        server.wait_ready()
+        # A slow client: headers announce 100 bytes, 10 come, then nothing. The server gives up on the body
+        # (the socket's 30 s timeout would fail the test if it waited for ever).
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+            connection.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            answer = read_until_closed(connection)
+        assert b" 200 " not in answer
+        # An idle keep-alive connection: answered once, then closed without a second request.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+            connection.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = read_until_closed(connection)
+        assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1
+    finally:
+        assert server.stop() == 0
