@@ -191,8 +191,8 @@ class Service {
     return bytes <= options_.max_body_bytes || Refuse(res, 413);
   }
 
-  // An answer before the body was read: the connection closes, so that the unread body is not taken for the
-  // next request.
+  // An answer before the body was read: "Connection: close" tells the client not to reuse the connection,
+  // whose unread body bytes would otherwise be taken for its next request.
   bool Refuse(httplib::Response& res, int status) {
     SendJson(res, status, {{"error", StatusMessage(status, options_.max_body_bytes)}});
     res.set_header("Connection", "close");
