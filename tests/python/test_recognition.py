@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -216,6 +217,9 @@ class Server:
         match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
         assert match, f"no serving line: {line!r}"
         self.port = int(match.group(1))
+        # The access log (a line per request) goes to stderr: drained so that the pipe never fills.
+        self.reader = threading.Thread(target=self.process.stderr.read, daemon=True)
+        self.reader.start()
 
     def request(self, method, path, body=None, headers=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
