@@ -174,6 +174,8 @@ def test_oip_bad_requests_get_400_json_naming_the_fault(server, photos):
     assert status == 415 and "image 0 is not a JPEG" in json.loads(body)["error"]
     status, _, _ = server.raw(http_post("/v2/models/other/infer", request.encode()))
     assert status == 404
+    status, _, body = server.raw(http_post("/v2/models/fruit/versions/2/infer", request.encode()))
+    assert status == 404 and "version 1" in json.loads(body)["error"]
 
 
 def http_post(path, body, headers=""):
