@@ -16,14 +16,20 @@ struct ServeArguments {
   ServeOptions options;
   double max_wait_ms = 5.0;
   int model_threads = 0;
+  std::uint64_t max_pixels = 100'000'000;
+  int read_timeout_s = 30;
+  int write_timeout_s = 30;
+  int idle_timeout_s = 5;
+  int drain_seconds = 0;
 };
 
 }  // namespace
 
 CommandAction RegisterServeCommand(CLI::App& app) {
-  auto* command = app.add_subcommand(
-      "serve",
-      "Serve a bundle over HTTP: POST /v1/predict, POST /v1/embed, GET /healthz, GET /metrics, GET /.");
+  auto* command = app.add_subcommand("serve",
+                                     "Serve a bundle over HTTP: POST /v1/predict, POST /v1/embed, GET "
+                                     "/healthz, GET /metrics, GET /, and the "
+                                     "Open Inference Protocol v2 under /v2.");
   auto args = std::make_shared<ServeArguments>();
   auto& o = args->options;
   command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
@@ -48,10 +54,45 @@ CommandAction RegisterServeCommand(CLI::App& app) {
   command->add_option("--model-threads", args->model_threads, "Inference threads (0 = OpenVINO's choice)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command->add_option("--model-name", o.model_name, "The model's name in the /v2 protocol (version 1)")
+      ->capture_default_str();
+  command
+      ->add_option("--max-pixels", args->max_pixels,
+                   "Refuse images announcing more pixels than this (decompression bombs), before decoding")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--read-timeout-s", args->read_timeout_s, "Longest wait for the next bytes of a request")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  command
+      ->add_option("--write-timeout-s", args->write_timeout_s,
+                   "Longest wait for the client to take the next response bytes")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  command
+      ->add_option("--idle-timeout-s", args->idle_timeout_s, "Keep-alive: longest wait for the next request")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  command
+      ->add_option("--drain-seconds", args->drain_seconds,
+                   "On SIGTERM: answer not-ready but keep serving this long before closing (a second signal "
+                   "stops at once)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  command
+      ->add_option("--auth-token-file", o.auth_token_file,
+                   "File holding a token every request but the health checks must send as "
+                   "\"Authorization: Bearer <token>\"")
+      ->check(CLI::ExistingFile);
   return [args] {
     ServeOptions options = args->options;
     options.max_wait = std::chrono::microseconds(static_cast<std::int64_t>(args->max_wait_ms * 1000.0));
-    Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads);
+    options.read_timeout = std::chrono::seconds(args->read_timeout_s);
+    options.write_timeout = std::chrono::seconds(args->write_timeout_s);
+    options.idle_timeout = std::chrono::seconds(args->idle_timeout_s);
+    options.drain_period = std::chrono::seconds(args->drain_seconds);
+    Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads, args->max_pixels);
     const auto& stop = InstallStopHandler();
     Serve(recognizer, options, stop, std::cerr);
     std::cerr << "orchard: stopped\n";

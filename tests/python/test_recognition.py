@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def features_by_path(output):
     ("train", ["--bundle", "--split", "--c", "--no-standardize"]),
     ("eval", ["--bundle", "--report", "--split"]),
     ("predict", ["--bundle", "--top-k", "--features", "--batch"]),
-    ("serve", ["--bundle", "--port", "--host", "--max-body-bytes", "--max-batch", "--max-wait-ms"]),
+    ("serve", ["--bundle", "--port", "--host", "--max-body-bytes", "--max-batch", "--max-wait-ms", "--model-name",
+               "--max-pixels", "--read-timeout-s", "--write-timeout-s", "--idle-timeout-s", "--drain-seconds",
+               "--auth-token-file"]),
 ])
 def test_help_documents_every_option(command, options):
     result = run_orchard(command, "--help")
@@ -229,6 +232,9 @@ class Server:
         match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
         assert match, f"no serving line: {line!r}"
         self.port = int(match.group(1))
+        # The access log (a line per request) goes to stderr: drained so that the pipe never fills.
+        self.reader = threading.Thread(target=self.process.stderr.read, daemon=True)
+        self.reader.start()
 
     def request(self, method, path, body=None, headers=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)

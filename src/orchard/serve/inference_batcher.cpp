@@ -26,15 +26,26 @@ InferenceBatcher::~InferenceBatcher() {
 }
 
 Recognition InferenceBatcher::Submit(PreparedImage image, const RecognizeOptions& options) {
-  std::future<Recognition> result;
+  std::vector<PreparedImage> images;
+  images.push_back(std::move(image));
+  return std::move(SubmitAll(std::move(images), options).front());
+}
+
+std::vector<Recognition> InferenceBatcher::SubmitAll(std::vector<PreparedImage> images,
+                                                     const RecognizeOptions& options) {
+  std::vector<std::future<Recognition>> futures;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw std::runtime_error("the server is stopping");
-    queue_.push_back({std::move(image), options, {}});
-    result = queue_.back().result.get_future();
+    for (auto& image : images) {
+      queue_.push_back({std::move(image), options, {}});
+      futures.push_back(queue_.back().result.get_future());
+    }
   }
   wake_.notify_all();
-  return result.get();
+  std::vector<Recognition> results;
+  for (auto& future : futures) results.push_back(future.get());
+  return results;
 }
 
 InferenceBatcher::Stats InferenceBatcher::stats() const {

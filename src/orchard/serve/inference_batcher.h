@@ -26,6 +26,9 @@ class InferenceBatcher {
   // Blocks until the image's batch has run. Thread-safe. Throws std::runtime_error when stopped or when the
   // model failed on the batch.
   Recognition Submit(PreparedImage image, const RecognizeOptions& options);
+  // The same for several images of one request, queued together so that they can share a batch; results in
+  // the images' order.
+  std::vector<Recognition> SubmitAll(std::vector<PreparedImage> images, const RecognizeOptions& options);
 
   // Sizes of the batches run so far, for the metrics: count and sum, and a histogram by size.
   struct Stats {

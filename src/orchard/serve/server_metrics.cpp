@@ -11,6 +11,11 @@ std::string EndpointLabel(const std::string& path) {
   for (const char* known : kKnown) {
     if (path == known) return path;
   }
+  if (path == "/v2" || path == "/v2/health/live" || path == "/v2/health/ready") return path;
+  if (path.starts_with("/v2/models/")) {
+    if (path.ends_with("/infer")) return "/v2/models/infer";
+    return path.ends_with("/ready") ? "/v2/models/ready" : "/v2/models/metadata";
+  }
   return "other";
 }
 

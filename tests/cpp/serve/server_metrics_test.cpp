@@ -38,6 +38,10 @@ TEST(ServerMetricsTest, UnknownPathsShareOneLabel) {
   EXPECT_EQ(EndpointLabel("/v1/predict"), "/v1/predict");
   EXPECT_EQ(EndpointLabel("/"), "/");
   EXPECT_EQ(EndpointLabel("/random/123"), "other");
+  EXPECT_EQ(EndpointLabel("/v2/health/ready"), "/v2/health/ready");
+  EXPECT_EQ(EndpointLabel("/v2/models/anything/versions/7/infer"), "/v2/models/infer");
+  EXPECT_EQ(EndpointLabel("/v2/models/x/ready"), "/v2/models/ready");
+  EXPECT_EQ(EndpointLabel("/v2/models/x"), "/v2/models/metadata");
 }
 
 }  // namespace
