@@ -6,6 +6,7 @@
 
 #include "orchard/model/embedding_model.h"
 #include "orchard/pca/pca_model.h"
+#include "orchard/pipeline/progress.h"
 #include "orchard/storage/location.h"
 
 namespace orchard {
@@ -35,6 +36,7 @@ struct RunOptions {
   std::int64_t max_file_bytes = kDefaultMaxFileBytes;  // larger input files are error rows
   bool overwrite = false;
   std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
+  ProgressListener progress_listener;  // empty: the progress is printed on RunJob's log (the CLI)
 };
 
 }  // namespace orchard
