@@ -1,5 +1,6 @@
 #include "jobs.h"
 
+#include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -17,6 +18,7 @@
 #include "numpy_arrays.h"
 #include "orchard/common/config.h"
 #include "orchard/common/error.h"
+#include "orchard/image/image.h"
 #include "orchard/pipeline/run_job.h"
 #include "orchard/recognition/recognizer.h"
 #include "orchard/recognition/run_evaluation.h"
@@ -209,10 +211,20 @@ nb::tuple Evaluate(const std::string& output, const std::string& bundle, const s
   return nb::make_tuple(metrics.dump(), log.str());
 }
 
-// One image -> (top_k [(label, probability)], features float32[D], pca float32[k]). Raises ValueError naming
-// the reason when the image cannot be recognised.
-nb::tuple Predict(Recognizer& recognizer, std::optional<std::string> path, std::optional<nb::bytes> content,
-                  std::size_t top_k) {
+// (top_k [(label, probability)], features float32[D], pca float32[k]) of one recognised image; ValueError
+// (InputError) naming the reason when it could not be recognised.
+nb::tuple ToPython(Recognition result, const std::string& what) {
+  if (!result.ok()) throw InputError(what + result.error);
+  nb::list scored;
+  for (const auto& s : result.top_k) scored.append(nb::make_tuple(s.label, s.probability));
+  const std::size_t dim = result.features.size(), k = result.pca.size();
+  return nb::make_tuple(scored, ToNumpy(std::move(result.features), {dim}),
+                        ToNumpy(std::move(result.pca), {k}));
+}
+
+// One encoded image, by path/URI (read by the C++ side) or as bytes.
+nb::tuple PredictEncoded(Recognizer& recognizer, std::optional<std::string> path,
+                         std::optional<nb::bytes> content, std::size_t top_k) {
   if (path.has_value() == content.has_value()) throw UsageError("predict: give exactly one of path, content");
   std::string bytes = content ? std::string(content->c_str(), content->size()) : std::string();
   Recognition result;
@@ -224,12 +236,27 @@ nb::tuple Predict(Recognizer& recognizer, std::optional<std::string> path, std::
                             : std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     result = std::move(recognizer.Recognize(std::span(&image, 1), {top_k, true}).front());
   }
-  if (!result.ok()) throw InputError((path ? *path + ": " : std::string()) + result.error);
-  nb::list scored;
-  for (const auto& s : result.top_k) scored.append(nb::make_tuple(s.label, s.probability));
-  const std::size_t dim = result.features.size(), k = result.pca.size();
-  return nb::make_tuple(scored, ToNumpy(std::move(result.features), {dim}),
-                        ToNumpy(std::move(result.pca), {k}));
+  return ToPython(std::move(result), path ? *path + ": " : std::string());
+}
+
+using RgbPixels = nb::ndarray<const std::uint8_t, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
+
+// One image as decoded pixels: uint8 [H, W, 3], R, G, B.
+nb::tuple PredictPixels(Recognizer& recognizer, RgbPixels pixels, std::size_t top_k) {
+  if (pixels.shape(2) != 3) {
+    throw UsageError("predict: pixels must be uint8 [H, W, 3] in R, G, B order; got " +
+                     std::to_string(pixels.shape(2)) + " channels");
+  }
+  Image image{static_cast<int>(pixels.shape(1)), static_cast<int>(pixels.shape(0)),
+              std::vector<std::uint8_t>(pixels.data(), pixels.data() + pixels.size())};
+  Recognition result;
+  {
+    nb::gil_scoped_release release;
+    const PreparedImage prepared = recognizer.PreparePixels(image);
+    const PreparedImage* batch[] = {&prepared};
+    result = std::move(recognizer.Classify(batch, {top_k, true}).front());
+  }
+  return ToPython(std::move(result), "");
 }
 
 }  // namespace
@@ -259,9 +286,12 @@ void BindJobs(nb::module_& m) {
       .def_prop_ro("feature_dim", &Recognizer::feature_dim)
       .def_prop_ro("pca_k", [](const Recognizer& r) { return r.bundle().pca.k(); })
       .def_prop_ro("training", [](const Recognizer& r) { return r.bundle().training.dump(); })
-      .def("predict", &Predict, "path"_a.none() = nb::none(), "content"_a.none() = nb::none(), "top_k"_a = 5,
+      .def("predict", &PredictEncoded, "path"_a.none() = nb::none(), "content"_a.none() = nb::none(),
+           "top_k"_a = 5,
            "One image by path/URI or encoded bytes -> (top_k [(label, probability)], features float32[D], "
-           "pca float32[k]); orchard.Bundle.predict wraps it.");
+           "pca float32[k]); orchard.Bundle.predict wraps it.")
+      .def("predict_pixels", &PredictPixels, "pixels"_a, "top_k"_a = 5,
+           "The same for decoded pixels: uint8 [H, W, 3], R, G, B, C-contiguous.");
 }
 
 }  // namespace orchard::python

@@ -7,7 +7,6 @@ Errors are mapped in one place (python/_core.cpp): bad arguments or a bad input 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -239,12 +238,13 @@ class Bundle:
         x is one of:
           - a str or os.PathLike: a local path or an s3:// URI, read by the C++ side;
           - bytes: an encoded image file (JPEG, PNG, WebP), as on disk;
-          - a PIL.Image.Image: in any mode; converted to RGB (PIL's own channel order, R, G, B), then encoded
-            losslessly as PNG;
-          - a numpy.ndarray of dtype uint8 and shape (H, W, 3), channels in R, G, B order (NOT OpenCV's B, G,
-            R: convert with `img[..., ::-1]` first), encoded losslessly as PNG.
-        The pixels then take exactly the path of an image file: the same decode, resize and preprocessing, so a
-        numpy array gives the same features as the same pixels saved as PNG and passed by path.
+          - a PIL.Image.Image: in any mode; converted to RGB (PIL's own channel order, R, G, B);
+          - a numpy.ndarray of dtype uint8 and shape (H, W, 3) (height, width, channel), channels in R, G, B
+            order (NOT OpenCV's B, G, R: convert with `img[..., ::-1]` first).
+        Pixels skip only the decoding: they take the same resize and preprocessing as a decoded file, so a
+        numpy array gives the same features as the same pixels saved as PNG and passed by path. (A JPEG file
+        may be decoded at a reduced scale, as `orchard run` does, so its pixels passed as an array can differ
+        slightly from the file passed by path.)
 
         top_k: how many labels to return (>= 1). Returns a Prediction. Raises ValueError (undecodable or
         too large image, wrong array dtype/shape), OSError (an unreadable path or URI), TypeError (another
@@ -252,25 +252,22 @@ class Bundle:
         """
         if isinstance(x, (str, os.PathLike)):
             top, features, pca = self._recognizer.predict(path=_os_path(x), top_k=top_k)
+        elif isinstance(x, (bytes, bytearray, memoryview)):
+            top, features, pca = self._recognizer.predict(content=bytes(x), top_k=top_k)
         else:
-            top, features, pca = self._recognizer.predict(content=_encoded(x), top_k=top_k)
+            top, features, pca = self._recognizer.predict_pixels(_rgb_pixels(x), top_k=top_k)
         return Prediction(label=top[0][0], top_k=[(label, float(p)) for label, p in top], features=features,
                           pca=pca)
 
 
-def _encoded(x: Any) -> bytes:
-    """bytes as they are; RGB pixels (PIL image, numpy uint8 H x W x 3) as a lossless PNG."""
-    if isinstance(x, (bytes, bytearray, memoryview)):
-        return bytes(x)
-    from PIL import Image
+def _rgb_pixels(x: Any) -> np.ndarray:
+    """A PIL image (any mode, converted to RGB) or a numpy uint8 (H, W, 3) array as C-contiguous RGB pixels."""
     if isinstance(x, np.ndarray):
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
             raise ValueError(f"a numpy image must be uint8 of shape (H, W, 3) in RGB order, got {x.dtype} "
                              f"{x.shape}")
-        x = Image.fromarray(np.ascontiguousarray(x), mode="RGB")
-    if isinstance(x, Image.Image):
-        buffer = io.BytesIO()
-        x.convert("RGB").save(buffer, format="PNG")
-        return buffer.getvalue()
+        return np.ascontiguousarray(x)
+    if type(x).__module__.startswith("PIL."):
+        return np.asarray(x.convert("RGB"), dtype=np.uint8)
     raise TypeError(f"predict takes a path, URI, bytes, PIL.Image or numpy uint8 (H, W, 3) array, not "
                     f"{type(x).__name__}")

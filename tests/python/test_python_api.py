@@ -164,6 +164,9 @@ def test_predict_takes_numpy_and_pil_pixels_in_rgb_order(bundle, tmp_path):
     np.testing.assert_array_equal(model.predict(Image.fromarray(red)).features, red_from_file)
     # A PIL image in another mode is converted to RGB first (BGR is not a PIL mode: red stays red).
     np.testing.assert_array_equal(model.predict(Image.fromarray(red).convert("RGBA")).features, red_from_file)
+    gray = np.full((64, 48), 128, dtype=np.uint8)
+    np.testing.assert_array_equal(model.predict(Image.fromarray(gray)).features,
+                                  model.predict(np.stack([gray] * 3, axis=-1)).features)
     # Pixels in OpenCV's B, G, R order are not converted: red read as BGR is blue.
     np.testing.assert_array_equal(model.predict(red[..., ::-1]).features, blue_from_file)
 
@@ -182,8 +185,12 @@ def test_errors_map_to_python_exceptions(api_run, bundle, small_manifest, tmp_pa
         model.predict(b"not an image")
     with pytest.raises(ValueError, match="uint8"):
         model.predict(np.zeros((4, 4, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="RGB"):
+        model.predict(np.zeros((4, 4, 4), dtype=np.uint8))
     with pytest.raises(TypeError):
         model.predict(42)
+    with pytest.raises(ValueError, match="more than 100"):  # pixels obey max_pixels as decoded files do
+        orchard.Bundle.load(bundle[0], max_pixels=100).predict(_solid((255, 0, 0)))
     with pytest.raises(OSError):
         orchard.Bundle.load(tmp_path / "no-bundle")
     with pytest.raises(ValueError, match="Nowhere"):  # UsageError: no rows of that split
