@@ -4,7 +4,6 @@ pixel inputs, Ctrl-C, and the one mapping of C++ errors to Python exceptions. Us
 (build/python/orchard)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -244,3 +243,32 @@ def test_public_api_is_documented():
     for word in ("ValueError", "OSError", "RuntimeError", "KeyboardInterrupt", "default"):
         assert word in orchard.run.__doc__
     assert "R, G, B" in orchard.Bundle.predict.__doc__
+
+
+_S3_SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import orchard
+    summary = orchard.run("s3://api/Test", "s3://api/out", pca_k=3, progress=False)
+    table = orchard.read("s3://api/out")
+    print(json.dumps({"written": summary.written, "paths": sorted(table.column("path").to_pylist())}))
+""")
+
+
+def test_run_and_read_s3_uris(s3_server, tmp_path):
+    """orchard.run reads and writes s3:// URIs as `orchard run` does; read() finds _SUCCESS there (the endpoint
+    from AWS_ENDPOINT_URL, for the C++ core and pyarrow alike). In a subprocess: S3 is set up once per process."""
+    tree = tmp_path / "tree"
+    for image in sample_images("Test", per_label=3)[:6]:
+        (tree / image.parent.name).mkdir(parents=True, exist_ok=True)
+        (tree / image.parent.name / image.name).write_bytes(image.read_bytes())
+    s3_server.create_bucket("api")
+    s3_server.upload_tree(tree, "api", "Test")
+    script = tmp_path / "s3.py"
+    script.write_text(_S3_SCRIPT)
+    result = subprocess.run([sys.executable, script, REPO / "python"], capture_output=True, text=True,
+                            env=s3_server.client_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["written"] == 6
+    assert found["paths"] == sorted(f"s3://api/Test/{p.relative_to(tree).as_posix()}" for p in tree.rglob("*.jpg"))
