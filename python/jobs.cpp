@@ -151,7 +151,8 @@ class WatchedRun {
 nb::dict Run(const std::string& input, const std::string& output, const std::string& model,
              const std::string& preprocess, const std::string& feature_tensor,
              std::optional<std::size_t> pca_k, double pca_variance, const std::string& precision, int batch,
-             int threads, bool overwrite, std::uint64_t max_pixels, const std::string& s3_endpoint,
+             int streams, int threads, int io_threads, bool overwrite, std::uint64_t max_pixels,
+             std::int64_t max_file_bytes, std::size_t rows_per_part, const std::string& s3_endpoint,
              nb::object on_progress, nb::object on_log) {
   RunOptions options;
   options.input = input;
@@ -160,13 +161,17 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
   options.model.feature_tensor = feature_tensor;
   options.model.precision = ParsePrecision(precision);
   options.model.batch_size = batch;
+  options.model.streams = streams;
   options.model.threads = threads;
   options.threads = threads;
+  options.io_threads = io_threads;
   options.preprocess_preset = preprocess;
   if (pca_k) options.pca.k = *pca_k;
   options.pca.variance_fraction = pca_variance;
   options.overwrite = overwrite;
   options.max_pixels = max_pixels;
+  options.max_file_bytes = max_file_bytes;
+  options.rows_per_part = rows_per_part;
   options.s3_endpoint = s3_endpoint;
   RunSummary summary;
   try {
@@ -263,8 +268,9 @@ nb::tuple PredictPixels(Recognizer& recognizer, RgbPixels pixels, std::size_t to
 
 void BindJobs(nb::module_& m) {
   m.def("run", &Run, "input"_a, "output"_a, "model"_a, "preprocess"_a, "feature_tensor"_a, "pca_k"_a.none(),
-        "pca_variance"_a, "precision"_a, "batch"_a, "threads"_a, "overwrite"_a, "max_pixels"_a,
-        "s3_endpoint"_a, "on_progress"_a.none(), "on_log"_a,
+        "pca_variance"_a, "precision"_a, "batch"_a, "streams"_a, "threads"_a, "io_threads"_a, "overwrite"_a,
+        "max_pixels"_a, "max_file_bytes"_a, "rows_per_part"_a, "s3_endpoint"_a, "on_progress"_a.none(),
+        "on_log"_a,
         "RunJob (the job of `orchard run`); orchard.run wraps it. on_progress(processed, total, failed, "
         "known_total) and on_log(line) are called on this thread.");
   m.def(
