@@ -93,9 +93,9 @@ def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.Pat
     threads, 0 = one per core. io_threads: concurrent reads of input files or objects. overwrite: replace a
     non-empty output that is not a resumable attempt of this job. max_pixels: images announcing more pixels are
     error rows. max_file_bytes: larger input files are error rows (bytes, default 256 MiB). rows_per_part: rows
-    per Parquet part file. s3_endpoint: an S3-compatible endpoint URL (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS).
-    progress: show a tqdm.auto bar (a widget in Jupyter, a text bar on stderr otherwise); the job's notes go to
-    stderr.
+    per Parquet part file. s3_endpoint: an S3-compatible endpoint URL (default: AWS_ENDPOINT_URL_S3,
+    AWS_ENDPOINT_URL, else AWS). progress: show a tqdm.auto bar (a widget in Jupyter, a text bar on stderr
+    otherwise); the job's notes go to stderr.
 
     The GIL is released while the job runs. Ctrl-C (SIGINT) stops the job as the CLI does: finished parts are
     kept for a resume, no `_SUCCESS` is written, and KeyboardInterrupt is raised.
