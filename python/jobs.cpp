@@ -227,6 +227,15 @@ nb::tuple ToPython(Recognition result, const std::string& what) {
                         ToNumpy(std::move(result.pca), {k}));
 }
 
+// The file's bytes; a file that is missing or not readable as one input is an InputError naming it.
+std::shared_ptr<arrow::Buffer> ReadNamed(const std::string& path) {
+  try {
+    return ReadAll(ResolveLocation(path), {}, kDefaultMaxFileBytes);
+  } catch (const InputError& e) {
+    throw InputError(path + ": cannot read: " + e.what());
+  }
+}
+
 // One encoded image, by path/URI (read by the C++ side) or as bytes.
 nb::tuple PredictEncoded(Recognizer& recognizer, std::optional<std::string> path,
                          std::optional<nb::bytes> content, std::size_t top_k) {
@@ -236,7 +245,7 @@ nb::tuple PredictEncoded(Recognizer& recognizer, std::optional<std::string> path
   {
     nb::gil_scoped_release release;
     std::shared_ptr<arrow::Buffer> read;
-    if (path) read = ReadAll(ResolveLocation(*path), {}, kDefaultMaxFileBytes);
+    if (path) read = ReadNamed(*path);
     const auto image = read ? std::span(read->data(), static_cast<std::size_t>(read->size()))
                             : std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     result = std::move(recognizer.Recognize(std::span(&image, 1), {top_k, true}).front());

@@ -250,9 +250,9 @@ class Bundle:
         may be decoded at a reduced scale, as `orchard run` does, so its pixels passed as an array can differ
         slightly from the file passed by path.)
 
-        top_k: how many labels to return (>= 1). Returns a Prediction. Raises ValueError (undecodable or
-        too large image, wrong array dtype/shape), OSError (an unreadable path or URI), TypeError (another
-        kind of x).
+        top_k: how many labels to return (>= 1). Returns a Prediction. Raises ValueError naming the reason
+        (a missing or unreadable file, an undecodable or too large image, a wrong array dtype or shape: this
+        input's fault), OSError (storage unavailable: network, S3 permissions), TypeError (another kind of x).
         """
         if isinstance(x, (str, os.PathLike)):
             top, features, pca = self._recognizer.predict(path=_os_path(x), top_k=top_k)

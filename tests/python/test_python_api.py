@@ -186,6 +186,8 @@ def test_errors_map_to_python_exceptions(api_run, bundle, small_manifest, tmp_pa
         orchard.run(small_manifest, tmp_path / "o3", model=bad_model, progress=False)
     with pytest.raises(ValueError):  # InputError: one image that cannot be decoded
         model.predict(b"not an image")
+    with pytest.raises(ValueError, match="missing.jpg: cannot read"):  # InputError naming the input
+        model.predict(tmp_path / "missing.jpg")
     with pytest.raises(ValueError, match="uint8"):
         model.predict(np.zeros((4, 4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="RGB"):
