@@ -229,7 +229,8 @@ def test_keyboard_interrupt_stops_run_without_success(tmp_path):
     script.write_text(_INTERRUPT_SCRIPT)
     process = subprocess.Popen([sys.executable, script, manifest, output, REPO / "python"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "started"
+    if process.stdout.readline().strip() != "started":
+        pytest.fail("orchard.run ended before its first progress report:\n" + "".join(process.communicate()))
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == INTERRUPTED, stdout + stderr
