@@ -13,6 +13,7 @@
 #include "featurizer.h"
 #include "jobs.h"
 #include "orchard/common/error.h"
+#include "orchard/pipeline/output_guard.h"
 #include "pca_functions.h"
 
 namespace nb = nanobind;
@@ -72,4 +73,18 @@ NB_MODULE(_core, m) {
   orchard::python::BindPcaFunctions(m);
   m.def("output_path", &orchard::python::OutputPath, "path_or_uri"_a,
         "The path as `orchard run` writes it: Spark's `file:/a/b c.jpg` -> `/a/b c.jpg`; others unchanged.");
+  m.def(
+      "check_overwrite",
+      [](const std::string& input, const std::string& output, const std::vector<std::string>& entries,
+         bool overwrite_bucket_root) {
+        orchard::CheckOverwrite(input, output, entries, overwrite_bucket_root);
+      },
+      "input"_a, "output"_a, "entries"_a, "overwrite_bucket_root"_a = false,
+      "`orchard run --overwrite`'s guard (the same C++ function): raises ValueError, naming the reason, when "
+      "replacing `output` could delete data orchard did not write: the output equals, contains or lies "
+      "inside "
+      "the input (local paths with symbolic links resolved, s3/s3a URIs by bucket and key), it is a bucket "
+      "root without overwrite_bucket_root, or one of `entries` (relative paths of the files below the "
+      "output) "
+      "is not a file orchard writes.");
 }

@@ -185,6 +185,7 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
   result["seen"] = summary.seen;
   result["written"] = summary.written;
   result["failed"] = summary.failed;
+  result["attempt_images"] = summary.attempt_images;
   result["wall_seconds"] = summary.wall_seconds;
   result["images_per_second"] = summary.images_per_second;
   result["manifest"] = summary.manifest.dump();

@@ -27,14 +27,17 @@ __all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "tra
 class RunSummary:
     """What one `orchard.run` did.
 
-    seen: inputs processed (written + failed); written: rows in features/; failed: error rows in errors/;
-    wall_seconds: the whole job in seconds; images_per_second: seen / wall_seconds; manifest: the job's
-    `_SUCCESS` as a dict (counts, model, preprocess, pca, files, timings; see README, "Output format").
+    seen: inputs of the whole job (written + failed); written: rows in features/; failed: error rows in
+    errors/; attempt_images: of `seen`, those processed by this call (the others were kept from an interrupted
+    attempt it resumed); wall_seconds: this call's time in seconds; images_per_second: attempt_images /
+    wall_seconds; manifest: the job's `_SUCCESS` as a dict (counts, model, preprocess, pca or pca.skipped,
+    files, timings; see README, "Output format").
     """
 
     seen: int
     written: int
     failed: int
+    attempt_images: int
     wall_seconds: float
     images_per_second: float
     manifest: dict = field(repr=False)
@@ -128,7 +131,8 @@ def read(output: str | os.PathLike, columns: Sequence[str] | None = None, errors
 
     output: the output folder or s3:// URI. columns: the columns to read (default: all): for features, path
     (string), label (string), features (list<float32>, the CNN's D values), pca (list<float32>, k values); for
-    errors (errors=True), path, stage (read | decode | preprocess | inference) and message (strings).
+    errors (errors=True), path, stage (read | decode | preprocess | inference) and message (strings). A job of
+    fewer than 2 good images has no pca column (its `_SUCCESS` says why under pca.skipped).
     Row order is not specified (the pipeline writes parts as they finish).
 
     Raises OSError when the output has no `_SUCCESS` (not finished, interrupted, or not an orchard output) or a
@@ -143,8 +147,8 @@ def read(output: str | os.PathLike, columns: Sequence[str] | None = None, errors
                       f"another folder); run orchard.run on it again to finish it") from None
     parts = manifest["files"]["errors" if errors else "features"]
     columns = list(columns) if columns is not None else None
-    if not parts:  # no error rows (features always has rows: the PCA needs them)
-        table = _ERRORS_SCHEMA.empty_table()
+    if not parts:  # no error rows, or no image with features
+        table = (_ERRORS_SCHEMA if errors else _features_schema(manifest)).empty_table()
         return table.select(columns) if columns is not None else table
     try:
         return pq.ParquetDataset([f"{root}/{part}" for part in parts], filesystem=fs).read(columns=columns)
@@ -152,8 +156,16 @@ def read(output: str | os.PathLike, columns: Sequence[str] | None = None, errors
         raise ValueError(f"{output}: {e}") from None
 
 
-# The columns of errors/ (README, "Output format"), for an output without error rows.
+# The columns of errors/ and features/ (README, "Output format"), for an output without such rows.
 _ERRORS_SCHEMA = pa.schema([("path", pa.string()), ("stage", pa.string()), ("message", pa.string())])
+
+
+def _features_schema(manifest: dict) -> pa.Schema:
+    schema = [("path", pa.string()), ("label", pa.string()),
+              ("features", pa.list_(pa.float32(), manifest["model"]["feature_dim"]))]
+    if "skipped" not in manifest["pca"]:  # no pca column when the PCA was skipped (too few images)
+        schema.append(("pca", pa.list_(pa.float32(), manifest["pca"]["k"])))
+    return pa.schema(schema)
 
 
 def train(output: str | os.PathLike, bundle: str | os.PathLike, split: str = "Training", c: float = 1.0,

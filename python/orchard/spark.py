@@ -188,6 +188,31 @@ def _delete_file(spark, uri):
     filesystem.delete(path, False)
 
 
+class OutputRefused(ValueError):
+    """The output cannot be replaced without losing data orchard did not write (exit code 2)."""
+
+
+def _check_output(spark, input, output, overwrite_bucket_root):
+    """run() replaces OUTPUT's orchard files (Spark's "overwrite" mode deletes features/ and errors/ whole), so
+    `orchard run --overwrite`'s guard applies first, the same C++ function (orchard.check_overwrite) on the
+    files listed through Hadoop: no output overlapping the input, no bucket root without overwrite_bucket_root,
+    nothing there that orchard did not write. Raises OutputRefused before anything is deleted."""
+    from orchard import check_overwrite
+    filesystem, path = _hadoop_file(spark, output)
+    entries = []
+    if filesystem.exists(path):
+        if filesystem.getFileStatus(path).isFile():
+            raise OutputRefused(f"output {output} is a file, not a folder")
+        root = str(filesystem.makeQualified(path).toString()).rstrip("/") + "/"
+        files = filesystem.listFiles(path, True)
+        while files.hasNext():
+            entries.append(str(files.next().getPath().toString())[len(root):])
+    try:
+        check_overwrite(str(input), str(output), entries, overwrite_bucket_root)
+    except ValueError as error:
+        raise OutputRefused(str(error)) from None
+
+
 def _parquet_bytes(table):
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -195,12 +220,15 @@ def _parquet_bytes(table):
 
 
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
-        batch=32, threads=0, pca_k=0, pca_variance=0.95):
+        batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite_bucket_root=False):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
     features/ (path, label, features, pca), errors/ (path, stage, message), pca.parquet and, last, _SUCCESS (JSON
-    counts and PCA summary); an earlier _SUCCESS there is removed first, so a failed rerun leaves none."""
+    counts and PCA summary); an earlier _SUCCESS there is removed first, so a failed rerun leaves none. Orchard's
+    files already in OUTPUT are replaced, but an output holding anything else, overlapping INPUT, or a bucket
+    root without overwrite_bucket_root raises OutputRefused first (_check_output)."""
     from pyspark import StorageLevel
     started = time.time()
+    _check_output(spark, input, output, overwrite_bucket_root)
     _delete_file(spark, _child(output, "_SUCCESS"))
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
@@ -313,7 +341,8 @@ def argument_parser():
     p.add_argument("--input", "-i", required=True,
                    help="folder <root>/[<split>/]<Label>/<file> (any Hadoop URI: local, s3a://bucket/prefix, ...)")
     p.add_argument("--output", "-o", required=True,
-                   help="output folder (any Hadoop URI: local, s3a://bucket/prefix, ...), replaced if it exists")
+                   help="output folder (any Hadoop URI: local, s3a://bucket/prefix, ...); orchard's files there are "
+                        "replaced, anything else there is refused (exit 2)")
     p.add_argument("--s3-endpoint", default=None,
                    help="S3-compatible server for s3a:// URIs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else "
                         "AWS); ignored under spark-submit, where --conf spark.hadoop.fs.s3a.endpoint=... applies")
@@ -328,6 +357,8 @@ def argument_parser():
     p.add_argument("--threads", type=int, default=0, help="per Python worker; 0 = one per core")
     p.add_argument("--pca-k", type=int, default=0)
     p.add_argument("--pca-variance", type=float, default=0.95)
+    p.add_argument("--overwrite-bucket-root", action="store_true",
+                   help="allow the output to be a whole bucket (its orchard files are replaced)")
     return parser
 
 
@@ -340,7 +371,11 @@ def main(argv=None):
     try:
         summary = run(spark, args.input, args.output, model=args.model, preset=args.preprocess,
                       feature_tensor=args.feature_tensor, precision=args.precision, batch=args.batch,
-                      threads=args.threads, pca_k=args.pca_k, pca_variance=args.pca_variance)
+                      threads=args.threads, pca_k=args.pca_k, pca_variance=args.pca_variance,
+                      overwrite_bucket_root=args.overwrite_bucket_root)
+    except OutputRefused as error:
+        print(f"orchard.spark: usage error: {error}", file=sys.stderr)
+        return 2
     finally:
         spark.stop()
     print(json.dumps(summary["counts"]), f"{summary['images_per_second']:.1f} images/s", file=sys.stderr)

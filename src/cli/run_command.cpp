@@ -100,7 +100,14 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command->add_option("--rows-per-part", o.rows_per_part, "Rows per Parquet part file")
       ->check(CLI::Range(1, 100'000'000))
       ->capture_default_str();
-  command->add_flag("--overwrite", o.overwrite, "Replace the contents of a non-empty output folder");
+  auto* overwrite = command->add_flag(
+      "--overwrite", o.overwrite,
+      "Replace a non-empty output: deletes only orchard's own files there (features/, errors/, _staging/, "
+      "_job.json, _SUCCESS, pca.parquet); refuses an output holding anything else, or overlapping the input");
+  command
+      ->add_flag("--overwrite-bucket-root", o.overwrite_bucket_root,
+                 "Allow --overwrite when the output is a whole bucket (s3://bucket)")
+      ->needs(overwrite);
   command->add_option("--s3-endpoint", o.s3_endpoint,
                       "S3-compatible endpoint for s3:// URIs, e.g. http://127.0.0.1:7070 (default: "
                       "AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS); credentials come from the AWS "

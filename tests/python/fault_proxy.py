@@ -8,7 +8,8 @@ through `kinds`, so the client's retry of that request goes through, as it would
 Requests are forwarded byte for byte, Host header included, so the client's signatures stay valid.
 `latency` seconds are added to every request, as the round trip to a remote store would.
 `on_request(n)` is called with the running request count before each request is handled; `log` records
-(method, path) of every request.
+(method, path) of every request. `refuse(method, path)`, when it returns true, answers that request 503
+SlowDown every time (retries included): a storage outage that outlasts the client's retries, for chosen objects.
 """
 
 import socket
@@ -47,11 +48,12 @@ class FaultPlan:
 
 
 class FaultProxy(LoopbackHttpServer):
-    def __init__(self, upstream_port, plan=None, on_request=None, latency=0.0):
+    def __init__(self, upstream_port, plan=None, on_request=None, latency=0.0, refuse=None):
         self.upstream_port = upstream_port
         self.latency = latency
         self.plan = plan or FaultPlan()
         self.on_request = on_request
+        self.refuse = refuse
         self.requests = 0
         self.log = []
         self._lock = threading.Lock()
@@ -84,6 +86,8 @@ class FaultProxy(LoopbackHttpServer):
                     proxy.on_request(number)
                 body = self._read_body()
                 time.sleep(proxy.latency)
+                if proxy.refuse and proxy.refuse(self.command, self.path):
+                    return self._answer(503, [("Content-Type", "application/xml")], SLOW_DOWN_BODY)
                 fault = proxy.plan.fault_for((self.command, self.path, self.headers.get("Range")))
                 if fault == "stall":
                     time.sleep(proxy.plan.stall_seconds)

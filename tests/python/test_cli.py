@@ -87,9 +87,15 @@ def test_output_is_not_overwritten_without_permission(tmp_path, folder_with_bad_
     result = run_orchard("run", "--input", root, "--output", output, check=False)
     assert result.returncode == EXIT_USAGE
     assert (output / "keep.txt").read_text() == "precious"
+    # --overwrite deletes only orchard's own files: a folder holding anything else is refused (issue 14).
     result = run_orchard("run", "--input", root, "--output", output, "--overwrite", "--pca-k", "2", check=False)
+    assert result.returncode == EXIT_USAGE and "'keep.txt'" in result.stderr
+    assert (output / "keep.txt").read_text() == "precious"
+    (output / "keep.txt").unlink()
+    result = run_orchard("run", "--input", root, "--output", output, "--pca-k", "2", check=False)
     assert result.returncode == EXIT_PARTIAL
-    assert not (output / "keep.txt").exists() and (output / "_SUCCESS").is_file()
+    result = run_orchard("run", "--input", root, "--output", output, "--overwrite", "--pca-k", "2", check=False)
+    assert result.returncode == EXIT_PARTIAL and (output / "_SUCCESS").is_file()
 
 
 def test_inspect_prints_manifest_schema_and_rows(subset_run):

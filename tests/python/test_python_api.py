@@ -83,7 +83,8 @@ def test_run_summary_matches_its_success_file(api_run):
     summary, output = api_run
     assert (summary.seen, summary.written, summary.failed) == (65, 64, 1)
     assert summary.wall_seconds > 0
-    assert summary.images_per_second == pytest.approx(summary.seen / summary.wall_seconds)
+    assert summary.attempt_images == 65
+    assert summary.images_per_second == pytest.approx(summary.attempt_images / summary.wall_seconds)
     assert summary.manifest == json.loads((output / "_SUCCESS").read_text())
 
 
@@ -103,6 +104,19 @@ def test_read_returns_the_rows_listed_in_success(api_run):
     assert errors.num_rows == 1
     assert errors.column("path")[0].as_py().endswith("corrupt.jpg")
     assert errors.column("stage")[0].as_py() == "decode"
+
+
+def test_read_small_jobs_without_pca(small_manifest, tmp_path):
+    """Fewer than 2 good images: no PCA, no pca column; no good image at all: an empty features table."""
+    lines = small_manifest.read_text().splitlines()
+    one = write_manifest(tmp_path / "one.txt", [lines[0], lines[-1]])  # one image and the corrupt file
+    orchard.run(one, tmp_path / "one", progress=False)
+    table = orchard.read(tmp_path / "one")
+    assert table.column_names == ["path", "label", "features"] and table.num_rows == 1
+    none = write_manifest(tmp_path / "none.txt", [lines[-1]])
+    orchard.run(none, tmp_path / "none", progress=False)
+    assert orchard.read(tmp_path / "none").num_rows == 0
+    assert orchard.read(tmp_path / "none", errors=True).num_rows == 1
 
 
 def test_read_refuses_an_output_without_success(tmp_path):
@@ -239,6 +253,7 @@ def test_keyboard_interrupt_stops_run_without_success(tmp_path):
     # The interrupted output resumes to the complete job, like the CLI's.
     summary = orchard.run(manifest, output, batch=8, progress=False)
     assert summary.seen == 33 * 20
+    assert 0 < summary.attempt_images < 33 * 20  # the interrupted attempt's parts were kept
     assert orchard.read(output).num_rows == 33 * 20
 
 

@@ -143,6 +143,21 @@ def test_eval_refuses_features_of_another_model(recognition_run, bundle, tmp_pat
     assert "sha256" in result.stderr
 
 
+def test_eval_refuses_features_of_another_precision(recognition_run, bundle, tmp_path):
+    """Issue 14: eval compared model, cut and preprocessing but not the precision (bf16/int8 features differ
+    from f32's), so a bundle trained at f32 scored bf16 features without a word."""
+    output = tmp_path / "out"
+    shutil.copytree(recognition_run["output"], output)
+    success = json.loads((output / "_SUCCESS").read_text())
+    assert success["model"]["precision"] == "f32"
+    success["model"]["precision"] = "bf16"
+    (output / "_SUCCESS").write_text(json.dumps(success))
+    result = run_orchard("eval", output, "--bundle", bundle, "--report", tmp_path / "r", check=False)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "precision bf16" in result.stderr and "f32" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def chromium_dom(url, tmp_path):
     """The DOM after scripts ran, from headless Chromium with no network access needed."""
     result = subprocess.run(

@@ -65,12 +65,25 @@ def test_work_of_complete_parts_is_not_redone(images_manifest, tmp_path):
     assert f"features {len(images) - 32}/{len(images) - 32} images" in result.stderr
 
 
-def test_an_unfinished_job_with_other_settings_is_not_mixed(images_manifest, tmp_path):
+def test_images_per_second_after_a_resume_counts_only_this_attempt(images_manifest, tmp_path):
+    """Issue 14: after a resume, images/s divided every row of the job by this attempt's time only."""
+    manifest, images = images_manifest
+    output = tmp_path / "out"
+    run_killed_at("staged-part:2", manifest, output)
+    run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
+    summary = read_manifest(output)
+    assert summary["counts"]["seen"] == len(images)
+    assert summary["attempt"] == {"number": 1, "images": len(images) - 32}
+    assert summary["images_per_second"] == pytest.approx((len(images) - 32) / summary["wall_seconds"], rel=1e-9)
+
+
+@pytest.mark.parametrize("other", [("--precision", "bf16"), ("--max-file-bytes", "1000")])
+def test_an_unfinished_job_with_other_settings_is_not_mixed(images_manifest, tmp_path, other):
+    """A file-size limit decides which inputs become error rows, as the pixel limit does: part of the identity."""
     manifest, _ = images_manifest
     output = tmp_path / "out"
     run_killed_at("staged-part:1", manifest, output)
-    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS[:-2], "--precision", "bf16",
-                         check=False)
+    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS[:-2], *other, check=False)
     assert result.returncode == 2 and "unfinished job with other settings" in result.stderr
 
 

@@ -264,17 +264,18 @@ bool FixSpatialSize(ov::frontend::InputModel& model) {
 // without its head, e.g. Keras include_top=False, pooling=None), which cannot be logits.
 std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<FeatureCandidate>& candidates) {
   if (!candidates.empty()) return candidates.back().tensor;
-  const auto model = source.Load();
-  const auto outputs = model->get_outputs();
-  if (outputs.size() == 1 && !outputs[0]->get_names().empty()) {
-    const auto shape = model->get_partial_shape(outputs[0]);
-    if (shape.rank().is_static() && shape.size() == 4) return outputs[0]->get_names().front();
-  }
+  // An op the frontend cannot translate hides the shapes (and pools) after it: that is the reason to give.
   const std::string unconverted = UnconvertedOps(source);
   if (!unconverted.empty()) {
     ThrowModelError(source.path, "OpenVINO cannot convert its " + unconverted +
                                      " op(s), and no global average pooling was found before them; pass "
                                      "--feature-tensor NAME to cut the graph before them");
+  }
+  const auto model = source.Load();
+  const auto outputs = model->get_outputs();
+  if (outputs.size() == 1 && !outputs[0]->get_names().empty()) {
+    const auto shape = model->get_partial_shape(outputs[0]);
+    if (shape.rank().is_static() && shape.size() == 4) return outputs[0]->get_names().front();
   }
   ThrowModelError(
       source.path,

@@ -73,7 +73,7 @@ void FixSigns(Eigen::MatrixXd& components) {
 }  // namespace
 
 PcaModel PcaModel::Fit(const CovarianceAccumulator& stats, const PcaSelection& selection) {
-  if (stats.count() < 2) {
+  if (stats.count() < kMinSamples) {
     throw UsageError("PCA needs at least 2 rows, got " + std::to_string(stats.count()));
   }
   ValidateSelection(selection);

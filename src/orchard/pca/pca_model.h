@@ -19,6 +19,8 @@ struct PcaSelection {
 // variance; each component's sign is fixed so that its entry of largest magnitude is positive, which makes
 // the result deterministic across runs and machines.
 struct PcaModel {
+  static constexpr std::int64_t kMinSamples = 2;  // a sample covariance needs two rows
+
   Eigen::VectorXd mean;                      // dim
   Eigen::MatrixXd components;                // k x dim, orthonormal rows
   Eigen::VectorXd explained_variance;        // k eigenvalues of the sample covariance, >= 0, descending
@@ -26,8 +28,8 @@ struct PcaModel {
   double total_variance = 0.0;               // trace of the covariance
   std::int64_t n_samples = 0;
 
-  // Throws UsageError when fewer than two rows were seen or the selection is invalid, and std::runtime_error
-  // when the covariance is not finite (NaN or infinite features).
+  // Throws UsageError when fewer than kMinSamples rows were seen or the selection is invalid, and
+  // std::runtime_error when the covariance is not finite (NaN or infinite features).
   static PcaModel Fit(const CovarianceAccumulator& stats, const PcaSelection& selection);
 
   std::size_t dim() const { return static_cast<std::size_t>(mean.size()); }

@@ -7,6 +7,7 @@
 #include "orchard/common/threads.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/task_group.h"
+#include "orchard/storage/arrow_status.h"
 #include "orchard/table/feature_table.h"
 #include "orchard/table/parquet_io.h"
 
@@ -29,10 +30,19 @@ void WritePcaPart(const Location& staged, const Location& final_part, const PcaM
   Failpoint("final-part");
 }
 
+void WriteFinalPart(const Location& staged, const Location& final_part, const PcaModel* pca) {
+  if (pca) {
+    WritePcaPart(staged, final_part, *pca);
+  } else {
+    ThrowIfError(staged.fs->CopyFile(staged.path, final_part.path), final_part.uri());
+    Failpoint("final-part");
+  }
+}
+
 }  // namespace
 
-std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts,
-                                       const Location& features_folder, const PcaModel& pca) {
+std::vector<std::string> WriteFinalParts(const std::vector<Location>& staged_parts,
+                                         const Location& features_folder, const PcaModel* pca) {
   // Parts are independent, and decoding, projecting and encoding one is single-threaded work (~0.1 ms a
   // row): one worker per core.
   std::atomic<std::size_t> next{0};
@@ -43,7 +53,7 @@ std::vector<std::string> WritePcaParts(const std::vector<Location>& staged_parts
     workers.Spawn([&] {
       for (std::size_t part = next++; part < staged_parts.size() && !failed; part = next++) {
         const Location& staged = staged_parts[part];
-        WritePcaPart(staged, features_folder.child(staged.name()), pca);
+        WriteFinalPart(staged, features_folder.child(staged.name()), pca);
       }
     });
   }

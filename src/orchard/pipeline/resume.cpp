@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/output_guard.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/table/feature_table.h"
 #include "orchard/table/parquet_io.h"
@@ -34,22 +35,37 @@ void CreateFolders(const OutputLayout& output) {
   }
 }
 
+const arrow::StringArray& PathColumn(const arrow::RecordBatch& batch, const Location& part) {
+  const auto column = batch.GetColumnByName("path");
+  if (!column || column->type_id() != arrow::Type::STRING) {
+    throw IoError(part.uri() +
+                  ": a complete Parquet file without a string column 'path'; not a part of "
+                  "this job, so it is kept: remove it, or start afresh with --overwrite");
+  }
+  return static_cast<const arrow::StringArray&>(*column);
+}
+
 // Reads one part of an earlier attempt whole before keeping anything of it, so a part that turns out torn
-// halfway through leaves no trace in `state`. Returns false (and deletes the part) when it is torn.
+// halfway through leaves no trace in `state`. Returns false (and deletes the part) only when the part was
+// read and proved torn (InvalidParquetError: no footer). A part that cannot be checked because the storage
+// fails is never deleted on that doubt: the IoError stops the job, and a later attempt checks it again.
 bool KeepPart(const Location& part, bool has_features, ResumeState& state) {
   std::vector<std::string> paths;
   CovarianceAccumulator stats(state.stats.dim());
   try {
     ReadParquetBatches(part, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
-      const auto& column = static_cast<const arrow::StringArray&>(*batch->GetColumnByName("path"));
+      const auto& column = PathColumn(*batch, part);
       for (int64_t i = 0; i < column.length(); ++i) paths.push_back(column.GetString(i));
       if (has_features) {
         stats.AddRows(FloatColumn(*batch, "features").values, static_cast<std::size_t>(batch->num_rows()));
       }
     });
-  } catch (const IoError&) {
+  } catch (const InvalidParquetError&) {
     ThrowIfError(part.fs->DeleteFile(part.path), part.uri());
     return false;
+  } catch (const IoError& e) {
+    throw IoError(std::string(e.what()) + " (while checking " + part.uri() +
+                  ", a part of an earlier attempt; nothing was deleted)");
   }
   const auto rows = static_cast<std::int64_t>(paths.size());
   (has_features ? state.rows_written : state.rows_failed) += rows;
@@ -68,6 +84,7 @@ ResumeState Recover(const OutputLayout& output, std::size_t feature_dim) {
   for (const auto& [folder, has_features] : {std::pair{output.staging(), true}, {output.errors(), false}}) {
     for (const auto& entry : ListFolder(folder)) {
       const Location part{folder.fs, entry.path()};
+      if (!entry.IsFile() || AttemptOf(part.name()) < 0) continue;  // not a part of `orchard run`
       last_attempt = std::max(last_attempt, AttemptOf(part.name()));
       KeepPart(part, has_features, state);
     }
@@ -77,22 +94,43 @@ ResumeState Recover(const OutputLayout& output, std::size_t feature_dim) {
   return state;
 }
 
+// The identity an earlier attempt recorded. A torn or unreadable record is an IoError (exit 3) that says how
+// to recover, never a parse error escaping as an internal one.
+nlohmann::json RecordedIdentity(const OutputLayout& output) {
+  const std::string recover =
+      "; the job that wrote it was interrupted or the file was damaged: run again with --overwrite to start "
+      "the job afresh (only orchard's own files are deleted)";
+  try {
+    return nlohmann::json::parse(ReadAll(output.job())->ToString());
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(output.job().uri() + ": not a valid job record (" + e.what() + ")" + recover);
+  } catch (const InputError& e) {
+    throw IoError(output.job().uri() + ": cannot be read (" + e.what() + ")" + recover);
+  }
+}
+
 }  // namespace
 
 nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
                            const std::string& feature_tensor, const std::string& precision,
-                           const nlohmann::json& preprocess, std::uint64_t max_pixels) {
-  return {{"input", input_uri},     {"model_sha256", model_sha256}, {"feature_tensor", feature_tensor},
-          {"precision", precision}, {"preprocess", preprocess},     {"max_pixels", max_pixels}};
+                           const nlohmann::json& preprocess, std::uint64_t max_pixels,
+                           std::int64_t max_file_bytes) {
+  return {{"input", input_uri},
+          {"model_sha256", model_sha256},
+          {"feature_tensor", feature_tensor},
+          {"precision", precision},
+          {"preprocess", preprocess},
+          {"max_pixels", max_pixels},
+          {"max_file_bytes", max_file_bytes}};
 }
 
-ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity,
-                           std::size_t feature_dim, bool overwrite) {
+ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
+                           std::size_t feature_dim, const OverwritePolicy& policy) {
   const auto type = GetEntryType(output.root);
   if (type == EntryType::kFile) throw UsageError("output " + output.root.uri() + " is a file, not a folder");
   const bool empty = type == EntryType::kMissing || ListFolder(output.root).empty();
-  if (!empty && overwrite) {
-    ThrowIfError(output.root.fs->DeleteDirContents(output.root.path), output.root.uri());
+  if (!empty && policy.overwrite) {
+    ClearOutput(output, input, policy.bucket_root);
   } else if (!empty) {
     const std::string where = "output " + output.root.uri();
     if (GetEntryType(output.success()) == EntryType::kFile) {
@@ -101,7 +139,9 @@ ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& ide
     if (GetEntryType(output.job()) != EntryType::kFile) {
       throw UsageError(where + " is not empty and holds no orchard job; pass --overwrite to replace it");
     }
-    const auto recorded = nlohmann::json::parse(ReadAll(output.job())->ToString());
+    // Resuming deletes the final parts of an interrupted PCA pass and torn parts: only orchard's files.
+    CheckOnlyOrchardEntries(output.root.uri(), ListOutputEntries(output, output.root));
+    const auto recorded = RecordedIdentity(output);
     if (recorded != identity) {
       throw UsageError(where + " holds an unfinished job with other settings (" + recorded.dump() +
                        "); pass --overwrite to replace it");

@@ -13,8 +13,9 @@ namespace orchard {
 
 // What earlier, interrupted attempts of a job left in its output folder, and can be kept.
 // Each attempt writes its staged feature parts and its error rows under names of its own, and a part is
-// complete only once its Parquet footer is written: a part torn by a crash is unreadable, so it is deleted
-// and its inputs are done again. Inputs in a complete part (features or errors) are not done again.
+// complete only once its Parquet footer is written: a part torn by a crash has no footer, so it is deleted
+// and its inputs are done again. A part that cannot be read for any other reason is never deleted. Inputs in
+// a complete part (features or errors) are not done again.
 struct ResumeState {
   int attempt = 0;       // number of this attempt, for its file names
   bool resumed = false;  // an unfinished job with the same identity was found
@@ -31,12 +32,23 @@ struct ResumeState {
 // The settings that decide the staged results; a job resumes only when they are the same.
 nlohmann::json JobIdentity(const std::string& input_uri, const std::string& model_sha256,
                            const std::string& feature_tensor, const std::string& precision,
-                           const nlohmann::json& preprocess, std::uint64_t max_pixels);
+                           const nlohmann::json& preprocess, std::uint64_t max_pixels,
+                           std::int64_t max_file_bytes);
+
+// What may be replaced: `overwrite` (--overwrite) replaces orchard's files in a non-empty output, and
+// `bucket_root` (--overwrite-bucket-root) allows that in a whole bucket (output_guard.h).
+struct OverwritePolicy {
+  bool overwrite = false;
+  bool bucket_root = false;
+};
 
 // Makes `output` ready for this attempt: creates it, or recognises an unfinished job with the same identity
-// and recovers it, or refuses (UsageError) a folder holding anything else unless `overwrite` is set.
-// Records the identity in the folder.
-ResumeState PrepareAttempt(const OutputLayout& output, const nlohmann::json& identity,
-                           std::size_t feature_dim, bool overwrite);
+// and recovers it, or refuses (UsageError) a folder holding anything else unless `policy.overwrite` is set;
+// then ClearOutput() (output_guard.h) deletes orchard's files only, after refusing an output that overlaps
+// `input`, a bucket root or a folder holding anything orchard did not write. Resuming refuses such a folder
+// too, and deletes only parts proved torn; a storage failure while checking a part is an IoError (nothing
+// deleted), and so is a torn or unparsable _job.json. Records the identity in the folder (atomically).
+ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
+                           std::size_t feature_dim, const OverwritePolicy& policy);
 
 }  // namespace orchard

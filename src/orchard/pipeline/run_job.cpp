@@ -1,6 +1,7 @@
 #include "orchard/pipeline/run_job.h"
 
 #include <chrono>
+#include <optional>
 
 #include "orchard/common/error.h"
 #include "orchard/common/threads.h"
@@ -23,16 +24,33 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-nlohmann::json PcaJson(const PcaModel& pca) {
+// The PCA of a job, or why there is none: a job with fewer rows than a PCA needs still finishes, its features
+// written without the `pca` column and without pca.parquet.
+struct PcaOutcome {
+  std::optional<PcaModel> model;
+  std::string skipped;  // the reason when `model` is empty
+};
+
+PcaOutcome FitPca(const ResumeState& state, const PcaSelection& selection) {
+  if (state.stats.count() < PcaModel::kMinSamples) {
+    return {std::nullopt, "PCA needs at least " + std::to_string(PcaModel::kMinSamples) +
+                              " images with features, this job has " + std::to_string(state.stats.count()) +
+                              "; features are written without the pca column"};
+  }
+  return {PcaModel::Fit(state.stats, selection), ""};
+}
+
+nlohmann::json PcaJson(const PcaOutcome& pca) {
+  if (!pca.model) return {{"skipped", pca.skipped}, {"k", 0}};
   return {{"file", "pca.parquet"},
-          {"k", pca.k()},
-          {"dim", pca.dim()},
-          {"n_samples", pca.n_samples},
-          {"explained_variance_ratio", pca.explained_variance_ratio.sum()}};
+          {"k", pca.model->k()},
+          {"dim", pca.model->dim()},
+          {"n_samples", pca.model->n_samples},
+          {"explained_variance_ratio", pca.model->explained_variance_ratio.sum()}};
 }
 
 nlohmann::json Manifest(const RunSummary& summary, const Location& input, const LoadedModel& loaded,
-                        const RunOptions& options, const ExtractionSettings& settings, const PcaModel& pca,
+                        const RunOptions& options, const ExtractionSettings& settings, const PcaOutcome& pca,
                         const ResumeState& state, const std::vector<std::string>& final_parts) {
   const auto relative = [&](const std::string& folder, const std::vector<std::string>& names) {
     nlohmann::json paths = nlohmann::json::array();
@@ -57,11 +75,12 @@ nlohmann::json Manifest(const RunSummary& summary, const Location& input, const 
           {"files",
            {{"features", relative("features", final_parts)},
             {"errors", relative("errors", error_names)},
-            {"pca", "pca.parquet"}}},
+            {"pca", pca.model ? nlohmann::json("pca.parquet") : nlohmann::json()}}},
           {"batch_size", options.model.batch_size},
           {"io_threads", settings.read_threads},
           {"decode_threads", settings.decode_threads},
           {"wall_seconds", summary.wall_seconds},
+          {"attempt", {{"number", state.attempt}, {"images", summary.attempt_images}}},
           {"images_per_second", summary.images_per_second}};
 }
 
@@ -90,8 +109,10 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                               options.max_file_bytes};
   const auto identity = JobIdentity(input.uri(), loaded.sha256, options.model.feature_tensor,
                                     std::string(PrecisionName(options.model.precision)),
-                                    settings.preprocess.ToJson(), options.max_pixels);
-  ResumeState state = PrepareAttempt(output, identity, loaded.model.feature_dim(), options.overwrite);
+                                    settings.preprocess.ToJson(), options.max_pixels, options.max_file_bytes);
+  ResumeState state = PrepareAttempt(output, input, identity, loaded.model.feature_dim(),
+                                     {options.overwrite, options.overwrite_bucket_root});
+  const std::int64_t kept_images = state.rows_written + state.rows_failed;
   if (state.resumed) {
     log << "orchard: resuming " << output.root.uri() << ": " << state.done.size()
         << " inputs done by earlier attempts are kept\n";
@@ -109,19 +130,26 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
 
   stage_start = Clock::now();
   Failpoint("pca-fit");
-  const PcaModel pca = PcaModel::Fit(state.stats, options.pca);
-  WritePcaModel(pca, output.pca_model().fs, output.pca_model().path);
+  const PcaOutcome pca = FitPca(state, options.pca);
+  if (pca.model) {
+    WritePcaModel(*pca.model, output.pca_model().fs, output.pca_model().path);
+  } else {
+    log << "orchard: " << pca.skipped << "\n";
+  }
   timings["pca_fit_seconds"] = SecondsSince(stage_start);
   stage_start = Clock::now();
-  const auto final_parts = WritePcaParts(state.staged_parts, output.features(), pca);
+  const auto final_parts =
+      WriteFinalParts(state.staged_parts, output.features(), pca.model ? &*pca.model : nullptr);
   timings["pca_transform_write_seconds"] = SecondsSince(stage_start);
 
   RunSummary summary;
   summary.written = state.rows_written;
   summary.failed = state.rows_failed;
   summary.seen = summary.written + summary.failed;
+  summary.attempt_images = summary.seen - kept_images;
   summary.wall_seconds = SecondsSince(start);
-  summary.images_per_second = summary.seen / summary.wall_seconds;
+  // This attempt's work over this attempt's time: rows kept from earlier attempts cost it nothing.
+  summary.images_per_second = static_cast<double>(summary.attempt_images) / summary.wall_seconds;
   summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, final_parts);
   summary.manifest["timings"] = timings;
   WriteText(output.success(), summary.manifest.dump(2) + "\n");

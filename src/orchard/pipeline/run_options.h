@@ -34,7 +34,8 @@ struct RunOptions {
   std::size_t rows_per_part = 8192;
   std::uint64_t max_pixels = 100'000'000;
   std::int64_t max_file_bytes = kDefaultMaxFileBytes;  // larger input files are error rows
-  bool overwrite = false;
+  bool overwrite = false;              // replace orchard's files in a non-empty output (output_guard.h)
+  bool overwrite_bucket_root = false;  // ... also when the output is a whole bucket
   std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
   ProgressListener progress_listener;  // empty: the progress is printed on RunJob's log (the CLI)
 };

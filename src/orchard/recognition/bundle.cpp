@@ -54,7 +54,9 @@ void Bundle::Save(const std::filesystem::path& dir) const {
   if (error) throw IoError(dir.string() + ": " + error.message());
   const auto absolute = std::filesystem::absolute(dir);
   WritePcaModel(pca, LocalFs(), (absolute / kPcaFile).string());
-  classifier.Save(absolute / kClassifierFile);
+  // Each file is replaced atomically (WriteAtomically()), so a crash never leaves a torn one.
+  WriteAtomically(ResolveLocation((absolute / kClassifierFile).string()),
+                  [&](const Location& target) { classifier.Save(target.path); });
   nlohmann::json manifest = {
       {"format_version", kFormatVersion},
       {"orchard_version", ORCHARD_VERSION},

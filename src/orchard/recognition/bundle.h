@@ -40,7 +40,8 @@ struct Bundle {
   std::vector<std::string> labels;  // class index -> label
   nlohmann::json training;          // provenance: source output, split, row counts
 
-  // Creates `dir` if needed; overwrites the bundle files in it. Throws IoError.
+  // Creates `dir` if needed; replaces the bundle files in it, each atomically (a temporary name, then a
+  // rename), bundle.json last. Throws IoError.
   void Save(const std::filesystem::path& dir) const;
   // Throws IoError naming the file when anything is missing, unreadable or inconsistent.
   static Bundle Load(const std::filesystem::path& dir);

@@ -33,6 +33,10 @@ std::string SplitOf(std::string_view path) {
 
 LabelledRows ReadLabelledRows(const OutputLayout& output, const nlohmann::json& manifest,
                               const std::string& column, const std::string& split) {
+  if (column == "pca" && manifest.at("pca").contains("skipped")) {
+    throw UsageError(output.root.uri() + " has no PCA (" +
+                     manifest.at("pca").at("skipped").get<std::string>() + "); run orchard on more images");
+  }
   LabelledRows rows;
   std::set<std::string> splits;
   for (const auto& name : manifest.at("files").at("features")) {

@@ -27,7 +27,8 @@ struct LabelledRows {
 std::string SplitOf(std::string_view path);
 
 // Reads `column` ("features" or "pca") of the rows whose SplitOf(path) == split, in file order.
-// Throws UsageError naming the splits that exist when none match.
+// Throws UsageError naming the splits that exist when none match, or, for "pca", when the run skipped its PCA
+// (too few rows).
 LabelledRows ReadLabelledRows(const OutputLayout& output, const nlohmann::json& manifest,
                               const std::string& column, const std::string& split);
 

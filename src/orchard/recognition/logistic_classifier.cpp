@@ -123,7 +123,19 @@ LogisticClassifier LogisticClassifier::Load(const std::filesystem::path& model_f
     throw IoError(model_file.string() + ": does not match its description (" + std::to_string(m.nr_class) +
                   " classes, " + std::to_string(m.nr_feature) + " features)");
   }
-  for (int j = 0; j < m.nr_class; ++j) result.column_of_.push_back(m.label[j]);
+  // The labels index the probability rows: each must be a distinct class in [0, n_classes), or a damaged
+  // file would make PredictProbabilities write out of bounds.
+  std::vector<bool> seen(result.n_classes_, false);
+  for (int j = 0; j < m.nr_class; ++j) {
+    const int label = m.label[j];
+    if (label < 0 || static_cast<std::size_t>(label) >= result.n_classes_ || seen[label]) {
+      throw IoError(model_file.string() + ": label " + std::to_string(label) +
+                    " is not a distinct class in [0, " + std::to_string(result.n_classes_) +
+                    ") (a damaged classifier file)");
+    }
+    seen[label] = true;
+    result.column_of_.push_back(label);
+  }
   return result;
 }
 

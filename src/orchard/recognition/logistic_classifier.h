@@ -33,7 +33,8 @@ class LogisticClassifier {
                                   std::size_t n_classes, const ClassifierOptions& options);
 
   // Reads liblinear's own model file plus the scaler and class mapping written by Describe().
-  // Throws IoError when the file is missing or does not match the description.
+  // Throws IoError when the file is missing or does not match the description, or when its labels are not
+  // the distinct classes 0..n_classes-1.
   static LogisticClassifier Load(const std::filesystem::path& model_file, const nlohmann::json& description);
 
   LogisticClassifier(LogisticClassifier&&) noexcept;

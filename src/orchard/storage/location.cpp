@@ -141,10 +141,28 @@ std::string DescribeMissing(const Location& location) {
 
 namespace orchard {
 
+void WriteAtomically(const Location& location, const std::function<void(const Location&)>& write) {
+  const std::string type = location.fs->type_name();
+  if (type == "s3" || type == "gcs") {
+    write(location);
+    return;
+  }
+  const Location temporary = location.parent().child(location.name() + std::string(kTemporarySuffix));
+  try {
+    write(temporary);
+  } catch (...) {
+    (void)temporary.fs->DeleteFile(temporary.path);  // best effort: the original error is the one to report
+    throw;
+  }
+  ThrowIfError(location.fs->Move(temporary.path, location.path), location.uri());
+}
+
 void WriteText(const Location& location, const std::string& text) {
-  auto out = ValueOrThrow(location.fs->OpenOutputStream(location.path), location.uri());
-  ThrowIfError(out->Write(text), location.uri());
-  ThrowIfError(out->Close(), location.uri());
+  WriteAtomically(location, [&](const Location& target) {
+    auto out = ValueOrThrow(target.fs->OpenOutputStream(target.path), target.uri());
+    ThrowIfError(out->Write(text), target.uri());
+    ThrowIfError(out->Close(), target.uri());
+  });
 }
 
 }  // namespace orchard

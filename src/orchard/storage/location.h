@@ -5,6 +5,7 @@
 #include <arrow/io/interfaces.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,7 +64,20 @@ std::string DescribeMissing(const Location& location);
 
 namespace orchard {
 
-// Writes `text` as the whole content of `location` (small files: manifests, job records). Throws IoError.
+// A file being written under a temporary name is `<name>` + this suffix, in the same folder.
+inline constexpr std::string_view kTemporarySuffix = ".tmp";
+
+// Writes a whole file so that readers see either its old content or the new one, never a torn file:
+// `write` writes the content to the Location it is given, which on a local (or any renaming) file system is
+// `<name>.tmp` beside `location`, then renamed over it (rename(2) is atomic within a folder). On an object
+// store (S3, GCS) `write` gets `location` itself: an object appears only once its upload completes (a single
+// PUT, or a multipart upload's completion), so the write is already atomic and a copy-and-delete "rename"
+// would only double the traffic. A crash may leave the temporary file, which the next write replaces.
+// Throws IoError (or what `write` throws; the temporary file is then removed).
+void WriteAtomically(const Location& location, const std::function<void(const Location&)>& write);
+
+// Writes `text` as the whole content of `location` (small files: manifests, job records), atomically
+// (WriteAtomically()). Throws IoError.
 void WriteText(const Location& location, const std::string& text);
 
 }  // namespace orchard

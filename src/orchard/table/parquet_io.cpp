@@ -35,16 +35,29 @@ void ParquetFileWriter::Close() {
   ThrowIfError(sink_->Close(), location_.uri());
 }
 
+namespace {
+
+// ValueOrThrow(), with the reader's verdict "not valid Parquet" kept apart from storage failures.
+template <class T>
+T ReadValueOrThrow(arrow::Result<T> result, const Location& location) {
+  if (result.status().IsInvalid()) {
+    throw InvalidParquetError(location.uri() + ": not a complete Parquet file: " + result.status().message());
+  }
+  return ValueOrThrow(std::move(result), location.uri());
+}
+
+}  // namespace
+
 void ReadParquetBatches(const Location& location,
                         const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit) {
   auto input = ValueOrThrow(location.fs->OpenInputFile(location.path), location.uri());
-  auto reader = ValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location.uri());
+  auto reader = ReadValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location);
   reader->set_batch_size(kParquetRowsPerBatch);
   // One reader per row group: a reader over the whole file pre-buffers every row group's bytes up front.
   for (int group = 0; group < reader->num_row_groups(); ++group) {
-    auto batches = ValueOrThrow(reader->GetRecordBatchReader({group}), location.uri());
+    auto batches = ReadValueOrThrow(reader->GetRecordBatchReader({group}), location);
     while (true) {
-      auto batch = ValueOrThrow(batches->Next(), location.uri());
+      auto batch = ReadValueOrThrow(batches->Next(), location);
       if (!batch) break;
       visit(batch);
     }

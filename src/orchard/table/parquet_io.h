@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "orchard/common/error.h"
 #include "orchard/storage/location.h"
 
 namespace orchard {
@@ -40,7 +41,17 @@ class ParquetFileWriter {
   std::int64_t rows_written_ = 0;
 };
 
+// A file that was read and is not valid Parquet: its footer or magic bytes are missing or wrong (what a write
+// interrupted before Close() leaves). Arrow's Parquet reader reports these as Status::Invalid, storage
+// failures (cannot open, connection refused, 503, timeout) as Status::IOError, which stay plain IoErrors.
+class InvalidParquetError : public IoError {
+ public:
+  using IoError::IoError;
+};
+
 // Calls `visit` with the file's record batches of at most kParquetRowsPerBatch rows, so memory stays bounded.
+// Throws InvalidParquetError for a torn or non-Parquet file, IoError when the storage fails; what `visit`
+// throws passes through.
 void ReadParquetBatches(const Location& location,
                         const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit);
 

@@ -13,6 +13,7 @@
 
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
+#include "orchard/storage/location.h"
 
 namespace orchard {
 namespace {
@@ -112,14 +113,16 @@ std::size_t ReadMetadata(const arrow::KeyValueMetadata* metadata, const std::str
 void WritePcaModel(const PcaModel& model, const std::shared_ptr<arrow::fs::FileSystem>& fs,
                    const std::string& path) {
   const auto table = ModelTable(model);
-  auto sink = ValueOrThrow(fs->OpenOutputStream(path), path);
   // store_schema keeps `vector` a fixed_size_list on read; plain Parquet would hand back a variable list.
   const auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
-  ThrowIfError(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), sink,
-                                          parquet::DEFAULT_MAX_ROW_GROUP_LENGTH,
-                                          parquet::default_writer_properties(), arrow_properties),
-               path);
-  ThrowIfError(sink->Close(), path);
+  WriteAtomically({fs, path}, [&](const Location& target) {
+    auto sink = ValueOrThrow(target.fs->OpenOutputStream(target.path), target.uri());
+    ThrowIfError(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), sink,
+                                            parquet::DEFAULT_MAX_ROW_GROUP_LENGTH,
+                                            parquet::default_writer_properties(), arrow_properties),
+                 target.uri());
+    ThrowIfError(sink->Close(), target.uri());
+  });
 }
 
 PcaModel ReadPcaModel(const std::shared_ptr<arrow::fs::FileSystem>& fs, const std::string& path) {

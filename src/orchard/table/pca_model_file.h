@@ -17,7 +17,8 @@ namespace orchard {
 inline constexpr const char* kPcaMetadataKey = "orchard.pca";
 inline constexpr int kPcaFormatVersion = 1;
 
-// Throws IoError naming `path` when the file cannot be written.
+// Writes atomically (storage/location.h, WriteAtomically()). Throws IoError naming `path` when the file
+// cannot be written.
 void WritePcaModel(const PcaModel& model, const std::shared_ptr<arrow::fs::FileSystem>& fs,
                    const std::string& path);
 

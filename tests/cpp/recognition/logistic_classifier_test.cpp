@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <vector>
 
 #include "orchard/common/error.h"
@@ -117,6 +119,27 @@ TEST(LogisticClassifierTest, LoadRefusesAMissingOrMismatchedFile) {
   auto wrong = model.Describe();
   wrong["dim"] = 3;
   EXPECT_THROW(LogisticClassifier::Load(file, wrong), IoError);
+  std::filesystem::remove(file);
+}
+
+// Issue 14: liblinear's "label" line indexes the probability rows; a damaged file with a label outside
+// 0..n_classes-1 (or a repeated one) made PredictProbabilities write out of bounds.
+TEST(LogisticClassifierTest, LoadRefusesLabelsOutOfBoundsInACorruptFile) {
+  const Blobs train = MakeBlobs(3, 10, 2, 7);
+  const auto model = LogisticClassifier::Train(train.rows, 2, train.classes, 3, {});
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("orchard_classifier_" + std::to_string(std::random_device{}()));
+  model.Save(file);
+  std::stringstream original;
+  original << std::ifstream(file).rdbuf();
+  const std::string text = original.str();
+  const auto start = text.find("\nlabel ");
+  ASSERT_NE(start, std::string::npos);
+  const auto end = text.find('\n', start + 1);
+  for (const std::string labels : {"label 0 1 7", "label 0 -1 2", "label 0 1 1"}) {
+    std::ofstream(file, std::ios::trunc) << text.substr(0, start + 1) << labels << text.substr(end);
+    EXPECT_THROW(LogisticClassifier::Load(file, model.Describe()), IoError) << labels;
+  }
   std::filesystem::remove(file);
 }
 

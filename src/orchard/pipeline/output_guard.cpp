@@ -1,0 +1,175 @@
+#include "orchard/pipeline/output_guard.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <vector>
+
+#include "orchard/common/error.h"
+#include "orchard/storage/arrow_status.h"
+
+namespace orchard {
+namespace {
+
+constexpr std::array kPartFolders = {std::string_view("features"), std::string_view("errors"),
+                                     std::string_view("_staging")};
+constexpr std::array kCommitFiles = {std::string_view("_job.json"), std::string_view("_SUCCESS"),
+                                     std::string_view("pca.parquet")};
+
+template <std::size_t N>
+bool OneOf(std::string_view name, const std::array<std::string_view, N>& names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::vector<std::string_view> Components(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    const auto part = path.substr(0, slash);
+    if (!part.empty()) parts.push_back(part);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  }
+  return parts;
+}
+
+// Hadoop's local file system writes a checksum ".<name>.crc" next to each file it writes (the Spark job).
+std::string_view CrcTarget(std::string_view name) {
+  if (name.size() > 5 && name.front() == '.' && name.ends_with(".crc"))
+    return name.substr(1, name.size() - 5);
+  return {};
+}
+
+bool IsPartFile(std::string_view name) {
+  if (const auto target = CrcTarget(name); !target.empty()) name = target;
+  return (name.starts_with("part-") && name.ends_with(".parquet")) || name == "_SUCCESS";
+}
+
+bool IsCommitFile(std::string_view name) {
+  if (const auto target = CrcTarget(name); !target.empty()) name = target;
+  if (name.ends_with(kTemporarySuffix)) name.remove_suffix(kTemporarySuffix.size());
+  return OneOf(name, kCommitFiles);
+}
+
+std::string LocalPlace(const std::string& path) {
+  std::error_code error;
+  auto place = std::filesystem::weakly_canonical(std::filesystem::absolute(path), error);
+  if (error) place = std::filesystem::absolute(path).lexically_normal();
+  std::string text = place.string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return text;
+}
+
+bool IsRemote(std::string_view place) { return place.find("://") != std::string_view::npos; }
+
+// Whether `inner` is `outer` or below it, on '/' boundaries.
+bool Within(std::string_view inner, std::string_view outer) {
+  if (inner == outer) return true;
+  if (!inner.starts_with(outer)) return false;
+  return outer.ends_with('/') || inner[outer.size()] == '/';
+}
+
+}  // namespace
+
+std::string ComparablePlace(std::string_view path_or_uri) {
+  std::string text(path_or_uri);
+  // Hadoop writes local URIs "file:/a"; any other URI has "scheme://". A colon alone is part of a file name.
+  const bool has_scheme = text.find("://") != std::string::npos || text.starts_with("file:");
+  if (!has_scheme) return LocalPlace(text);
+  const auto scheme_end = text.find(':');
+  std::string scheme = text.substr(0, scheme_end);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  std::string rest = text.substr(scheme_end + 1);
+  if (scheme == "file") {  // file:/a, file:///a, file://localhost/a
+    if (rest.starts_with("//")) rest = rest.substr(std::min(rest.size(), rest.find('/', 2)));
+    return LocalPlace(rest);
+  }
+  if (scheme == "s3a" || scheme == "s3n") scheme = "s3";
+  rest = rest.substr(0, rest.find('?'));
+  std::string key;
+  for (const auto part : Components(rest)) {
+    if (!key.empty()) key += '/';
+    key.append(part);
+  }
+  return scheme + "://" + key;
+}
+
+bool IsOrchardOutputEntry(std::string_view relative_path) {
+  const auto parts = Components(relative_path);
+  if (parts.empty()) return false;
+  if (parts.size() == 1) return OneOf(parts[0], kPartFolders) || IsCommitFile(parts[0]);
+  if (!OneOf(parts[0], kPartFolders)) return false;
+  // Spark's committer works in <folder>/_temporary/ and removes it when the job commits.
+  if (parts[1] == "_temporary") return true;
+  return parts.size() == 2 && IsPartFile(parts[1]);
+}
+
+void CheckOnlyOrchardEntries(std::string_view output, std::span<const std::string> entries) {
+  for (const auto& entry : entries) {
+    if (IsOrchardOutputEntry(entry)) continue;
+    throw UsageError(
+        "output " + std::string(output) + " holds '" + entry +
+        "', which orchard did not write; orchard deletes only its own files (features/, errors/, "
+        "_staging/, _job.json, _SUCCESS, pca.parquet), so move it away or choose another output");
+  }
+}
+
+void CheckOverwrite(std::string_view input, std::string_view output, std::span<const std::string> entries,
+                    bool allow_bucket_root) {
+  const std::string in = ComparablePlace(input);
+  const std::string out = ComparablePlace(output);
+  const std::string where = "output " + std::string(output);
+  if (in == out) throw UsageError(where + " is the input; replacing the output would delete the input");
+  if (Within(in, out)) {
+    throw UsageError(where + " contains the input " + std::string(input) +
+                     "; replacing the output would delete the input");
+  }
+  if (Within(out, in)) {
+    throw UsageError(where + " lies inside the input " + std::string(input) +
+                     "; replacing the output could delete input files");
+  }
+  if (IsRemote(out) && out.find('/', out.find("://") + 3) == std::string::npos && !allow_bucket_root) {
+    throw UsageError(where +
+                     " is a whole bucket; replacing its contents needs --overwrite-bucket-root as well");
+  }
+  CheckOnlyOrchardEntries(output, entries);
+}
+
+std::vector<std::string> ListOutputEntries(const OutputLayout& output, const Location& folder) {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = folder.path;
+  selector.allow_not_found = true;
+  selector.recursive = true;
+  const auto infos = ValueOrThrow(folder.fs->GetFileInfo(selector), folder.uri());
+  const bool local = folder.fs->type_name() == "local";
+  std::string root = output.root.path;
+  if (!root.ends_with('/')) root += '/';
+  std::vector<std::string> entries;
+  for (const auto& info : infos) {
+    const std::string relative =
+        info.path().starts_with(root) ? info.path().substr(root.size()) : info.path();
+    if (local && std::filesystem::is_symlink(info.path())) {
+      throw UsageError("output " + output.root.uri() + " holds the symbolic link '" + relative +
+                       "'; orchard never writes one and deletes nothing through it");
+    }
+    entries.push_back(relative);
+  }
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+void ClearOutput(const OutputLayout& output, const Location& input, bool allow_bucket_root) {
+  const auto entries = ListOutputEntries(output, output.root);
+  CheckOverwrite(input.uri(), output.root.uri(), entries, allow_bucket_root);
+  for (const auto& entry : entries) {
+    if (entry.find('/') != std::string::npos) continue;  // deleted with its top-level folder
+    const Location target = output.root.child(entry);
+    if (GetEntryType(target) == EntryType::kDirectory) {
+      ThrowIfError(target.fs->DeleteDir(target.path), target.uri());
+    } else {
+      ThrowIfError(target.fs->DeleteFile(target.path), target.uri());
+    }
+  }
+}
+
+}  // namespace orchard

@@ -1,0 +1,300 @@
+"""The data-loss matrix (issue 14): every destructive path of orchard, with the input files and every finished
+part checked byte for byte (sha256 of every file) before and after.
+
+- `--overwrite` onto the input, its parent, inside it, through a symbolic link, onto a folder holding files
+  orchard did not write, onto a bucket root (versitygw): refused with exit 2, nothing touched;
+- resume after each failpoint (ORCHARD_FAILPOINT): the input untouched, every finished part kept and used;
+- a torn _job.json (exit 3, naming the file) and a torn _SUCCESS (exit 2 / 3): nothing touched;
+- a storage outage while a resume checks the earlier parts: exit 3 naming the part, nothing deleted;
+- the Spark job applies the same guard before it replaces anything.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ORCHARD_BIN, REPO, read_manifest, run_orchard, sample_images, write_manifest
+from fault_proxy import FaultProxy
+
+EXIT_USAGE, EXIT_IO = 2, 3
+LABELS = ("Cherry", "Kiwi", "Plum")
+OPTIONS = ["--rows-per-part", "16", "--batch", "8", "--pca-k", "4", "--precision", "f32"]
+
+
+def snapshot(*roots):
+    """{path: sha256} of every file below the roots (or of the files themselves)."""
+    digests = {}
+    for root in map(str, roots):
+        paths = [root] if os.path.isfile(root) else [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+        for path in paths:
+            with open(path, "rb") as file:
+                digests[path] = hashlib.sha256(file.read()).hexdigest()
+    return digests
+
+
+def images(per_label):
+    return [p for p in sample_images("Test", per_label=per_label) if p.parent.name in LABELS]
+
+
+@pytest.fixture
+def work(tmp_path):
+    """tmp/work/data/Test/<Label>/*.jpg: 2 images of 3 labels, copies the tests may lose."""
+    for image in images(2):
+        target = tmp_path / "work" / "data" / "Test" / image.parent.name / image.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(image, target)
+    return tmp_path / "work"
+
+
+@pytest.fixture(scope="module")
+def finished_output(tmp_path_factory):
+    """A finished `orchard run` output of 6 images, to copy."""
+    root = tmp_path_factory.mktemp("finished")
+    output = root / "out"
+    run_orchard("run", "--input", write_manifest(root / "images.txt", images(2)), "--output", output, *OPTIONS)
+    return output
+
+
+def overwrite(input, output, *extra):
+    return run_orchard("run", "--input", input, "--output", output, "--overwrite", *OPTIONS, *extra, check=False)
+
+
+# ---- --overwrite, local
+
+@pytest.mark.parametrize("where", ["input's parent", "input", "parent through a symlink", "input through a symlink",
+                                   "inside the input"])
+def test_overwrite_never_deletes_the_input(where, work, finished_output, tmp_path):
+    """Issue 14: `--input work/data --output work --overwrite` emptied `work`, images included."""
+    data = work / "data"
+    output = {"input's parent": work, "input": data, "parent through a symlink": tmp_path / "link",
+              "input through a symlink": tmp_path / "link", "inside the input": data / "out"}[where]
+    if "symlink" in where:
+        output.symlink_to(work if "parent" in where else data)
+    if where == "inside the input":
+        shutil.copytree(finished_output, output)
+    before = snapshot(work)
+    result = overwrite(data, output)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "the input" in result.stderr
+    assert snapshot(work) == before
+
+
+def test_overwrite_refuses_a_folder_holding_files_orchard_did_not_write(work, finished_output, tmp_path):
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    for foreign in ("notes.txt", "features/mine.parquet"):
+        (output / foreign).write_text("the user's own file")
+        before = snapshot(output, work)
+        result = overwrite(work / "data", output)
+        assert result.returncode == EXIT_USAGE, result.stderr
+        assert f"'{foreign}'" in result.stderr
+        assert snapshot(output, work) == before
+        (output / foreign).unlink()
+    # Only orchard's files left: they are replaced, and the input is untouched.
+    before = snapshot(work)
+    result = overwrite(work / "data", output)
+    assert result.returncode == 0, result.stderr
+    assert read_manifest(output)["counts"]["seen"] == 6 and snapshot(work) == before
+
+
+# ---- --overwrite, S3 bucket roots
+
+@pytest.fixture(scope="module")
+def buckets(s3_server):
+    """s3://lossin/Test/<Label>/ with 6 images; s3://lossout holding a finished orchard output at its root."""
+    s3_server.create_bucket("lossin")
+    for image in images(2):
+        s3_server.upload_file(image, f"lossin/Test/{image.parent.name}/{image.name}")
+    s3_server.create_bucket("lossout")
+    return s3_server
+
+
+def s3_overwrite(server, input, output, *extra):
+    return subprocess.run([str(ORCHARD_BIN), "run", "--input", input, "--output", output, "--overwrite",
+                           "--s3-endpoint", server.endpoint, *OPTIONS, *extra],
+                          capture_output=True, text=True, env=server.client_env(use_endpoint_env=False),
+                          timeout=600)
+
+
+def test_overwrite_refuses_a_bucket_root_without_its_own_flag(buckets):
+    """Issue 14: `--output s3://bucket --overwrite` emptied the whole bucket."""
+    (buckets.root / "lossout" / "_SUCCESS").write_text("{}")
+    (buckets.root / "lossout" / "backups").mkdir(exist_ok=True)
+    (buckets.root / "lossout" / "backups" / "db.dump").write_text("someone else's data")
+    before = snapshot(buckets.root / "lossin", buckets.root / "lossout")
+    result = s3_overwrite(buckets, "s3://lossin/Test/", "s3://lossout")
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "whole bucket" in result.stderr and "--overwrite-bucket-root" in result.stderr
+    # Even with the flag, what orchard did not write stays.
+    result = s3_overwrite(buckets, "s3://lossin/Test/", "s3://lossout", "--overwrite-bucket-root")
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "'backups" in result.stderr
+    # A bucket holding the input is refused whatever the flags.
+    result = s3_overwrite(buckets, "s3://lossin/Test/", "s3://lossin", "--overwrite-bucket-root")
+    assert result.returncode == EXIT_USAGE and "contains the input" in result.stderr, result.stderr
+    assert snapshot(buckets.root / "lossin", buckets.root / "lossout") == before
+
+
+def test_overwrite_of_a_bucket_root_with_the_flag_replaces_only_orchard_files(buckets):
+    shutil.rmtree(buckets.root / "lossout" / "backups", ignore_errors=True)
+    (buckets.root / "lossout" / "_SUCCESS").write_text("{}")
+    before = snapshot(buckets.root / "lossin")
+    result = s3_overwrite(buckets, "s3://lossin/Test/", "s3://lossout", "--overwrite-bucket-root")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(buckets.root / "lossin") == before
+    assert read_manifest(buckets.root / "lossout")["counts"]["written"] == 6
+
+
+# ---- resume
+
+@pytest.fixture(scope="module")
+def resume_input(tmp_path_factory):
+    """A manifest of 60 sample images and one bad file (so that error parts exist), and its files."""
+    root = tmp_path_factory.mktemp("resume-loss")
+    bad = root / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    files = [*images(20), bad]
+    return write_manifest(root / "images.txt", files), [root / "images.txt", *files]
+
+
+def killed_at(failpoint, manifest, output):
+    env = dict(os.environ, ORCHARD_FAILPOINT=failpoint)
+    result = subprocess.run([str(ORCHARD_BIN), "run", "--input", str(manifest), "--output", str(output), *OPTIONS],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def finished_parts(folder):
+    """{name: table} of the complete Parquet parts in a folder (a torn one does not read)."""
+    parts = {}
+    for path in sorted(folder.glob("part-*.parquet")):
+        try:
+            parts[path.name] = pq.read_table(path)
+        except pa.ArrowException:
+            pass
+    return parts
+
+
+@pytest.mark.parametrize("failpoint", ["listing:30", "staged-part:2", "pca-fit:1", "final-part:1"])
+def test_resume_after_a_kill_keeps_the_input_and_every_finished_part(failpoint, resume_input, tmp_path):
+    manifest, files = resume_input
+    output = tmp_path / "out"
+    inputs_before = snapshot(*files)
+    killed_at(failpoint, manifest, output)
+    staged = finished_parts(output / "_staging")
+    errors = {name: digest for name, digest in snapshot(output / "errors").items()
+              if os.path.basename(name) in finished_parts(output / "errors")}
+
+    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS, check=False)
+    assert result.returncode == 4, result.stderr  # the bad file
+    assert snapshot(*files) == inputs_before
+    for name, table in staged.items():  # each finished part is used as it is, not redone
+        final = pq.read_table(output / "features" / name)
+        assert final.column("path").equals(table.column("path")), name
+        assert final.column("features").equals(table.column("features")), name
+    assert {k: v for k, v in snapshot(output / "errors").items() if k in errors} == errors
+    assert read_manifest(output)["counts"] == {"seen": 61, "written": 60, "failed": 1}
+
+
+def test_a_torn_job_record_is_exit_3_and_touches_nothing(resume_input, tmp_path):
+    """Issue 14: a torn _job.json made its JSON parse error escape as an internal error (exit 1)."""
+    manifest, files = resume_input
+    output = tmp_path / "out"
+    killed_at("staged-part:2", manifest, output)
+    job = output / "_job.json"
+    job.write_bytes(job.read_bytes()[: len(job.read_bytes()) // 2])
+    before = snapshot(output, *files)
+    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS, check=False)
+    assert result.returncode == EXIT_IO, result.stderr
+    assert str(job) in result.stderr and "--overwrite" in result.stderr
+    assert snapshot(output, *files) == before
+    assert run_orchard("run", "--input", manifest, "--output", output, "--overwrite", *OPTIONS,
+                       check=False).returncode == 4
+
+
+def test_a_torn_success_manifest_touches_nothing(finished_output, tmp_path):
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    success = output / "_SUCCESS"
+    success.write_bytes(success.read_bytes()[:40])
+    before = snapshot(output)
+    result = run_orchard("run", "--input", tmp_path, "--output", output, *OPTIONS, check=False)
+    assert result.returncode == EXIT_USAGE and "finished job" in result.stderr, result.stderr
+    result = run_orchard("inspect", output, check=False)
+    assert result.returncode == EXIT_IO and "_SUCCESS" in result.stderr, result.stderr
+    assert snapshot(output) == before
+
+
+def test_a_storage_outage_during_resume_deletes_no_part(s3_server, resume_input):
+    """Issue 14: a part that could not be read because the storage was down was taken for a torn one and
+    deleted. The outage here answers 503 to every read of the staged parts, past the client's retries."""
+    manifest, files = resume_input
+    s3_server.create_bucket("outage")
+    env = dict(s3_server.client_env(use_endpoint_env=False), ORCHARD_FAILPOINT="staged-part:2")
+    command = [str(ORCHARD_BIN), "run", "--input", str(manifest), "--output", "s3://outage/job", *OPTIONS]
+    killed = subprocess.run([*command, "--s3-endpoint", s3_server.endpoint], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    staging = s3_server.root / "outage" / "job" / "_staging"
+    before = snapshot(staging, *files)
+    assert len([p for p in before if "part-a000" in p]) == 2
+
+    def staged_part_read(method, path):
+        return method in ("GET", "HEAD") and "/_staging/part-" in urlsplit(path).path
+
+    proxy = FaultProxy(s3_server.port, refuse=staged_part_read)
+    try:
+        env.pop("ORCHARD_FAILPOINT")
+        result = subprocess.run([*command, "--s3-endpoint", proxy.endpoint], env=env, capture_output=True,
+                                text=True, timeout=600)
+    finally:
+        proxy.stop()
+    assert result.returncode == EXIT_IO, result.stderr
+    assert "_staging/part-a000-0000" in result.stderr and "nothing was deleted" in result.stderr
+    assert snapshot(staging, *files) == before
+    resumed = subprocess.run([*command, "--s3-endpoint", s3_server.endpoint], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 4 and "32 inputs done by earlier attempts" in resumed.stderr, resumed.stderr
+
+
+# ---- the same guard in the binding and the Spark job
+
+def test_binding_applies_the_same_guard():
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard
+    with pytest.raises(ValueError, match="contains the input"):
+        orchard.check_overwrite("/w/data", "/w", [])
+    with pytest.raises(ValueError, match="whole bucket"):
+        orchard.check_overwrite("s3a://in/data", "s3a://out", ["_SUCCESS"])
+    with pytest.raises(ValueError, match="'notes.txt'"):
+        orchard.check_overwrite("/in", "/out", ["features/part-00000-x.parquet", "notes.txt"])
+    orchard.check_overwrite("s3a://in/data", "s3a://out", ["_SUCCESS"], overwrite_bucket_root=True)
+
+
+def test_spark_job_refuses_what_orchard_run_refuses(work, tmp_path):
+    """The Spark job replaces features/ and errors/ whole (Spark's overwrite mode): onto the input's parent, or a
+    folder whose features/ holds someone else's file, it must refuse before deleting anything."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard.spark
+    other = tmp_path / "other"
+    (other / "features").mkdir(parents=True)
+    (other / "features" / "theirs.parquet").write_text("someone else's features")
+    before = snapshot(work, other)
+    spark = orchard.spark.session("local[1]", app_name="orchard-data-loss")
+    try:
+        for output, reason in ((work, "contains the input"), (work / "data" / "Test", "is the input"),
+                               (other, "'features/theirs.parquet'")):
+            input = work / "data" / "Test" if output != work else work / "data"
+            with pytest.raises(orchard.spark.OutputRefused, match=reason):
+                orchard.spark.run(spark, input, output)
+    finally:
+        spark.stop()
+    assert snapshot(work, other) == before
