@@ -194,6 +194,12 @@ def test_errors_map_to_python_exceptions(api_run, bundle, small_manifest, tmp_pa
         orchard.run(small_manifest, tmp_path / "o1", precision="f16", progress=False)
     with pytest.raises(OSError, match="missing-input"):  # IoError
         orchard.run(tmp_path / "missing-input", tmp_path / "o2", progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not orchard's")
+    with pytest.raises(ValueError, match="notes.txt"):  # UsageError: the overwrite guard
+        orchard.run(small_manifest, foreign, overwrite=True, progress=False)
+    assert (foreign / "notes.txt").exists()
     bad_model = tmp_path / "bad.onnx"
     bad_model.write_bytes(b"not an onnx model")
     with pytest.raises(RuntimeError):  # ModelError
