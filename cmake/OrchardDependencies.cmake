@@ -44,14 +44,14 @@ pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
 pkg_check_modules(LIBWEBP REQUIRED IMPORTED_TARGET libwebp)
 # stb_image_resize is compiled from its Debian header (src/orchard/image/stb_image_resize.cpp), not linked.
 find_package(OpenSSL REQUIRED)
-# The CLI, recognition and serving: CLI11, liblinear (no pkg-config file in Debian) and cpp-httplib (compiled in
-# Debian, so its feature macros must match the library's).
+# Recognition (the CLI and the Python API): liblinear (no pkg-config file in Debian).
+find_library(LIBLINEAR_LIBRARY NAMES linear REQUIRED)
+find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
+add_library(orchard::liblinear INTERFACE IMPORTED)
+target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
+target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
+# The CLI and serving: CLI11 and cpp-httplib (compiled in Debian, so its feature macros must match the library's).
 if(ORCHARD_CLI)
   find_package(CLI11 REQUIRED)
-  find_library(LIBLINEAR_LIBRARY NAMES linear REQUIRED)
-  find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
-  add_library(orchard::liblinear INTERFACE IMPORTED)
-  target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
-  target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
   pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 endif()

@@ -11,6 +11,7 @@
 
 #include "arrow_capsule.h"
 #include "featurizer.h"
+#include "jobs.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
 #include "pca_functions.h"
@@ -20,15 +21,17 @@ using namespace nb::literals;
 
 namespace {
 
+// The one place orchard's errors become Python's: bad arguments or a bad input -> ValueError, storage ->
+// OSError, model -> RuntimeError.
 void TranslateOrchardErrors(const std::exception_ptr& p, void*) {
   try {
     std::rethrow_exception(p);
   } catch (const orchard::UsageError& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const orchard::InputError& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const orchard::ModelError& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
-  } catch (const orchard::InputError& e) {
-    PyErr_SetString(PyExc_OSError, e.what());
   } catch (const orchard::IoError& e) {
     PyErr_SetString(PyExc_OSError, e.what());
   }
@@ -66,6 +69,7 @@ NB_MODULE(_core, m) {
   nb::register_exception_translator(&TranslateOrchardErrors);
   orchard::python::ArrowBatches::Bind(m);
   BindFeaturizer(m);
+  orchard::python::BindJobs(m);
   orchard::python::BindPcaFunctions(m);
   m.def("output_path", &orchard::python::OutputPath, "path_or_uri"_a,
         "The path as `orchard run` writes it: Spark's `file:/a/b c.jpg` -> `/a/b c.jpg`; others unchanged.");

@@ -1,4 +1,5 @@
-"""orchard for Python: the C++ core (orchard._core) and orchard.spark.
+"""orchard for Python: the whole job (run, read, train, evaluate, Bundle: orchard.api), the C++ core
+(orchard._core: Featurizer, PCA and Arrow functions) and orchard.spark.
 
 Installed (`pip install <repo>`, see pyproject.toml), orchard._core sits beside this file. In the source tree
 (PYTHONPATH=<repo>/python) the compiled module is looked up, in order, in $ORCHARD_CORE_DIR, then
@@ -17,7 +18,9 @@ for _candidate in (_os.environ.get("ORCHARD_CORE_DIR"),
 from ._core import (ArrowBatches, Featurizer, check_overwrite, covariance_partial,  # noqa: E402
                     covariance_partial_arrow, fit_pca, fit_pca_arrow, merge_partials, merge_partials_arrow,
                     output_path, pca_transform, pca_transform_arrow, __version__)
+from .api import Bundle, Prediction, RunSummary, evaluate, read, run, train  # noqa: E402
 
-__all__ = ["ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
+__all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "train",
+           "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
            "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
            "pca_transform_arrow", "__version__"]

@@ -1,139 +1,23 @@
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "orchard/common/error.h"
-#include "orchard/recognition/bundle.h"
-#include "orchard/recognition/evaluation.h"
-#include "orchard/recognition/labelled_rows.h"
-#include "orchard/recognition/recognizer.h"
-#include "orchard/recognition/report.h"
+#include "orchard/recognition/run_evaluation.h"
 
 namespace orchard::cli {
 namespace {
 
-struct EvalArguments {
-  std::string output;
-  std::string bundle;
-  std::string report;
-  std::string split = "Test";
-};
-
-// Features from another model, cut, precision or preprocessing would be classified without complaint and
-// wrongly (bf16 or int8 features differ from f32's: cosine 0.98 for int8).
-void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output) {
-  const ModelReference run = ModelReference::FromJson(manifest.at("model"));
-  if (run.precision != bundle.model.precision) {
-    throw UsageError(output + " holds features computed at precision " + run.precision +
-                     ", the bundle's model runs at " + bundle.model.precision +
-                     "; evaluate on a run made with --precision " + bundle.model.precision);
-  }
-  if (run.sha256 != bundle.model.sha256 || run.feature_tensor != bundle.model.feature_tensor ||
-      PreprocessSpec::FromJson(manifest.at("preprocess")).ToJson() != bundle.preprocess.ToJson()) {
-    throw UsageError(output +
-                     " was made with another model, feature tensor or preprocessing than the bundle (" +
-                     run.file + " " + run.sha256.substr(0, 12) + " vs " + bundle.model.file + " " +
-                     bundle.model.sha256.substr(0, 12) + ")");
-  }
-}
-
-nlohmann::json VarianceCurve(const PcaModel& pca) {
-  nlohmann::json points = nlohmann::json::array();
-  double cumulative = 0.0;
-  for (Eigen::Index c = 0; c < pca.explained_variance_ratio.size(); ++c) {
-    cumulative += pca.explained_variance_ratio[c];
-    points.push_back(
-        {{"component", c + 1}, {"ratio", pca.explained_variance_ratio[c]}, {"cumulative", cumulative}});
-  }
-  return points;
-}
-
-nlohmann::json Scatter(const LabelledRows& rows, std::span<const float> projected, std::size_t k,
-                       std::span<const float> probabilities, const std::vector<std::string>& labels) {
-  nlohmann::json points = nlohmann::json::array();
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto predicted = TopK(probabilities.subspan(i * labels.size(), labels.size()), 1).front();
-    points.push_back({{"pc1", projected[i * k]},
-                      {"pc2", k > 1 ? projected[i * k + 1] : 0.0f},
-                      {"label", rows.labels[i]},
-                      {"predicted", labels[predicted]}});
-  }
-  return points;
-}
-
-nlohmann::json Throughput(const nlohmann::json& manifest) {
-  nlohmann::json stages = nlohmann::json::array();
-  const nlohmann::json timings = manifest.value("timings", nlohmann::json::object());
-  for (const auto& [name, seconds] : timings.items()) {
-    stages.push_back({{"stage", name}, {"seconds", seconds}});
-  }
-  const nlohmann::json model = manifest.at("model");
-  return {{"images_per_second", manifest.value("images_per_second", 0.0)},
-          {"images", manifest.at("counts").value("seen", 0)},
-          {"stages", stages},
-          {"figures",
-           {{"images/s", manifest.value("images_per_second", 0.0)},
-            {"images seen", manifest.at("counts").value("seen", 0)},
-            {"images failed", manifest.at("counts").value("failed", 0)},
-            {"wall seconds", manifest.value("wall_seconds", 0.0)},
-            {"batch size", manifest.value("batch_size", 0)},
-            {"decode threads", manifest.value("decode_threads", 0)},
-            {"model", model.value("file", "")},
-            {"precision", model.value("precision", "")}}}};
-}
-
-void WriteText(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw IoError(path.string() + ": cannot write");
-}
-
-int Eval(const EvalArguments& args) {
-  const Bundle bundle = Bundle::Load(args.bundle);
-  const OutputLayout layout{ResolveLocation(args.output)};
-  const nlohmann::json manifest = ReadRunManifest(layout);
-  CheckSameFeatures(bundle, manifest, layout.root.uri());
-  if (bundle.training.value("output", "") == layout.root.uri() &&
-      bundle.training.value("split", "") == args.split) {
-    std::cerr << "orchard: warning: evaluating on the split the bundle was trained on\n";
-  }
-  // The bundle's own PCA projects the features, so what is measured is exactly what predict and serve run.
-  const LabelledRows rows = ReadLabelledRows(layout, manifest, "features", args.split);
-  const std::size_t k = bundle.pca.k();
-  std::vector<float> projected(rows.size() * k);
-  bundle.pca.Transform(rows.values, rows.size(), projected);
-  std::vector<float> probabilities(rows.size() * bundle.labels.size());
-  bundle.classifier.PredictProbabilities(projected, rows.size(), probabilities);
-  const Evaluation evaluation = Evaluate(rows.labels, probabilities, bundle.labels);
-
-  std::error_code error;
-  std::filesystem::create_directories(args.report, error);
-  if (error) throw IoError(args.report + ": " + error.message());
-  nlohmann::json metrics = evaluation.ToJson();
-  metrics["split"] = args.split;
-  metrics["output"] = layout.root.uri();
-  metrics["bundle"] = std::filesystem::absolute(args.bundle).string();
-  const std::filesystem::path report(args.report);
-  WriteText(report / "metrics.json", metrics.dump(2) + "\n");
-  WriteReport(report / "report.html", {{"metrics", metrics},
-                                       {"split", args.split},
-                                       {"output", layout.root.uri()},
-                                       {"bundle", metrics["bundle"]},
-                                       {"variance", VarianceCurve(bundle.pca)},
-                                       {"scatter", Scatter(rows, projected, k, probabilities, bundle.labels)},
-                                       {"throughput", Throughput(manifest)}});
-  std::cout << std::fixed << std::setprecision(4) << "orchard: " << evaluation.n << " images of split '"
-            << args.split << "': top-1 " << evaluation.top1 << ", top-5 " << evaluation.top5 << " -> "
-            << (report / "metrics.json").string() << ", " << (report / "report.html").string() << "\n";
-  if (!evaluation.unknown_labels.empty()) {
-    std::cerr << "orchard: warning: " << evaluation.unknown_labels.size()
-              << " labels are unknown to the bundle and count as errors\n";
-  }
+int Eval(const EvaluateOptions& options) {
+  const nlohmann::json metrics = EvaluateBundle(options, std::cerr);
+  const std::filesystem::path report(options.report);
+  std::cout << std::fixed << std::setprecision(4) << "orchard: " << metrics.at("n").get<std::int64_t>()
+            << " images of split '" << options.split << "': top-1 " << metrics.at("top1").get<double>()
+            << ", top-5 " << metrics.at("top5").get<double>() << " -> " << (report / "metrics.json").string()
+            << ", " << (report / "report.html").string() << "\n";
   return kExitSuccess;
 }
 
@@ -143,7 +27,7 @@ CommandAction RegisterEvalCommand(CLI::App& app) {
   auto* command = app.add_subcommand("eval",
                                      "Evaluate a bundle on a run's split: top-1/top-5, per-class figures, "
                                      "confusion; metrics.json + report.html.");
-  auto args = std::make_shared<EvalArguments>();
+  auto args = std::make_shared<EvaluateOptions>();
   command
       ->add_option("output", args->output, "Output folder of `orchard run` with the same model as the bundle")
       ->required();

@@ -108,3 +108,37 @@ def test_wheel_features_equal_the_in_tree_module(probe):
     expected, errors = orchard.Featurizer(str(DEFAULT_MODEL)).featurize(images, batch=2)
     assert errors == []
     np.testing.assert_allclose(np.array(found["features"], dtype=np.float32), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_wheel_ships_type_stubs(wheel):
+    import zipfile
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "orchard/_core.pyi" in names and "orchard/py.typed" in names, names
+
+
+JOB_PROBE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import orchard
+    manifest, out, bundle = sys.argv[1:4]
+    summary = orchard.run(manifest, out, pca_k=4, progress=False)
+    training = orchard.train(out, bundle)
+    metrics = orchard.evaluate(out, bundle, split="Test")
+    prediction = orchard.Bundle.load(bundle).predict(np.zeros((32, 32, 3), dtype=np.uint8))
+    print(json.dumps({"written": summary.written, "rows": orchard.read(out).num_rows,
+                      "trained": training["rows"], "evaluated": metrics["n"], "top_k": len(prediction.top_k)}))
+""")
+
+
+def test_wheel_runs_the_whole_job_from_python(venv_python, tmp_path):
+    """orchard.run / read / train / evaluate / Bundle.predict from the installed wheel (recognition included)."""
+    images = [i for split in ("Training", "Test") for i in sample_images(split, per_label=3)
+              if i.parent.name in ("Kiwi", "Lemon")]
+    manifest = tmp_path / "images.txt"
+    manifest.write_text("".join(f"{i}\n" for i in images))
+    script = tmp_path / "job.py"
+    script.write_text(JOB_PROBE)
+    result = _run([venv_python, script, manifest, tmp_path / "out", tmp_path / "bundle"], env=_clean_env(),
+                  cwd=tmp_path, timeout=300)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"written": 12, "rows": 12, "trained": 6, "evaluated": 6, "top_k": 2}

@@ -25,8 +25,13 @@ std::string Bar(double fraction, int width) {
 
 bool IsTerminal(int fd) { return isatty(fd) == 1; }
 
-ProgressReporter::ProgressReporter(std::ostream& out, bool interactive, std::string stage)
-    : out_(out), interactive_(interactive), stage_(std::move(stage)), thread_([this] { Loop(); }) {}
+ProgressReporter::ProgressReporter(std::ostream& out, bool interactive, std::string stage,
+                                   ProgressListener listener)
+    : out_(out),
+      interactive_(interactive),
+      stage_(std::move(stage)),
+      listener_(std::move(listener)),
+      thread_([this] { Loop(); }) {}
 
 ProgressReporter::~ProgressReporter() { Finish(); }
 
@@ -51,23 +56,39 @@ void ProgressReporter::Note(const std::string& message) {
 }
 
 void ProgressReporter::Loop() {
-  const auto period = interactive_ ? std::chrono::milliseconds(250) : std::chrono::seconds(10);
+  const auto period = interactive_ || listener_ ? std::chrono::milliseconds(250) : std::chrono::seconds(10);
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, period, [this] { return finished_; })) Print(false);
 }
 
+ProgressSnapshot ProgressReporter::Snapshot(bool final_line) const {
+  ProgressSnapshot s;
+  s.elapsed_seconds = elapsed_seconds();
+  s.failed = failed_;
+  s.processed = done_ + s.failed;
+  s.total = listing_done_ ? listed_.load() : std::max(listed_.load(), expected_total_.load());
+  s.known_total = (listing_done_ || expected_total_ > 0) && s.total > 0;
+  s.final = final_line;
+  return s;
+}
+
 void ProgressReporter::Print(bool final_line) {
-  const double seconds = elapsed_seconds();
-  const auto processed = done_ + failed_;
+  const ProgressSnapshot s = Snapshot(final_line);
+  if (listener_) {
+    listener_(s);
+    return;
+  }
+  const double seconds = s.elapsed_seconds;
+  const auto processed = s.processed;
   const double rate = seconds > 0 ? processed / seconds : 0.0;
-  const auto total = listing_done_ ? listed_.load() : std::max(listed_.load(), expected_total_.load());
-  const bool known_total = (listing_done_ || expected_total_ > 0) && total > 0;
+  const auto total = s.total;
+  const bool known_total = s.known_total;
   const double fraction = known_total ? static_cast<double>(processed) / total : 0.0;
 
   char line[256];
   std::snprintf(line, sizeof line, "%s %lld/%lld%s images, %lld failed, %.1f images/s", stage_.c_str(),
                 static_cast<long long>(processed), static_cast<long long>(total), known_total ? "" : "+",
-                static_cast<long long>(failed_.load()), rate);
+                static_cast<long long>(s.failed), rate);
   std::string text = line;
   if (known_total && rate > 0 && !final_line) text += ", ETA " + FormatDuration((total - processed) / rate);
   text += ", elapsed " + FormatDuration(seconds);

@@ -118,7 +118,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
         << " inputs done by earlier attempts are kept\n";
   }
 
-  ProgressReporter progress(log, IsTerminal(2), "features");
+  ProgressReporter progress(log, IsTerminal(2), "features", options.progress_listener);
   stage_start = Clock::now();
   try {
     ExtractFeatures(settings, loaded.model, progress, cancel, state);

@@ -6,6 +6,7 @@
 
 #include "orchard/model/embedding_model.h"
 #include "orchard/pca/pca_model.h"
+#include "orchard/pipeline/progress.h"
 #include "orchard/storage/location.h"
 
 namespace orchard {
@@ -36,6 +37,7 @@ struct RunOptions {
   bool overwrite = false;              // replace orchard's files in a non-empty output (output_guard.h)
   bool overwrite_bucket_root = false;  // ... also when the output is a whole bucket
   std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
+  ProgressListener progress_listener;  // empty: the progress is printed on RunJob's log (the CLI)
 };
 
 }  // namespace orchard

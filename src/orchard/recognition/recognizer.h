@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "orchard/image/image.h"
 #include "orchard/model/embedding_model.h"
 #include "orchard/model/image_embedder.h"
 #include "orchard/recognition/bundle.h"
@@ -49,6 +50,10 @@ class Recognizer {
 
   // Throws InputError naming the reason when the bytes are not a supported, intact image.
   PreparedImage Prepare(std::span<const std::uint8_t> bytes) const;
+  // The same for pixels already decoded (the Python API's numpy arrays and PIL images): R, G, B interleaved,
+  // as a decoder gives them, then the same Preprocess. Throws InputError for an empty image or one of more
+  // than max_pixels pixels.
+  PreparedImage PreparePixels(const Image& rgb) const;
 
   std::vector<Recognition> Classify(std::span<const PreparedImage* const> images,
                                     const RecognizeOptions& options);
@@ -64,6 +69,7 @@ class Recognizer {
   Bundle bundle_;
   EmbeddingModel model_;
   ImageEmbedder embedder_;  // over model_ with the bundle's preprocessing
+  std::uint64_t max_pixels_;
 };
 
 // The k most probable classes of one probability row, most probable first (ties: lower class index first).
