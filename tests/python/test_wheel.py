@@ -10,6 +10,7 @@ dependencies come from PyPI (pip's cache after the first run).
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402  (the in-tree module: build/python/orchard)
 
 # The same pins as .venv (numpy is unpinned in the package; the constraints make the venv's match).
-CONSTRAINTS = REPO / "scripts" / "requirements.txt"
+REQUIREMENTS = REPO / "scripts" / "requirements.txt"
 
 
 def _run(command, **kwargs):
@@ -54,7 +55,10 @@ def venv_python(wheel, tmp_path_factory):
     venv = tmp_path_factory.mktemp("venv")
     _run([sys.executable, "-m", "venv", venv], timeout=300)
     python = venv / "bin" / "python"
-    _run([python, "-m", "pip", "install", "-q", "-c", CONSTRAINTS, wheel], env=_clean_env(), timeout=1200)
+    # pip takes no extras in a constraints file ("tritonclient[http]==..."): the pins without them.
+    constraints = venv / "constraints.txt"
+    constraints.write_text(re.sub(r"\[[^\]]*\]", "", REQUIREMENTS.read_text()))
+    _run([python, "-m", "pip", "install", "-q", "-c", constraints, wheel], env=_clean_env(), timeout=1200)
     return python
 
 
