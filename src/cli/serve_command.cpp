@@ -93,6 +93,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
     options.idle_timeout = std::chrono::seconds(args->idle_timeout_s);
     options.drain_period = std::chrono::seconds(args->drain_seconds);
     Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads, args->max_pixels);
+    std::cerr << recognizer.contract().NotesText();
     const auto& stop = InstallStopHandler();
     Serve(recognizer, options, stop, std::cerr);
     std::cerr << "orchard: stopped\n";

@@ -83,6 +83,12 @@ std::vector<std::string> ModelContract::Notes() const {
   return notes;
 }
 
+std::string ModelContract::NotesText() const {
+  std::string text;
+  for (const auto& note : Notes()) text += "orchard: " + note + "\n";
+  return text;
+}
+
 nlohmann::json ModelContract::ToJson() const {
   nlohmann::json batch = file_batch ? nlohmann::json(*file_batch) : nlohmann::json("dynamic");
   return {{"file", file.string()},

@@ -67,6 +67,8 @@ struct ModelContract {
   // Notes for the user about choices made on the model's behalf (a fixed spatial size, batch 1), one per
   // line, to print once on stderr; empty when there are none.
   std::vector<std::string> Notes() const;
+  // Notes() as lines "orchard: <note>\n", as every command prints them; "" when there are none.
+  std::string NotesText() const;
 
   nlohmann::json ToJson() const;
 };

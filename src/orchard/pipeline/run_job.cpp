@@ -97,7 +97,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   auto stage_start = Clock::now();
   LoadedModel loaded = LoadModel(options.model);
   timings["model_load_seconds"] = SecondsSince(stage_start);
-  for (const auto& note : loaded.model.contract().Notes()) log << "orchard: " << note << "\n";
+  log << loaded.model.contract().NotesText();
   ExtractionSettings settings{input,
                               output.staging(),
                               output.errors(),

@@ -64,6 +64,7 @@ class Recognizer {
 
   const Bundle& bundle() const { return bundle_; }
   std::size_t feature_dim() const { return model_.feature_dim(); }
+  const ModelContract& contract() const { return model_.contract(); }
 
  private:
   Bundle bundle_;

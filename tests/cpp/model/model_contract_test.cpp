@@ -75,6 +75,7 @@ TEST(ModelContractTest, HardCodedBatchIsKeptAndSaidOnce) {
   EXPECT_EQ(contract.BatchFor(8), 1u);
   ASSERT_EQ(contract.Notes().size(), 1u);
   EXPECT_NE(contract.Notes()[0].find("runs 1 image(s) per call"), std::string::npos);
+  EXPECT_EQ(contract.NotesText(), "orchard: " + contract.Notes()[0] + "\n");
 }
 
 // The shared uint8 TFLite: NHWC input, channels-last feature map averaged over axes 1 and 2, raw pixels.
