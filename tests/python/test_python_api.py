@@ -214,7 +214,7 @@ def test_errors_map_to_python_exceptions(api_run, bundle, small_manifest, tmp_pa
         model.predict(np.zeros((4, 4, 4), dtype=np.uint8))
     with pytest.raises(TypeError):
         model.predict(42)
-    with pytest.raises(ValueError, match="more than 100"):  # pixels obey max_pixels as decoded files do
+    with pytest.raises(ValueError, match="exceeds the limit of 100 pixels"):  # the decoders' own limit check
         orchard.Bundle.load(bundle[0], max_pixels=100).predict(_solid((255, 0, 0)))
     with pytest.raises(OSError):
         orchard.Bundle.load(tmp_path / "no-bundle")

@@ -62,8 +62,6 @@ Image DecodeImage(std::span<const std::uint8_t> bytes, const DecodeOptions& opti
   throw InputError("unsupported image format (not JPEG, PNG or WebP)");
 }
 
-namespace detail {
-
 void CheckDimensions(std::uint64_t width, std::uint64_t height, const DecodeOptions& options) {
   if (width == 0 || height == 0) throw InputError("image has no pixels (width or height is 0)");
   // Both factors are below 2^32 for every format we read, so the product cannot overflow 64 bits.
@@ -72,6 +70,8 @@ void CheckDimensions(std::uint64_t width, std::uint64_t height, const DecodeOpti
                      " exceeds the limit of " + std::to_string(options.max_pixels) + " pixels");
   }
 }
+
+namespace detail {
 
 Image AllocateImage(int width, int height) {
   Image image;

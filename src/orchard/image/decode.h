@@ -25,6 +25,11 @@ struct DecodeOptions {
   int min_height = 0;
 };
 
+// Throws InputError when an image of width x height pixels is empty or has more than options.max_pixels, so
+// that a hostile or broken header cannot make us allocate gigabytes. Every decoder checks a header with it;
+// pixels that come already decoded (the Python API's arrays) are held to the same limit.
+void CheckDimensions(std::uint64_t width, std::uint64_t height, const DecodeOptions& options);
+
 // Decodes JPEG, PNG or WebP into 8-bit RGB. Gray is replicated to three channels, alpha is dropped, 16-bit is
 // reduced to 8, palette expanded, CMYK JPEG converted. Throws InputError for anything unsupported, corrupt or
 // truncated: a half-decoded picture is never returned.

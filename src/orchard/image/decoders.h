@@ -14,10 +14,6 @@ Image DecodeJpeg(std::span<const std::uint8_t> bytes, const DecodeOptions& optio
 Image DecodePng(std::span<const std::uint8_t> bytes, const DecodeOptions& options);
 Image DecodeWebp(std::span<const std::uint8_t> bytes, const DecodeOptions& options);
 
-// Throws InputError when a header announces more than options.max_pixels (or a non-positive size), so that a
-// hostile or broken header cannot make us allocate gigabytes.
-void CheckDimensions(std::uint64_t width, std::uint64_t height, const DecodeOptions& options);
-
 // A packed RGB image of the given size, its pixels allocated (zeroed) once the dimensions have been checked.
 Image AllocateImage(int width, int height);
 

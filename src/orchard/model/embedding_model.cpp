@@ -46,11 +46,6 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
   return properties;
 }
 
-std::size_t ImageSize(const ModelContract& contract) {
-  return std::size_t{3} * static_cast<std::size_t>(contract.width) *
-         static_cast<std::size_t>(contract.height);
-}
-
 std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, std::size_t batch,
                                      bool static_batch) {
   if (!static_batch) return model;
@@ -173,7 +168,7 @@ int EmbeddingModel::streams() const { return static_cast<int>(impl_->slots.size(
 
 void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::span<float> features) {
   const ModelContract& contract = impl_->graph.contract;
-  const std::size_t image_size = ImageSize(contract);
+  const std::size_t image_size = contract.image_size();
   const std::size_t dim = contract.feature_dim;
   if (batch.size() != n * image_size) {
     throw std::invalid_argument("Embed: batch holds " + std::to_string(batch.size()) + " floats, expected " +
@@ -198,9 +193,9 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
 void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {
   const ModelContract& contract = graph.contract;
   const float* input = images.data();
-  std::size_t rows = images.size() / ImageSize(contract);
+  std::size_t rows = images.size() / contract.image_size();
   if (static_batch && rows < batch_size) {
-    slot.padded.assign(batch_size * ImageSize(contract), 0.0F);
+    slot.padded.assign(batch_size * contract.image_size(), 0.0F);
     std::copy(images.begin(), images.end(), slot.padded.begin());
     input = slot.padded.data();
     rows = batch_size;

@@ -14,9 +14,8 @@ ImageEmbedder::ImageEmbedder(EmbeddingModel& model, PreprocessSpec spec, std::ui
     : model_(model),
       spec_(std::move(spec)),
       max_pixels_(max_pixels),
-      image_size_(std::size_t{3} * static_cast<std::size_t>(spec_.width) *
-                  static_cast<std::size_t>(spec_.height)) {
-  model_.contract().CheckSpec(spec_);
+      image_size_(model.contract().image_size()) {
+  model_.contract().CheckSpec(spec_);  // so spec_ makes images of exactly image_size_ floats
 }
 
 std::optional<ImageFailure> ImageEmbedder::Prepare(std::span<const std::uint8_t> bytes,
@@ -26,6 +25,18 @@ std::optional<ImageFailure> ImageEmbedder::Prepare(std::span<const std::uint8_t>
     DecodeAndPreprocess(bytes, spec_, model_.input_layout(), max_pixels_, slot, stage);
   } catch (const InputError& e) {
     return ImageFailure{stage, e.what()};
+  }
+  return std::nullopt;
+}
+
+std::optional<ImageFailure> ImageEmbedder::PreparePixels(const Image& rgb, std::span<float> slot) const {
+  try {
+    CheckDimensions(static_cast<std::uint64_t>(std::max(rgb.width, 0)),
+                    static_cast<std::uint64_t>(std::max(rgb.height, 0)),
+                    DecodeOptionsFor(spec_, max_pixels_));
+    Preprocess(rgb, spec_, model_.input_layout(), slot);
+  } catch (const InputError& e) {
+    return ImageFailure{"preprocess", e.what()};
   }
   return std::nullopt;
 }

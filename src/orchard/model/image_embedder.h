@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "orchard/image/image.h"
 #include "orchard/image/preprocess_spec.h"
 #include "orchard/model/embedding_model.h"
 
@@ -38,6 +39,10 @@ class ImageEmbedder {
   // Decodes `bytes` (JPEG, PNG or WebP) and writes the network's input into `slot` (image_size() floats).
   // An unsupported, corrupt or oversized image is returned as its failure; other errors propagate.
   std::optional<ImageFailure> Prepare(std::span<const std::uint8_t> bytes, std::span<float> slot) const;
+
+  // The same for a picture already decoded (R, G, B interleaved, as a decoder gives it), held to the same
+  // pixel limit: an empty or oversized picture is returned as its failure.
+  std::optional<ImageFailure> PreparePixels(const Image& rgb, std::span<float> slot) const;
 
   // Runs the model on the first n slots of `batch` (n × image_size() floats) and writes n × feature_dim()
   // floats into `features`. Returns the failure of each row that holds Inf or NaN (a model can overflow on

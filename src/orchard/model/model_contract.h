@@ -61,6 +61,11 @@ struct ModelContract {
   // normalisation other than raw pixels for an integer input.
   void CheckSpec(const PreprocessSpec& spec) const;
 
+  // Floats one image takes in the model's input tensor: 3 × height × width.
+  std::size_t image_size() const {
+    return std::size_t{3} * static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
+  }
+
   // The batch a model must be compiled for: `requested` unless the graph hard-codes its own.
   std::size_t BatchFor(std::size_t requested) const;
 

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "orchard/common/error.h"
-#include "orchard/image/preprocess.h"
 
 namespace orchard {
 std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k) {
@@ -25,8 +24,7 @@ std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t 
 Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels)
     : bundle_(std::move(bundle)),
       model_(OpenVerifiedModel(bundle_.model, model_threads)),
-      embedder_(model_, bundle_.preprocess, max_pixels),
-      max_pixels_(max_pixels) {}
+      embedder_(model_, bundle_.preprocess, max_pixels) {}
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
   PreparedImage prepared{std::vector<float>(embedder_.image_size())};
@@ -35,14 +33,8 @@ PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {
 }
 
 PreparedImage Recognizer::PreparePixels(const Image& rgb) const {
-  const auto pixels = static_cast<std::uint64_t>(rgb.width) * static_cast<std::uint64_t>(rgb.height);
-  if (rgb.width <= 0 || rgb.height <= 0) throw InputError("empty image");
-  if (pixels > max_pixels_) {
-    throw InputError(std::to_string(rgb.width) + "x" + std::to_string(rgb.height) + " pixels, more than " +
-                     std::to_string(max_pixels_));
-  }
   PreparedImage prepared{std::vector<float>(embedder_.image_size())};
-  Preprocess(rgb, embedder_.spec(), model_.input_layout(), prepared.tensor);
+  if (auto failure = embedder_.PreparePixels(rgb, prepared.tensor)) throw InputError(failure->message);
   return prepared;
 }
 

@@ -70,7 +70,6 @@ class Recognizer {
   Bundle bundle_;
   EmbeddingModel model_;
   ImageEmbedder embedder_;  // over model_ with the bundle's preprocessing
-  std::uint64_t max_pixels_;
 };
 
 // The k most probable classes of one probability row, most probable first (ties: lower class index first).
