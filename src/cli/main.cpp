@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   add(RegisterEvalCommand);
   add(RegisterPredictCommand);
   add(RegisterServeCommand);
+  add(RegisterIndexCommand);
 
   try {
     app.parse(argc, argv);

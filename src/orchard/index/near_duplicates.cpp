@@ -1,0 +1,16 @@
+#include "orchard/index/near_duplicates.h"
+
+namespace orchard {
+
+std::vector<std::optional<Neighbour>> FindNearDuplicates(const CosineIndex& reference, FloatRows queries,
+                                                         float threshold) {
+  const std::size_t n = queries.dim == 0 ? 0 : queries.values.size() / queries.dim;
+  const auto nearest = reference.Search(queries.values, n, 1);
+  std::vector<std::optional<Neighbour>> matches(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!nearest[i].empty() && nearest[i].front().similarity >= threshold) matches[i] = nearest[i].front();
+  }
+  return matches;
+}
+
+}  // namespace orchard
