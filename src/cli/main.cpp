@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   add(RegisterPredictCommand);
   add(RegisterServeCommand);
   add(RegisterIndexCommand);
+  add(RegisterAuditCommand);
 
   try {
     app.parse(argc, argv);
