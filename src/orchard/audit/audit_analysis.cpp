@@ -86,17 +86,17 @@ std::vector<std::vector<Neighbour>> NeighbourGraph(const CosineIndex& index, std
 }
 
 nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph,
-                                   float threshold) {
+                                   double threshold) {
   std::vector<std::int64_t> parent(index.size());
   std::iota(parent.begin(), parent.end(), 0);
   for (std::size_t row = 0; row < graph.size(); ++row) {
-    if (graph[row].empty() || graph[row].front().similarity < threshold) continue;
+    if (graph[row].empty() || !IsNearDuplicate(graph[row].front(), threshold)) continue;
     parent[static_cast<std::size_t>(Root(parent, static_cast<std::int64_t>(row)))] =
         Root(parent, graph[row].front().row);
   }
   std::map<std::int64_t, std::vector<std::int64_t>> groups;
   for (std::size_t row = 0; row < graph.size(); ++row) {
-    if (!graph[row].empty() && graph[row].front().similarity >= threshold) {
+    if (!graph[row].empty() && IsNearDuplicate(graph[row].front(), threshold)) {
       groups[Root(parent, static_cast<std::int64_t>(row))].push_back(static_cast<std::int64_t>(row));
     }
   }

@@ -12,7 +12,7 @@ namespace orchard {
 
 // The audit's knobs; the defaults are the documented, calibrated ones (docs/audit.md).
 struct AuditSettings {
-  float near_duplicate_cosine = kNearDuplicateCosine;  // the one near-duplicate definition
+  double near_duplicate_cosine = kNearDuplicateCosine;  // the one near-duplicate definition
   std::size_t k = 10;         // neighbours per image for the k-NN label probabilities
   std::size_t outlier_k = 5;  // same-label neighbours averaged for the outlier distance
   double outlier_z = 6.0;     // robust z-score (median/MAD within the label) at which an image is an outlier
@@ -29,7 +29,7 @@ std::vector<std::vector<Neighbour>> NeighbourGraph(const CosineIndex& index, std
 // all pairs above the threshold would do). [{id, size, score (max similarity), members: [{path, label,
 // score (similarity to its nearest near-duplicate), match_path}]}], largest first.
 nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph,
-                                   float threshold);
+                                   double threshold);
 
 // cross_split: every test image with a near-duplicate in the training split (FindNearDuplicates(), the
 // definition `orchard eval` uses), [{path, label, score (similarity), match_path, match_label}], and the

@@ -3,12 +3,13 @@
 namespace orchard {
 
 std::vector<std::optional<Neighbour>> FindNearDuplicates(const CosineIndex& reference, FloatRows queries,
-                                                         float threshold) {
+                                                         double threshold) {
   const std::size_t n = queries.dim == 0 ? 0 : queries.values.size() / queries.dim;
   const auto nearest = reference.Search(queries.values, n, 1);
   std::vector<std::optional<Neighbour>> matches(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (!nearest[i].empty() && nearest[i].front().similarity >= threshold) matches[i] = nearest[i].front();
+    if (!nearest[i].empty() && IsNearDuplicate(nearest[i].front(), threshold))
+      matches[i] = nearest[i].front();
   }
   return matches;
 }

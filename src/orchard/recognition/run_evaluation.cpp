@@ -10,6 +10,7 @@
 #include "orchard/recognition/bundle.h"
 #include "orchard/recognition/evaluation.h"
 #include "orchard/recognition/labelled_rows.h"
+#include "orchard/recognition/leakage.h"
 #include "orchard/recognition/recognizer.h"
 #include "orchard/recognition/report.h"
 
@@ -114,6 +115,8 @@ nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log)
   metrics["split"] = options.split;
   metrics["output"] = layout.root.uri();
   metrics["bundle"] = std::filesystem::absolute(options.bundle).string();
+  metrics["leakage_free"] = LeakageFreeMetrics(layout, manifest, bundle.training.value("split", "Training"),
+                                               rows, probabilities, bundle.labels);
   if (options.report.empty()) return metrics;
   std::error_code error;
   std::filesystem::create_directories(options.report, error);
