@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   add(RegisterServeCommand);
   add(RegisterIndexCommand);
   add(RegisterAuditCommand);
+  add(RegisterSimilarCommand);
 
   try {
     app.parse(argc, argv);

@@ -17,24 +17,6 @@
 namespace orchard {
 namespace {
 
-// Features from another model, cut, precision or preprocessing would be classified without complaint and
-// wrongly (bf16 or int8 features differ from f32's: cosine 0.98 for int8).
-void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output) {
-  const ModelReference run = ModelReference::FromJson(manifest.at("model"));
-  if (run.precision != bundle.model.precision) {
-    throw UsageError(output + " holds features computed at precision " + run.precision +
-                     ", the bundle's model runs at " + bundle.model.precision +
-                     "; evaluate on a run made with --precision " + bundle.model.precision);
-  }
-  if (run.sha256 != bundle.model.sha256 || run.feature_tensor != bundle.model.feature_tensor ||
-      PreprocessSpec::FromJson(manifest.at("preprocess")).ToJson() != bundle.preprocess.ToJson()) {
-    throw UsageError(output +
-                     " was made with another model, feature tensor or preprocessing than the bundle (" +
-                     run.file + " " + run.sha256.substr(0, 12) + " vs " + bundle.model.file + " " +
-                     bundle.model.sha256.substr(0, 12) + ")");
-  }
-}
-
 nlohmann::json VarianceCurve(const PcaModel& pca) {
   nlohmann::json points = nlohmann::json::array();
   double cumulative = 0.0;
@@ -88,6 +70,22 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 }
 
 }  // namespace
+
+void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output) {
+  const ModelReference run = ModelReference::FromJson(manifest.at("model"));
+  if (run.precision != bundle.model.precision) {
+    throw UsageError(output + " holds features computed at precision " + run.precision +
+                     ", the bundle's model runs at " + bundle.model.precision +
+                     "; evaluate on a run made with --precision " + bundle.model.precision);
+  }
+  if (run.sha256 != bundle.model.sha256 || run.feature_tensor != bundle.model.feature_tensor ||
+      PreprocessSpec::FromJson(manifest.at("preprocess")).ToJson() != bundle.preprocess.ToJson()) {
+    throw UsageError(output +
+                     " was made with another model, feature tensor or preprocessing than the bundle (" +
+                     run.file + " " + run.sha256.substr(0, 12) + " vs " + bundle.model.file + " " +
+                     bundle.model.sha256.substr(0, 12) + ")");
+  }
+}
 
 nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log) {
   const Bundle bundle = Bundle::Load(options.bundle);
