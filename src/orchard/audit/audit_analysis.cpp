@@ -90,9 +90,11 @@ nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<s
   std::vector<std::int64_t> parent(index.size());
   std::iota(parent.begin(), parent.end(), 0);
   for (std::size_t row = 0; row < graph.size(); ++row) {
-    if (graph[row].empty() || !IsNearDuplicate(graph[row].front(), threshold)) continue;
-    parent[static_cast<std::size_t>(Root(parent, static_cast<std::int64_t>(row)))] =
-        Root(parent, graph[row].front().row);
+    for (const auto& neighbour : graph[row]) {
+      if (!IsNearDuplicate(neighbour, threshold)) break;  // most similar first
+      parent[static_cast<std::size_t>(Root(parent, static_cast<std::int64_t>(row)))] =
+          Root(parent, neighbour.row);
+    }
   }
   std::map<std::int64_t, std::vector<std::int64_t>> groups;
   for (std::size_t row = 0; row < graph.size(); ++row) {
