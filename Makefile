@@ -25,6 +25,7 @@ bench: setup
 	  .venv/bin/python scripts/make_resnet50.py --output models-generated/resnet50-notop.onnx
 	.venv-bench/bin/python bench/quantize_resnet50.py
 	.venv/bin/python bench/run_bench.py
+	.venv/bin/python bench/index_bench.py
 
 # Fruit recognition on the demo output: train on its Training split, evaluate on Test (metrics.json, report.html).
 recognize: setup
