@@ -136,3 +136,16 @@ def test_serve_similar_answers_the_nearest_indexed_images(planted_run):
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("command, options", [
+    ("index", ["--column"]),
+    ("audit", ["--report", "--near-duplicate-cosine", "--k", "--outlier-k", "--outlier-z", "--train-split",
+               "--test-split"]),
+    ("similar", ["--index", "--k"]),
+    ("serve", ["--index"]),
+])
+def test_help_documents_every_option(command, options):
+    result = run_orchard(command, "--help")
+    for option in options:
+        assert option in result.stdout, option
