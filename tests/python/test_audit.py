@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ORCHARD_BIN, SAMPLE, run_orchard
 from planted_faults import copy_subset, plant
+from test_recognition import chromium_dom
 
 LABELS = ["Avocado", "Golden 1", "Kiwi", "Lemon", "Pomegranate", "Strawberry"]
 TRAIN_PER_LABEL, TEST_PER_LABEL = 25, 10
@@ -81,6 +82,15 @@ def test_audit_entries_carry_path_label_score_and_the_page_is_self_contained(aud
     html = (report / "audit.html").read_text()
     assert not re.search(r"""<script[^>]+src=|<link[^>]+href=["']?https?:""", html)
     assert "data:image/jpeg;base64," in html and "data:image/png;base64," in html
+
+
+def test_audit_page_figures_render_in_chromium(audit, tmp_path):
+    _, report = audit
+    dom = chromium_dom((report / "audit.html").as_uri(), tmp_path)
+    for figure in ["fig-nearest", "fig-leakage"]:
+        match = re.search(rf'<div[^>]*id="{figure}"[^>]*>(.*?)</div>', dom, re.S)
+        assert match and 'data-rendered="true"' in match.group(0) and "<svg" in match.group(1), figure
+    assert dom.count('class="thumb"') >= 10
 
 
 def test_index_is_recorded_in_success_and_similar_finds_the_image_itself(planted_run, tmp_path):
