@@ -152,7 +152,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   summary.images_per_second = static_cast<double>(summary.attempt_images) / summary.wall_seconds;
   summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, final_parts);
   summary.manifest["timings"] = timings;
-  WriteText(output.success(), summary.manifest.dump(2) + "\n");
+  WriteRunManifest(output, summary.manifest);
   // Only now: until _SUCCESS exists, the staged parts are what a resumed attempt builds on.
   ThrowIfError(output.root.fs->DeleteDir(output.staging().path), output.staging().uri());
   return summary;

@@ -53,9 +53,9 @@ TEST(OutputGuardTest, OnlyWhatOrchardWritesMayBeReplaced) {
   for (const std::string entry :
        {"features", "features/part-a000-00000.parquet", "errors/part-a001.parquet", "_staging",
         "_staging/part-a002-00003.parquet", "_job.json", "_SUCCESS", "pca.parquet", "_job.json.tmp",
-        "pca.parquet.tmp", ".pca.parquet.crc", "features/part-00000-1b2c-c000.zstd.parquet",
-        "features/_SUCCESS", "features/.part-00000-1b2c-c000.zstd.parquet.crc",
-        "errors/_temporary/0/task/part-1.parquet"}) {
+        "pca.parquet.tmp", ".pca.parquet.crc", "index.faiss", "index_keys.parquet", "index.faiss.tmp",
+        "features/part-00000-1b2c-c000.zstd.parquet", "features/_SUCCESS",
+        "features/.part-00000-1b2c-c000.zstd.parquet.crc", "errors/_temporary/0/task/part-1.parquet"}) {
     EXPECT_TRUE(IsOrchardOutputEntry(entry)) << entry;
   }
   for (const std::string entry :
