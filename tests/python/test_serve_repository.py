@@ -72,9 +72,13 @@ def role_env(s3_server, imds, tmp_path):
 
 
 class Service:
+    """`orchard serve` on a free loopback port, ready. A long idle timeout: on this busy machine a client thread
+    may be descheduled for seconds between connecting and sending, and a server that closed the idle connection
+    meanwhile would make the request fail with a reset (a race of keep-alive itself, not of the service)."""
+
     def __init__(self, env, *options):
         self.process = subprocess.Popen(
-            [str(ORCHARD_BIN), "serve", "--port", "0", "--model-name", "fruit", "--max-wait-ms", "5", *options],
+            [str(ORCHARD_BIN), "serve", "--port", "0", "--model-name", "fruit", "--idle-timeout-s", "60", *options],
             stderr=subprocess.PIPE, text=True, env=env)
         line = self.process.stderr.readline()
         match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)

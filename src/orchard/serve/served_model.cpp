@@ -14,9 +14,21 @@ constexpr std::uint8_t kWarmUpPng[] = {
     0xc0, 0x06, 0x98, 0x18, 0x70, 0x80, 0xc1, 0x29, 0x01, 0x00, 0x34, 0xa7, 0x01, 0x96, 0x01, 0x64,
     0x5c, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 
-std::string BatchMetrics(const InferenceBatcher::Stats& stats) {
+std::string BatchMetrics(const InferenceBatcher::Stats& stats, const EmbeddingModel& model) {
+  const double average = stats.batches == 0 ? 0.0 : static_cast<double>(stats.images) / stats.batches;
   std::string text =
-      "# HELP orchard_inference_batch_size Images per model call (of the served version).\n"
+      "# HELP orchard_inference_batch_size_average Images per model call on average (of the served "
+      "version).\n"
+      "# TYPE orchard_inference_batch_size_average gauge\n"
+      "orchard_inference_batch_size_average " +
+      std::to_string(average) +
+      "\n# HELP orchard_model_compiled_batch The batch the model is compiled for (static: calls are padded "
+      "to "
+      "it; dynamic: any batch runs as is).\n"
+      "# TYPE orchard_model_compiled_batch gauge\n"
+      "orchard_model_compiled_batch{static=\"" +
+      (model.static_batch() ? "true" : "false") + "\"} " + std::to_string(model.batch_size()) +
+      "\n# HELP orchard_inference_batch_size Images per model call (of the served version).\n"
       "# TYPE orchard_inference_batch_size histogram\n";
   std::uint64_t cumulative = 0;
   for (std::size_t size = 1; size < stats.by_size.size(); ++size) {
@@ -33,11 +45,19 @@ std::string BatchMetrics(const InferenceBatcher::Stats& stats) {
 }  // namespace
 
 ServedModel::ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options)
-    : recognizer(std::move(bundle), options.model_threads, options.max_pixels),
+    : recognizer(std::move(bundle), options.model_threads, options.max_pixels, options.max_batch),
       batcher(recognizer, options.max_batch, options.max_wait),
-      info{options.model_name, version, recognizer.bundle().labels.size(), recognizer.feature_dim()} {}
+      info{options.model_name, version, recognizer.bundle().labels.size(), recognizer.feature_dim()},
+      max_batch_(options.max_batch) {}
 
-void ServedModel::WarmUp() { batcher.Submit(recognizer.Prepare(kWarmUpPng), {1, false}); }
+void ServedModel::WarmUp() {
+  // A full batch: the model's buffers for the largest batch are allocated now, so the RSS once ready is the
+  // base of the memory formula (README, "serve").
+  std::vector<PreparedImage> images(max_batch_, recognizer.Prepare(kWarmUpPng));
+  for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}))
+    if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);
+  batcher.ResetStats();
+}
 
 ModelManager::ModelManager(const ServeOptions& options, LogSink& log) : options_(options), log_(log) {
   if (options.bundle.empty() == options.model_repository.empty())
@@ -135,7 +155,7 @@ std::string ModelManager::MetricsText() const {
   for (const auto& [version, fingerprint] : failed_)
     text += "orchard_model_version_failed{model=\"" + model->info.name + "\",version=\"" +
             std::to_string(version) + "\"} 1\n";
-  return text + BatchMetrics(model->batcher.stats());
+  return text + BatchMetrics(model->batcher.stats(), model->recognizer.model());
 }
 
 }  // namespace orchard

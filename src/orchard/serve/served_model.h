@@ -27,13 +27,16 @@ class ServedModel {
   // Verifies and compiles the bundle's model (ModelError, IoError).
   ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options);
 
-  // Runs the whole path (decode, preprocess, model, classifier) once on a built-in image. Throws what the
-  // path throws.
+  // Runs the whole path (decode, preprocess, model, classifier) on a full batch of a built-in image. Throws
+  // what the path throws.
   void WarmUp();
 
   Recognizer recognizer;
   InferenceBatcher batcher;
   oip::ModelInfo info;  // name, version, labels, feature dimension
+
+ private:
+  std::size_t max_batch_;
 };
 
 // The model the service answers with, and its updates from a model repository. With --bundle the one version
