@@ -63,7 +63,19 @@ CommandAction RegisterServeCommand(CLI::App& app) {
                    "How long a request may wait for others to fill its batch")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();
-  command->add_option("--http-threads", o.http_threads, "HTTP worker threads (0 = 2 x max-batch)")
+  command
+      ->add_option("--max-connections", o.max_connections,
+                   "Connections served at once (a thread each); more wait in the listen backlog")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  command
+      ->add_option(
+          "--max-requests", o.max_requests,
+          "Requests whose body, images and results are in memory at once; more wait before their body "
+          "is read (0 = 2 x max-batch)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--decode-threads", o.decode_threads, "Images decoded at once (0 = one per core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   command->add_option("--model-threads", o.model_threads, "Inference threads (0 = OpenVINO's choice)")

@@ -1,15 +1,18 @@
 #include "orchard/serve/http_service.h"
 
-// Before httplib.h, whose system headers (OpenSSL, zlib) leave macros that break Eigen's templates.
 #include <httplib.h>
+#include <malloc.h>
 
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <semaphore>
 #include <thread>
 
 #include "orchard/common/error.h"
 #include "orchard/image/decode.h"
+#include "orchard/serve/connection_pool.h"
+#include "orchard/serve/decode_pool.h"
 #include "orchard/serve/index_page.h"
 #include "orchard/serve/oip_protocol.h"
 #include "orchard/serve/request_guard.h"
@@ -65,6 +68,10 @@ std::string StatusMessage(int status, std::size_t max_body_bytes) {
   }
 }
 
+std::size_t MaxRequests(const ServeOptions& options) {
+  return options.max_requests > 0 ? options.max_requests : 2 * options.max_batch;
+}
+
 bool ExpectsBody(const std::string& method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
@@ -75,12 +82,12 @@ class Service {
       : models_(models),
         options_(options),
         log_(log),
-        token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)) {}
+        token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)),
+        requests_(static_cast<std::ptrdiff_t>(MaxRequests(options))),
+        decoders_(options.decode_threads) {}
 
   void Install(httplib::Server& server) {
-    const int threads =
-        options_.http_threads > 0 ? options_.http_threads : static_cast<int>(2 * options_.max_batch);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    server.new_task_queue = [this] { return new ConnectionPool(options_.max_connections); };
     server.set_payload_max_length(options_.max_body_bytes);
     server.set_read_timeout(options_.read_timeout);
     server.set_write_timeout(options_.write_timeout);
@@ -236,6 +243,10 @@ class Service {
   httplib::Server::HandlerWithContentReader WithBody(std::string endpoint, BodyHandler handler) {
     return [this, endpoint = std::move(endpoint), handler = std::move(handler)](
                const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      // Past this gate a request holds its body, decoded images and results: max_requests at once.
+      requests_.acquire();
+      const std::unique_ptr<std::counting_semaphore<>, void (*)(std::counting_semaphore<>*)> admitted(
+          &requests_, [](std::counting_semaphore<>* gate) { gate->release(); });
       RunTimed(endpoint, res, [&] { handler(req, ReadBody(req, reader), res); });
     };
   }
@@ -284,13 +295,13 @@ class Service {
   }
 
   // `what` names the image in messages ("the body", "image 2").
-  static PreparedImage Prepare(const ServedModel& model, std::string_view body, const std::string& what) {
+  PreparedImage Prepare(const ServedModel& model, std::string_view body, const std::string& what) {
     if (body.empty()) throw ClientError{400, "empty", what + " is empty"};
     const std::span bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
     if (SniffFormat(bytes) == ImageFormat::kUnknown)
       throw ClientError{415, "unsupported_type", what + " is not a JPEG, PNG or WebP image"};
     try {
-      return model.recognizer.Prepare(bytes);
+      return decoders_.Run([&] { return model.recognizer.Prepare(bytes); });
     } catch (const InputError& e) {
       throw ClientError{400, "decode", what + ": cannot decode the image: " + e.what()};
     }
@@ -298,7 +309,7 @@ class Service {
 
   // `model` is the version serving when the request began: it finishes on it even if a newer one is swapped
   // in.
-  static Recognition Recognize(ServedModel& model, std::string_view body, const RecognizeOptions& options) {
+  Recognition Recognize(ServedModel& model, std::string_view body, const RecognizeOptions& options) {
     if (body.empty())
       throw ClientError{400, "empty", "empty body: send the image bytes (or a multipart \"image\" field)"};
     Recognition result = model.batcher.Submit(Prepare(model, body, "the body"), options);
@@ -398,23 +409,36 @@ class Service {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> next_request_id_{1};
   ServerMetrics metrics_;
+  std::counting_semaphore<> requests_;  // requests past their headers (body, images, results in memory)
+  DecodePool decoders_;
 };
 
 }  // namespace
 
 void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostream& log) {
+  // Large buffers (bodies, decoded images) are mapped and unmapped, not kept in malloc's arenas: freed memory
+  // goes back to the system, so the peak RSS follows the settings (MemoryBound) rather than the history.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   LogSink sink(log);
   ModelManager models(options, sink);
   Service service(models, options, sink);
   httplib::Server server;
   service.Install(server);
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and the kernel
+  // resets some of their connections. The listening socket is caught as it is created and given the system's.
+  socket_t listener = INVALID_SOCKET;
+  server.set_socket_options([&listener](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener = sock;
+  });
   int port = options.port;
   if (port == 0) {
     port = server.bind_to_any_port(options.host);
   } else if (!server.bind_to_port(options.host, port)) {
     port = -1;
   }
-  if (port < 0) throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port));
+  if (port < 0 || ::listen(listener, SOMAXCONN) != 0)
+    throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port));
   service.Log("orchard: serving on http://" + options.host + ":" + std::to_string(port));
   std::thread warm_up([&] { service.WarmUp(); });
   std::atomic<bool> finished{false};

@@ -4,6 +4,9 @@
 #include <ostream>
 
 #include "orchard/serve/serve_options.h"
+// Not needed here, but first in http_service.cpp: httplib.h brings resolv.h's `_res` macro, which breaks
+// Eigen's headers (through the recognizer) when they come after it.
+#include "orchard/serve/served_model.h"
 
 namespace orchard {
 

@@ -22,14 +22,16 @@ struct ServeOptions {
   std::size_t max_body_bytes = 20 * 1024 * 1024;  // larger bodies get 413 before they are read
   std::size_t max_batch = 16;                     // images per model call
   std::chrono::microseconds max_wait{5000};       // how long a request waits for others to share its batch
-  int http_threads = 0;                           // 0: 2 * max_batch, so a full batch can gather
-  std::size_t top_k = 5;                          // default; ?top_k=N per request
-  std::string model_name = "orchard";             // the model's name in the /v2 protocol and the repository
-  std::chrono::seconds read_timeout{30};          // longest wait for the next bytes of a request
-  std::chrono::seconds write_timeout{30};         // longest wait for the client to take response bytes
-  std::chrono::seconds idle_timeout{5};           // keep-alive: longest wait for the next request
-  std::chrono::seconds drain_period{0};           // after SIGTERM: not ready, still serving, for this long
-  std::string auth_token_file;  // non-empty: every endpoint but health needs the Bearer token
+  std::size_t max_connections = 64;    // connections served at once, a thread each; more wait in the backlog
+  std::size_t max_requests = 0;        // requests past their headers at once; 0: 2 * max_batch
+  std::size_t decode_threads = 0;      // images decoded at once; 0: one per core
+  std::size_t top_k = 5;               // default; ?top_k=N per request
+  std::string model_name = "orchard";  // the model's name in the /v2 protocol and the repository
+  std::chrono::seconds read_timeout{30};   // longest wait for the next bytes of a request
+  std::chrono::seconds write_timeout{30};  // longest wait for the client to take response bytes
+  std::chrono::seconds idle_timeout{5};    // keep-alive: longest wait for the next request
+  std::chrono::seconds drain_period{0};    // after SIGTERM: not ready, still serving, for this long
+  std::string auth_token_file;             // non-empty: every endpoint but health needs the Bearer token
 };
 
 }  // namespace orchard
