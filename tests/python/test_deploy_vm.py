@@ -23,7 +23,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import ORCHARD_BIN, REPO
