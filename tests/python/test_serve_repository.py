@@ -103,8 +103,10 @@ class Service:
         return json.loads(self.get("/healthz")[1])["model_version"]
 
     def stop(self):
+        # The client's keep-alive connections would hold the drain for the long idle timeout.
+        self.client.close()
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
+        self.process.wait(timeout=120)
         self.reader.join(timeout=10)
         return self.process.returncode
 
