@@ -35,9 +35,11 @@ recognize: setup
 	build/orchard eval $(OUTPUT) --bundle $(BUNDLE) --report $(REPORT)
 	build/orchard audit $(OUTPUT) --report $(REPORT)
 
-# Serving latency, not correctness (never part of `test`): requests/s, p50/p99 of POST /v1/predict, ~1 min.
+# Serving load and abuse, not correctness (never part of `test`): requests/s, p50/p99 at 1-64 clients beside a
+# FastAPI + onnxruntime peer (.venv-bench) and benchmark_app; idle connections, slowloris, bombs; ~4 min.
 serve-bench: recognize
-	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE)
+	bash scripts/setup_bench.sh
+	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE) --output bench/results/serve_load.json
 
 .PHONY: bench-memory fuzz compat
 

@@ -1,59 +1,117 @@
 #!/usr/bin/env python3
-"""Load benchmark of `orchard serve`: requests/s and latency percentiles of POST /v1/predict at several
-concurrency levels. Starts its own server on a free loopback port; the client shares the machine's cores with
-the server, so on a small machine the figures are a lower bound.
+"""Load and abuse benchmark of `orchard serve` (`make serve-bench`; loopback only, bounded in count and time).
 
-    .venv/bin/python bench/serve_load.py --bundle out/bundle [--seconds 15] [--concurrency 1 4 16]
+1. Load: requests/s and p50/p99 of POST /v1/predict at 1, 4, 16 and 64 clients (one keep-alive connection each),
+   side by side with a peer a user would pick instead, serving the same ONNX file with the same photos and
+   clients: FastAPI + onnxruntime on uvicorn (bench/fastapi_peer.py, in .venv-bench); and benchmark_app's
+   throughput on the same graph (`orchard export-model`), precision and batch as the service compiles it.
+2. Abuse, each while /v2/health/ready is polled: 1,000 idle connections; a slowloris client (connections sending
+   a header byte now and then); 100 decompression-bomb PNGs; 100 POST bodies without Content-Length. The service
+   must keep answering ready, and its peak RSS (VmHWM, reset once ready) must stay under the README's formula.
+
+    .venv/bin/python bench/serve_load.py --bundle out/bundle [--seconds 10] [--output results.json]
+
+The clients share the machine's cores with the servers, so on a small machine the figures are a lower bound.
 """
 
 import argparse
 import http.client
+import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from PIL import Image
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
+MIB = 1 << 20
+# The service's limits (deploy/vm/orchard.service's, but 1,100 connections so that 1,000 idle ones fit).
+SETTINGS = {"--max-connections": 1100, "--max-requests": 32, "--decode-threads": 2, "--max-batch": 16,
+            "--max-body-bytes": 20 * MIB, "--max-pixels": 40_000_000}
+INPUT_BYTES = 3 * 224 * 224 * 4
 
 
-def start_server(binary, bundle, max_batch):
-    process = subprocess.Popen([str(binary), "serve", "--bundle", str(bundle), "--port", "0",
-                                "--max-batch", str(max_batch)], stderr=subprocess.PIPE, text=True)
-    line = process.stderr.readline()
-    match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+def memory_bound(settings, height):
+    """README's formula without RSS_ready: what the requests may add to the RSS once ready."""
+    decode = 4 * settings["--max-pixels"] + 24 * height
+    return (settings["--max-requests"] * (settings["--max-body-bytes"] + 64 * INPUT_BYTES)
+            + settings["--decode-threads"] * decode + settings["--max-connections"] * 256 * 1024)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_status(port, path, timeout=10):
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+
+
+def wait_ready(port, path, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the server exited with {process.returncode}")
+        if get_status(port, path, timeout=2) == 200:
+            return
+        time.sleep(0.2)
+    sys.exit("the server never became ready")
+
+
+def start_orchard(binary, bundle):
+    options = [str(v) for item in SETTINGS.items() for v in item]
+    process = subprocess.Popen([str(binary), "serve", "--bundle", str(bundle), "--port", "0", *options],
+                               stderr=subprocess.PIPE, text=True)
+    match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", process.stderr.readline())
     if not match:
         process.kill()
-        sys.exit(f"orchard serve did not start: {line}")
-    return process, int(match.group(1))
+        sys.exit("orchard serve did not start")
+    threading.Thread(target=process.stderr.read, daemon=True).start()  # the access log, drained
+    port = int(match.group(1))
+    wait_ready(port, "/v2/health/ready", process)
+    return process, port
 
 
-def post(connection, body):
-    connection.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/octet-stream"})
-    response = connection.getresponse()
-    response.read()
-    return response.status
+def start_peer(python, model):
+    port = free_port()
+    process = subprocess.Popen([str(python), str(REPO / "bench" / "fastapi_peer.py"), "--model", str(model),
+                                "--port", str(port)])
+    wait_ready(port, "/ready", process)
+    return process, port
 
 
-def load(port, images, concurrency, seconds):
+def load(port, path, images, concurrency, seconds):
     """`concurrency` clients, each with one keep-alive connection, posting back to back for `seconds`."""
     latencies, failures, lock = [], [0], threading.Lock()
     deadline = time.perf_counter() + seconds
 
     def client(index):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         mine, i = [], index
         while time.perf_counter() < deadline:
             start = time.perf_counter()
             try:
-                status = post(connection, images[i % len(images)])
+                connection.request("POST", path, body=images[i % len(images)],
+                                   headers={"Content-Type": "application/octet-stream"})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
             except (OSError, http.client.HTTPException):
                 connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
                 status = None
             if status == 200:
                 mine.append(time.perf_counter() - start)
@@ -76,55 +134,237 @@ def load(port, images, concurrency, seconds):
     def percentile(p):
         return 1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
 
-    return {"concurrency": concurrency, "requests": len(latencies), "failures": failures[0],
-            "requests_per_second": len(latencies) / elapsed, "p50_ms": percentile(50), "p90_ms": percentile(90),
-            "p99_ms": percentile(99), "mean_batch": None}
+    return {"clients": concurrency, "requests": len(latencies), "failures": failures[0],
+            "requests_per_second": len(latencies) / elapsed, "p50_ms": percentile(50), "p99_ms": percentile(99)}
 
 
-def batch_figures(port):
+def average_batch(port):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("GET", "/metrics")
     text = connection.getresponse().read().decode()
-    count = float(re.search(r"orchard_inference_batch_size_count (\S+)", text).group(1))
-    total = float(re.search(r"orchard_inference_batch_size_sum (\S+)", text).group(1))
-    return count, total
+    return float(re.search(r"^orchard_inference_batch_size_average (\S+)$", text, re.MULTILINE).group(1))
+
+
+def compiled_static(port):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/metrics")
+    return 'orchard_model_compiled_batch{static="true"}' in connection.getresponse().read().decode()
+
+
+def benchmark_app_fps(binary, bundle, seconds, work, static):
+    """benchmark_app on the graph orchard runs (export-model), at the bundle's precision and the service's
+    batch, static or dynamic as the service compiled it (a static shape gives a quantised graph its int8
+    kernels), OpenVINO's throughput hint."""
+    manifest = json.loads((bundle / "bundle.json").read_text())["model"]
+    ir = work / "serve-graph.xml"
+    subprocess.run([str(binary), "export-model", "--model", manifest["file"], "--feature-tensor",
+                    manifest["feature_tensor"], "--output", str(ir)], check=True, capture_output=True)
+    batch = SETTINGS["--max-batch"]
+    command = [str(REPO / ".venv" / "bin" / "benchmark_app"), "-m", str(ir), "-d", "CPU", "-hint", "throughput",
+               "-layout", "[NCHW]", "-shape" if static else "-data_shape", f"[{batch},3,224,224]", "-t", str(int(seconds))]
+    if manifest["precision"] != "int8":
+        command += ["-infer_precision", manifest["precision"]]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"Throughput:\s+([\d.]+) FPS", output).group(1))
+
+
+class ReadyProbe:
+    """Polls /v2/health/ready every 0.5 s in a thread; counts answers that were not 200 (or took > 5 s)."""
+
+    def __init__(self, port):
+        self.port, self.probes, self.failures = port, 0, 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.wait(0.5):
+            self.probes += 1
+            if get_status(self.port, "/v2/health/ready", timeout=5) != 200:
+                self.failures += 1
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        return {"ready_probes": self.probes, "ready_failures": self.failures}
+
+
+def idle_connections(port, count=1000, hold_seconds=4):
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    time.sleep(hold_seconds)
+    for s in sockets:
+        s.close()
+    return {"connections": count}
+
+
+def slowloris(port, count=200, seconds=12):
+    """Connections that send a request line, then one header byte every 2 s (under the read timeout)."""
+    sockets = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n")
+        sockets.append(s)
+    deadline, alive = time.monotonic() + seconds, count
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        alive = 0
+        for s in sockets:
+            try:
+                s.sendall(b"X")
+                alive += 1
+            except OSError:
+                pass
+    for s in sockets:
+        s.close()
+    return {"connections": count, "still_open_at_end": alive}
+
+
+def raw_request(port, data, timeout=60):
+    """Sends `data` and returns the answer's status (None without one): only the status line is awaited, since
+    the server may close a connection whose body it did not read."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+            while b"\r\n" not in answer and (chunk := s.recv(65536)):
+                answer += chunk
+        except OSError:
+            pass
+    return int(answer.split()[1]) if answer.startswith(b"HTTP/1.1") else None
+
+
+def parallel(count, clients, task):
+    statuses, lock = [], threading.Lock()
+
+    def worker(index):
+        for i in range(index, count, clients):
+            status = task(i)
+            with lock:
+                statuses.append(status)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {str(k): statuses.count(k) for k in sorted(set(statuses), key=str)}
+
+
+def bomb_png(side=10_000):
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), 0).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def bombs(port, count=100):
+    body = bomb_png()  # 100 million pixels in about 100 KB
+    request = (f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    return {"bytes_each": len(body), "statuses": parallel(count, 16, lambda i: raw_request(port, request))}
+
+
+def no_content_length(port, count=100):
+    request = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x89PNG" * 4096
+    return {"statuses": parallel(count, 16, lambda i: raw_request(port, request))}
+
+
+def vm_kib(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def abuse(process, port):
+    pid = process.pid
+    ready_rss = vm_kib(pid, "VmRSS") * 1024
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    results = {}
+    for name, attack in (("1000 idle connections", idle_connections), ("slowloris", slowloris),
+                         ("100 decompression bombs", bombs), ("100 bodies without Content-Length",
+                                                              no_content_length)):
+        probe = ReadyProbe(port)
+        outcome = attack(port)
+        outcome.update(probe.stop())
+        outcome["ready_after"] = get_status(port, "/v2/health/ready") == 200
+        results[name] = outcome
+    peak = vm_kib(pid, "VmHWM") * 1024
+    side = int(SETTINGS["--max-pixels"] ** 0.5)
+    bound = ready_rss + memory_bound(SETTINGS, side)
+    return {"attacks": results, "ready_rss_mib": ready_rss / MIB, "peak_rss_mib": peak / MIB,
+            "bound_mib": bound / MIB, "under_bound": peak <= bound}
+
+
+def cpu_name():
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", required=True, type=Path)
     parser.add_argument("--binary", type=Path, default=REPO / "build" / "orchard")
+    parser.add_argument("--peer-python", type=Path, default=REPO / ".venv-bench" / "bin" / "python")
     parser.add_argument("--images", type=Path, default=SHARED / "data" / "fruits-360-sample" / "Test")
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
     images = [p.read_bytes() for p in sorted(args.images.rglob("*.jpg"))[::50][:64]]
-    process, port = start_server(args.binary, args.bundle, args.max_batch)
+    model = json.loads((args.bundle / "bundle.json").read_text())["model"]["file"]
+    results = {"cpu": cpu_name(), "cores": os.cpu_count(), "settings": SETTINGS, "orchard": [], "peer": []}
+    process, port = start_orchard(args.binary, args.bundle)
     try:
-        load(port, images, 2, 3.0)  # warm-up: first inferences compile kernels for new batch sizes
-        results = []
-        for concurrency in args.concurrency:
-            before = batch_figures(port)
-            result = load(port, images, concurrency, args.seconds)
-            after = batch_figures(port)
-            result["mean_batch"] = (after[1] - before[1]) / max(1.0, after[0] - before[0])
-            results.append(result)
+        load(port, "/v1/predict", images, 2, 2.0)  # warm-up
+        for clients in args.concurrency:
+            result = load(port, "/v1/predict", images, clients, args.seconds)
+            result["average_batch"] = average_batch(port)  # cumulative since start
+            results["orchard"].append(result)
+        results["static_batch"] = compiled_static(port)
+        results["abuse"] = abuse(process, port)
     finally:
         process.terminate()
-        process.wait(timeout=30)
-
-    print(f"orchard serve, POST /v1/predict, {len(images)} Fruits-360 JPEGs (100x100), {os.cpu_count()} cores, "
-          f"{args.seconds:.0f} s per level")
-    print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'batch':>6} {'failed':>7}")
-    for r in results:
-        print(f"{r['concurrency']:>8} {r['requests_per_second']:>8.1f} {r['p50_ms']:>8.1f} {r['p90_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {r['mean_batch']:>6.1f} {r['failures']:>7}")
+        process.wait(timeout=60)
+    peer, peer_port = start_peer(args.peer_python, model)
+    try:
+        load(peer_port, "/predict", images, 2, 2.0)
+        for clients in args.concurrency:
+            results["peer"].append(load(peer_port, "/predict", images, clients, args.seconds))
+    finally:
+        peer.terminate()
+        peer.wait(timeout=60)
+    work = Path(os.environ.get("TMPDIR", "/tmp"))
+    results["benchmark_app_fps"] = benchmark_app_fps(args.binary, args.bundle, args.seconds, work,
+                                                     results["static_batch"])
+    report(results, len(images), args.seconds)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=2) + "\n")
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def report(results, images, seconds):
+    print(f"POST /v1/predict vs FastAPI + onnxruntime (POST /predict), {images} Fruits-360 JPEGs, {seconds:.0f} s per "
+          f"level, {results['cpu']} ({results['cores']} cores)")
+    print(f"{'clients':>7} | {'orchard req/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6} | "
+          f"{'peer req/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6}")
+    for o, p in zip(results["orchard"], results["peer"]):
+        print(f"{o['clients']:>7} | {o['requests_per_second']:>13.1f} {o['p50_ms']:>7.1f} {o['p99_ms']:>7.1f} "
+              f"{o['failures']:>6} | {p['requests_per_second']:>10.1f} {p['p50_ms']:>7.1f} {p['p99_ms']:>7.1f} "
+              f"{p['failures']:>6}")
+    top = results["orchard"][-1]
+    shape = "static" if results["static_batch"] else "dynamic"
+    print(f"benchmark_app, same graph, {shape} batch {SETTINGS['--max-batch']}, throughput hint: "
+          f"{results['benchmark_app_fps']:.1f} images/s; orchard at {top['clients']} clients: "
+          f"{top['requests_per_second'] / results['benchmark_app_fps']:.2f} of it "
+          f"(average batch {top['average_batch']:.1f})")
+    a = results["abuse"]
+    for name, outcome in a["attacks"].items():
+        print(f"{name}: {json.dumps(outcome)}")
+    print(f"peak RSS {a['peak_rss_mib']:.0f} MiB (ready {a['ready_rss_mib']:.0f} MiB), formula bound "
+          f"{a['bound_mib']:.0f} MiB: {'under' if a['under_bound'] else 'OVER'}")
 
 
 if __name__ == "__main__":

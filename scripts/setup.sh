@@ -15,6 +15,7 @@ APT_PACKAGES=(
   liblinear-dev libcpp-httplib-dev libfaiss-dev chromium wrk
   openjdk-17-jre-headless
   shellcheck
+  systemd
 )
 
 install_apt() {

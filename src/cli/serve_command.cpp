@@ -4,19 +4,15 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/signals.h"
-#include "orchard/recognition/bundle.h"
-#include "orchard/recognition/recognizer.h"
 #include "orchard/serve/http_service.h"
 
 namespace orchard::cli {
 namespace {
 
 struct ServeArguments {
-  std::string bundle;
   ServeOptions options;
   double max_wait_ms = 5.0;
-  int model_threads = 0;
-  std::uint64_t max_pixels = 100'000'000;
+  int poll_seconds = 30;
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int idle_timeout_s = 5;
@@ -33,7 +29,26 @@ CommandAction RegisterServeCommand(CLI::App& app) {
                          "Open Inference Protocol v2 under /v2.");
   auto args = std::make_shared<ServeArguments>();
   auto& o = args->options;
-  command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
+  auto* bundle =
+      command->add_option("--bundle,-b", o.bundle,
+                          "Bundle folder written by `orchard train` (or an s3:// prefix), served as "
+                          "version 1");
+  auto* repository =
+      command
+          ->add_option(
+              "--model-repository", o.model_repository,
+              "Folder or s3:// prefix of NAME/VERSION/ bundle folders (NAME: --model-name): the highest "
+              "version is served, a newer one is swapped in when it appears")
+          ->excludes(bundle);
+  bundle->excludes(repository);
+  command->add_option("--s3-endpoint", o.s3_endpoint,
+                      "S3-compatible endpoint for s3:// sources (default: AWS_ENDPOINT_URL_S3 or "
+                      "AWS_ENDPOINT_URL, else AWS); credentials come from the AWS credential chain");
+  command
+      ->add_option("--poll-seconds", args->poll_seconds,
+                   "How often the model repository is listed for a newer version (0: never)")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
   command->add_option("--port,-p", o.port, "TCP port (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
@@ -49,16 +64,30 @@ CommandAction RegisterServeCommand(CLI::App& app) {
                    "How long a request may wait for others to fill its batch")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();
-  command->add_option("--http-threads", o.http_threads, "HTTP worker threads (0 = 2 x max-batch)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command->add_option("--model-threads", args->model_threads, "Inference threads (0 = OpenVINO's choice)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command->add_option("--model-name", o.model_name, "The model's name in the /v2 protocol (version 1)")
+  command
+      ->add_option("--max-connections", o.max_connections,
+                   "Connections served at once (a thread each); more wait in the listen backlog")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   command
-      ->add_option("--max-pixels", args->max_pixels,
+      ->add_option(
+          "--max-requests", o.max_requests,
+          "Requests whose body, images and results are in memory at once; more wait before their body "
+          "is read (0 = 2 x max-batch)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--decode-threads", o.decode_threads, "Images decoded at once (0 = one per core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--model-threads", o.model_threads, "Inference threads (0 = OpenVINO's choice)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--model-name", o.model_name,
+                   "The model's name in the /v2 protocol and in the model repository")
+      ->capture_default_str();
+  command
+      ->add_option("--max-pixels", o.max_pixels,
                    "Refuse images announcing more pixels than this (decompression bombs), before decoding")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -96,10 +125,9 @@ CommandAction RegisterServeCommand(CLI::App& app) {
     options.write_timeout = std::chrono::seconds(args->write_timeout_s);
     options.idle_timeout = std::chrono::seconds(args->idle_timeout_s);
     options.drain_period = std::chrono::seconds(args->drain_seconds);
-    Recognizer recognizer(Bundle::Load(args->bundle), args->model_threads, args->max_pixels);
-    std::cerr << recognizer.contract().NotesText();
+    options.poll_period = std::chrono::seconds(args->poll_seconds);
     const auto& stop = InstallStopHandler();
-    Serve(recognizer, options, stop, std::cerr);
+    Serve(options, stop, std::cerr);
     std::cerr << "orchard: stopped\n";
     return kExitSuccess;
   };

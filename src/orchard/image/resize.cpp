@@ -66,21 +66,38 @@ void ResizeBilinear(const Image& src, int width, int height, std::uint8_t* dst) 
   thread_local std::vector<float> rows_buffer;  // the source rows, filtered horizontally
   thread_local std::vector<float> sum_buffer;
   thread_local std::vector<float> unit_buffer;  // one source row as stb decodes it
-  rows_buffer.resize(static_cast<std::size_t>(src.height) * out_row);
+  // Only a window of filtered source rows is kept, a ring indexed by source row: output row y reads rows
+  // [lowest source of y, highest source of rows 0..y], so the ring spans the widest such window. Keeping
+  // every source row would cost height x out_row floats: 1 GB for a 1 x 400,000 image, whatever its few
+  // bytes.
+  std::vector<int> reach(height);  // the highest source row filtered once output row y is reached
+  int span = 1;
+  for (int y = 0, highest = -1; y < height; ++y) {
+    int lowest = src.height;
+    for (int t = down.begin[y]; t < down.begin[y + 1]; ++t) {
+      lowest = std::min(lowest, down.source[t]);
+      highest = std::max(highest, down.source[t]);
+    }
+    reach[y] = highest;
+    span = std::max(span, highest - lowest + 1);
+  }
+  rows_buffer.resize(static_cast<std::size_t>(span) * out_row);
   sum_buffer.resize(out_row);
   unit_buffer.resize(src.stride());
   float* const rows = rows_buffer.data();
   float* const sum = sum_buffer.data();
   float* const unit = unit_buffer.data();
-  for (int y = 0; y < src.height; ++y) {
-    const std::uint8_t* in = src.row(y).data();
-    for (std::size_t i = 0; i < src.stride(); ++i) unit[i] = static_cast<float>(in[i]) / 255.0f;
-    ResampleRow(across, unit, rows + y * out_row);
-  }
+  const auto ring = [&](int source) { return rows + static_cast<std::size_t>(source % span) * out_row; };
+  int filtered = 0;
   for (int y = 0; y < height; ++y, dst += out_row) {
+    for (; filtered <= reach[y]; ++filtered) {
+      const std::uint8_t* in = src.row(filtered).data();
+      for (std::size_t i = 0; i < src.stride(); ++i) unit[i] = static_cast<float>(in[i]) / 255.0f;
+      ResampleRow(across, unit, ring(filtered));
+    }
     std::fill(sum, sum + out_row, 0.0f);
     for (int t = down.begin[y]; t < down.begin[y + 1]; ++t) {
-      const float* row = rows + down.source[t] * out_row;
+      const float* row = ring(down.source[t]);
       const float weight = down.weight[t];
       for (std::size_t i = 0; i < out_row; ++i) sum[i] += row[i] * weight;
     }

@@ -98,14 +98,13 @@ Bundle Bundle::Load(const std::filesystem::path& dir) {
   }
 }
 
-EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads) {
+EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads, std::size_t batch_size) {
   ModelOptions options;
   options.path = reference.file;
   options.feature_tensor = reference.feature_tensor;
   options.precision = ParsePrecision(reference.precision);
   options.threads = threads;
-  // Requests come one at a time far more often than in full batches, and features do not depend on the batch.
-  options.batch_size = 1;
+  options.batch_size = batch_size;  // features do not depend on the batch
   LoadedModel loaded = LoadModel(options, reference.sha256);
   const std::string where = "the bundle's model " + loaded.file.uri();
   if (loaded.model.feature_dim() != reference.feature_dim) {

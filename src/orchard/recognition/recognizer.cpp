@@ -21,9 +21,9 @@ std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t 
   return order;
 }
 
-Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels)
+Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels, std::size_t batch_size)
     : bundle_(std::move(bundle)),
-      model_(OpenVerifiedModel(bundle_.model, model_threads)),
+      model_(OpenVerifiedModel(bundle_.model, model_threads, batch_size)),
       embedder_(model_, bundle_.preprocess, max_pixels) {}
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {

@@ -43,8 +43,9 @@ struct RecognizeOptions {
 class Recognizer {
  public:
   // Verifies and compiles the bundle's model (ModelError when it is missing or changed, or when the bundle's
-  // preprocessing does not fit it).
-  Recognizer(Bundle bundle, int model_threads = 0, std::uint64_t max_pixels = 100'000'000);
+  // preprocessing does not fit it). `batch_size`: the model's compiled batch (OpenVerifiedModel).
+  Recognizer(Bundle bundle, int model_threads = 0, std::uint64_t max_pixels = 100'000'000,
+             std::size_t batch_size = 1);
   Recognizer(const Recognizer&) = delete;  // embedder_ refers to model_
   Recognizer& operator=(const Recognizer&) = delete;
 
@@ -65,6 +66,7 @@ class Recognizer {
   const Bundle& bundle() const { return bundle_; }
   std::size_t feature_dim() const { return model_.feature_dim(); }
   const ModelContract& contract() const { return model_.contract(); }
+  const EmbeddingModel& model() const { return model_; }
 
  private:
   Bundle bundle_;

@@ -1,20 +1,24 @@
 #include "orchard/serve/http_service.h"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <semaphore>
 #include <thread>
 
 #include "orchard/common/error.h"
 #include "orchard/image/decode.h"
 #include "orchard/serve/client_error.h"
+#include "orchard/serve/connection_pool.h"
+#include "orchard/serve/decode_pool.h"
 #include "orchard/serve/index_page.h"
-#include "orchard/serve/inference_batcher.h"
 #include "orchard/serve/oip_protocol.h"
 #include "orchard/serve/request_guard.h"
+#include "orchard/serve/served_model.h"
 #include "orchard/serve/server_metrics.h"
 #include "orchard/serve/similar_endpoint.h"
 
@@ -26,14 +30,6 @@ using Clock = std::chrono::steady_clock;
 // Images per /v2 infer request: each is decoded to a model input before the batch runs, so this bounds a
 // request's memory along with the body limit.
 constexpr std::size_t kMaxImagesPerRequest = 64;
-
-// An 8x8 grey PNG: the warm-up inference runs the whole path (decode, preprocess, model, classifier) once.
-constexpr std::uint8_t kWarmUpPng[] = {
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29,
-    0xdc, 0x00, 0x00, 0x00, 0x15, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xac, 0x68, 0xea, 0x61,
-    0xc0, 0x06, 0x98, 0x18, 0x70, 0x80, 0xc1, 0x29, 0x01, 0x00, 0x34, 0xa7, 0x01, 0x96, 0x01, 0x64,
-    0x5c, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 
 // The request being handled by this thread (httplib handles a request in one thread): when it began and its
 // id, for the access log and the log line of an internal error. Empty when the request was refused before
@@ -49,7 +45,6 @@ void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.set_content(body.dump() + "\n", "application/json");
 }
 
-// A failure that is the client's doing: it becomes a 4xx JSON answer and an error count.
 std::string StatusMessage(int status, std::size_t max_body_bytes) {
   switch (status) {
     case 400:
@@ -69,25 +64,26 @@ std::string StatusMessage(int status, std::size_t max_body_bytes) {
   }
 }
 
+std::size_t MaxRequests(const ServeOptions& options) {
+  return options.max_requests > 0 ? options.max_requests : 2 * options.max_batch;
+}
+
 bool ExpectsBody(const std::string& method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
 class Service {
  public:
-  Service(Recognizer& recognizer, const SimilarIndex* similar, const ServeOptions& options, std::ostream& log)
-      : recognizer_(recognizer),
-        similar_(similar),
+  Service(ModelManager& models, const ServeOptions& options, LogSink& log)
+      : models_(models),
         options_(options),
         log_(log),
         token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)),
-        model_{options.model_name, "1", recognizer.bundle().labels.size(), recognizer.feature_dim()},
-        batcher_(recognizer, options.max_batch, options.max_wait) {}
+        requests_(static_cast<std::ptrdiff_t>(MaxRequests(options))),
+        decoders_(options.decode_threads) {}
 
   void Install(httplib::Server& server) {
-    const int threads =
-        options_.http_threads > 0 ? options_.http_threads : static_cast<int>(2 * options_.max_batch);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    server.new_task_queue = [this] { return new ConnectionPool(options_.max_connections); };
     server.set_payload_max_length(options_.max_body_bytes);
     server.set_read_timeout(options_.read_timeout);
     server.set_write_timeout(options_.write_timeout);
@@ -112,7 +108,7 @@ class Service {
   // Runs one inference on a built-in image; readiness turns true when it passes. Errors go to the log.
   void WarmUp() {
     try {
-      batcher_.Submit(recognizer_.Prepare(kWarmUpPng), {1, false});
+      models_.current()->WarmUp();
       std::lock_guard lock(ready_mutex_);
       ready_ = !draining_;
     } catch (const std::exception& e) {
@@ -126,10 +122,7 @@ class Service {
     ready_ = false;
   }
 
-  void Log(const std::string& line) {
-    std::lock_guard lock(log_mutex_);
-    log_ << line << std::endl;
-  }
+  void Log(const std::string& line) { log_.Line(line); }
 
  private:
   void InstallV1(httplib::Server& server) {
@@ -143,7 +136,7 @@ class Service {
                 }));
     server.Get("/healthz", Timed("/healthz", [this](const auto&, auto& res) { Health(res); }));
     server.Get("/metrics", [this](const auto&, auto& res) {
-      res.set_content(metrics_.Render(BatchMetrics()), "text/plain; version=0.0.4");
+      res.set_content(metrics_.Render(models_.MetricsText()), "text/plain; version=0.0.4");
     });
     server.Get("/", [](const auto&, auto& res) { res.set_content(IndexPage(), "text/html; charset=utf-8"); });
   }
@@ -155,11 +148,10 @@ class Service {
     server.Get("/v2/health/ready", [this](const auto&, auto& res) { Ready(res); });
     server.Get("/v2", [](const auto&, auto& res) { SendJson(res, 200, oip::ServerMetadata()); });
     server.Get(model, Timed("/v2/models/metadata", [this](const auto& req, auto& res) {
-                 CheckModel(req);
-                 SendJson(res, 200, oip::ModelMetadata(model_));
+                 SendJson(res, 200, oip::ModelMetadata(CheckModel(req, *models_.current())));
                }));
     server.Get(model + "/ready", Timed("/v2/models/ready", [this](const auto& req, auto& res) {
-                 CheckModel(req);
+                 CheckModel(req, *models_.current());
                  Ready(res);
                }));
     server.Post(model + "/infer", WithBody("/v2/models/infer", [this](const auto& req, auto body, auto& res) {
@@ -250,6 +242,10 @@ class Service {
   httplib::Server::HandlerWithContentReader WithBody(std::string endpoint, BodyHandler handler) {
     return [this, endpoint = std::move(endpoint), handler = std::move(handler)](
                const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      // Past this gate a request holds its body, decoded images and results: max_requests at once.
+      requests_.acquire();
+      const std::unique_ptr<std::counting_semaphore<>, void (*)(std::counting_semaphore<>*)> admitted(
+          &requests_, [](std::counting_semaphore<>* gate) { gate->release(); });
       RunTimed(endpoint, res, [&] { handler(req, ReadBody(req, reader), res); });
     };
   }
@@ -287,39 +283,42 @@ class Service {
     return body;
   }
 
-  std::size_t TopK(const httplib::Request& req) const {
+  std::size_t TopK(const httplib::Request& req, const ServedModel& model) const {
     if (!req.has_param("top_k")) return options_.top_k;
     try {
       const long k = std::stol(req.get_param_value("top_k"));
-      if (k >= 1) return std::min(static_cast<std::size_t>(k), recognizer_.bundle().labels.size());
+      if (k >= 1) return std::min(static_cast<std::size_t>(k), model.info.labels);
     } catch (const std::exception&) {
     }
     throw ClientError{400, "bad_parameter", "top_k must be a positive integer"};
   }
 
   // `what` names the image in messages ("the body", "image 2").
-  PreparedImage Prepare(std::string_view body, const std::string& what) const {
+  PreparedImage Prepare(const ServedModel& model, std::string_view body, const std::string& what) {
     if (body.empty()) throw ClientError{400, "empty", what + " is empty"};
     const std::span bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
     if (SniffFormat(bytes) == ImageFormat::kUnknown)
       throw ClientError{415, "unsupported_type", what + " is not a JPEG, PNG or WebP image"};
     try {
-      return recognizer_.Prepare(bytes);
+      return decoders_.Run([&] { return model.recognizer.Prepare(bytes); });
     } catch (const InputError& e) {
       throw ClientError{400, "decode", what + ": cannot decode the image: " + e.what()};
     }
   }
 
-  Recognition Recognize(std::string_view body, const RecognizeOptions& options) {
+  // `model` is the version serving when the request began: it finishes on it even if a newer one is swapped
+  // in.
+  Recognition Recognize(ServedModel& model, std::string_view body, const RecognizeOptions& options) {
     if (body.empty())
       throw ClientError{400, "empty", "empty body: send the image bytes (or a multipart \"image\" field)"};
-    Recognition result = batcher_.Submit(Prepare(body, "the body"), options);
+    Recognition result = model.batcher.Submit(Prepare(model, body, "the body"), options);
     if (!result.ok()) throw ClientError{422, "inference", result.error};
     return result;
   }
 
   void Predict(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    const Recognition result = Recognize(body, {TopK(req), false});
+    const auto model = models_.current();
+    const Recognition result = Recognize(*model, body, {TopK(req, *model), false});
     nlohmann::json top = nlohmann::json::array();
     for (const auto& scored : result.top_k)
       top.push_back({{"label", scored.label}, {"probability", scored.probability}});
@@ -327,21 +326,25 @@ class Service {
   }
 
   void Embed(std::string_view body, httplib::Response& res) {
-    const Recognition result = Recognize(body, {1, true});
+    const Recognition result = Recognize(*models_.current(), body, {1, true});
     SendJson(res, 200, {{"features", result.features}, {"pca", result.pca}});
   }
 
   void Similar(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    const std::size_t k = SimilarRequestK(similar_, req.has_param("k") ? req.get_param_value("k") : "");
-    SendJson(res, 200, SimilarAnswer(*similar_, Recognize(body, {1, true}).features, k));
+    const auto model = models_.current();  // the index and the features come from one version
+    const SimilarIndex* index = model->similar ? &*model->similar : nullptr;
+    const std::size_t k = SimilarRequestK(index, req.has_param("k") ? req.get_param_value("k") : "");
+    SendJson(res, 200, SimilarAnswer(*index, Recognize(*model, body, {1, true}).features, k));
   }
 
   void Health(httplib::Response& res) const {
     // The model's path stays out: it tells a caller about the host's file system.
-    const Bundle& bundle = recognizer_.bundle();
+    const auto model = models_.current();
+    const Bundle& bundle = model->recognizer.bundle();
     SendJson(res, 200,
              {{"status", "ok"},
-              {"model_name", model_.name},
+              {"model_name", model->info.name},
+              {"model_version", model->info.version},
               {"labels", bundle.labels.size()},
               {"feature_dim", bundle.model.feature_dim},
               {"pca_dim", bundle.pca.k()}});
@@ -355,18 +358,20 @@ class Service {
     }
   }
 
-  // 404 unless the path names the served model (and its version, when it names one).
-  void CheckModel(const httplib::Request& req) const {
+  // 404 unless the path names the served model (and its version, when it names one). Returns its description.
+  static const oip::ModelInfo& CheckModel(const httplib::Request& req, const ServedModel& model) {
+    const oip::ModelInfo& info = model.info;
     const bool version_ok =
-        req.matches.size() < 3 || !req.matches[2].matched || req.matches[2] == model_.version;
-    if (req.matches.size() < 2 || req.matches[1] != model_.name || !version_ok)
-      throw ClientError{
-          404, "no_model",
-          "no such model: this server serves \"" + model_.name + "\" version " + model_.version};
+        req.matches.size() < 3 || !req.matches[2].matched || req.matches[2] == info.version;
+    if (req.matches.size() < 2 || req.matches[1] != info.name || !version_ok)
+      throw ClientError{404, "no_model",
+                        "no such model: this server serves \"" + info.name + "\" version " + info.version};
+    return info;
   }
 
   void Infer(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    CheckModel(req);
+    const auto model = models_.current();
+    const oip::ModelInfo& info = CheckModel(req, *model);
     if (!ready_) throw ClientError{503, "not_ready", "the model is not ready"};
     std::optional<std::size_t> header_length;
     if (req.has_header("Inference-Header-Content-Length")) {
@@ -378,20 +383,20 @@ class Service {
     }
     oip::InferRequest request;
     try {
-      request = oip::ParseInferRequest(body, header_length, model_, options_.top_k, kMaxImagesPerRequest);
+      request = oip::ParseInferRequest(body, header_length, info, options_.top_k, kMaxImagesPerRequest);
     } catch (const oip::ProtocolError& e) {
       throw ClientError{400, "protocol", e.what()};
     }
     std::vector<PreparedImage> images;
     for (std::size_t i = 0; i < request.images.size(); ++i)
-      images.push_back(Prepare(request.images[i], "image " + std::to_string(i)));
+      images.push_back(Prepare(*model, request.images[i], "image " + std::to_string(i)));
     const bool features = std::any_of(request.outputs.begin(), request.outputs.end(),
                                       [](const auto& output) { return output.name == "features"; });
-    const auto results = batcher_.SubmitAll(std::move(images), {request.top_k, features});
+    const auto results = model->batcher.SubmitAll(std::move(images), {request.top_k, features});
     for (std::size_t i = 0; i < results.size(); ++i)
       if (!results[i].ok())
         throw ClientError{422, "inference", "image " + std::to_string(i) + ": " + results[i].error};
-    auto response = oip::EncodeInferResponse(request, model_, results);
+    auto response = oip::EncodeInferResponse(request, info, results);
     res.status = 200;
     if (response.header_length) {
       res.set_header("Inference-Header-Content-Length", std::to_string(*response.header_length));
@@ -401,53 +406,45 @@ class Service {
     }
   }
 
-  std::string BatchMetrics() const {
-    const auto stats = batcher_.stats();
-    std::string text =
-        "# HELP orchard_inference_batch_size Images per model call.\n"
-        "# TYPE orchard_inference_batch_size histogram\n";
-    std::uint64_t cumulative = 0;
-    for (std::size_t size = 1; size < stats.by_size.size(); ++size) {
-      cumulative += stats.by_size[size];
-      text += "orchard_inference_batch_size_bucket{le=\"" + std::to_string(size) + "\"} " +
-              std::to_string(cumulative) + "\n";
-    }
-    text += "orchard_inference_batch_size_bucket{le=\"+Inf\"} " + std::to_string(stats.batches) + "\n";
-    text += "orchard_inference_batch_size_sum " + std::to_string(stats.images) + "\n";
-    text += "orchard_inference_batch_size_count " + std::to_string(stats.batches) + "\n";
-    return text;
-  }
-
-  Recognizer& recognizer_;
-  const SimilarIndex* similar_;  // null without --index
+  ModelManager& models_;
   const ServeOptions options_;
-  std::ostream& log_;
-  std::mutex log_mutex_;
+  LogSink& log_;
   const std::string token_;
-  const oip::ModelInfo model_;
   std::mutex ready_mutex_;  // orders the warm-up's ready against a drain
   bool draining_ = false;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> next_request_id_{1};
   ServerMetrics metrics_;
-  InferenceBatcher batcher_;
+  std::counting_semaphore<> requests_;  // requests past their headers (body, images, results in memory)
+  DecodePool decoders_;
 };
 
 }  // namespace
 
-void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomic<bool>& stop,
-           std::ostream& log) {
-  const std::optional<SimilarIndex> similar = OpenServedIndex(options.index, recognizer.bundle());
-  Service service(recognizer, similar ? &*similar : nullptr, options, log);
+void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostream& log) {
+  // Large buffers (bodies, decoded images) are mapped and unmapped, not kept in malloc's arenas: freed memory
+  // goes back to the system, so the peak RSS follows the settings (MemoryBound) rather than the history.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  LogSink sink(log);
+  ModelManager models(options, sink);
+  Service service(models, options, sink);
   httplib::Server server;
   service.Install(server);
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and the kernel
+  // resets some of their connections. The listening socket is caught as it is created and given the system's.
+  socket_t listener = INVALID_SOCKET;
+  server.set_socket_options([&listener](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener = sock;
+  });
   int port = options.port;
   if (port == 0) {
     port = server.bind_to_any_port(options.host);
   } else if (!server.bind_to_port(options.host, port)) {
     port = -1;
   }
-  if (port < 0) throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port));
+  if (port < 0 || ::listen(listener, SOMAXCONN) != 0)
+    throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port));
   service.Log("orchard: serving on http://" + options.host + ":" + std::to_string(port));
   std::thread warm_up([&] { service.WarmUp(); });
   std::atomic<bool> finished{false};

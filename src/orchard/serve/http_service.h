@@ -1,33 +1,14 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <functional>
 #include <ostream>
-#include <string>
 
-#include "orchard/recognition/recognizer.h"
+#include "orchard/serve/serve_options.h"
+// Not needed here, but first in http_service.cpp: httplib.h brings resolv.h's `_res` macro, which breaks
+// Eigen's headers (through the recognizer) when they come after it.
+#include "orchard/serve/served_model.h"
 
 namespace orchard {
-
-struct ServeOptions {
-  std::string host = "127.0.0.1";
-  int port = 8080;                                // 0: any free port (the chosen one is logged)
-  std::size_t max_body_bytes = 20 * 1024 * 1024;  // larger bodies get 413 before they are read
-  std::size_t max_batch = 16;                     // images per model call
-  std::chrono::microseconds max_wait{5000};       // how long a request waits for others to share its batch
-  int http_threads = 0;                           // 0: 2 * max_batch, so a full batch can gather
-  std::size_t top_k = 5;                          // default; ?top_k=N per request
-  std::string model_name = "orchard";             // the model's name in the /v2 protocol (version "1")
-  std::chrono::seconds read_timeout{30};          // longest wait for the next bytes of a request
-  std::chrono::seconds write_timeout{30};         // longest wait for the client to take response bytes
-  std::chrono::seconds idle_timeout{5};           // keep-alive: longest wait for the next request
-  std::chrono::seconds drain_period{0};           // after SIGTERM: not ready, still serving, for this long
-  std::string auth_token_file;  // non-empty: every endpoint but health needs the Bearer token
-  std::string index;            // non-empty: an output with an index (`orchard index`) for POST /v1/similar
-};
 
 // The HTTP service (cpp-httplib):
 //   POST /v1/predict  raw image body, or multipart/form-data field "image"
@@ -35,12 +16,14 @@ struct ServeOptions {
 //   POST /v1/embed    same input -> {features, pca}
 //   POST /v1/similar[?k=20]  same input -> {similar: [{path, label, distance}]}, the k nearest images of
 //                     options.index (404 when the server has none; similar_endpoint.h)
-//   GET  /healthz     {status: "ok", model_name, labels, feature_dim, pca_dim}
+//   GET  /healthz     {status: "ok", model_name, model_version, labels, feature_dim, pca_dim}
 //   GET  /metrics     Prometheus text: requests by endpoint and code, errors, latency histograms, batches
 //   GET  /            a page to drop a photo on and see the prediction (no external resources)
 //   /v2/...           the Open Inference Protocol v2 (oip_protocol.h): GET /v2/health/live, /v2/health/ready
-//                     (200 once a warm-up inference passed), /v2, /v2/models/NAME[/versions/1][/ready],
-//                     POST /v2/models/NAME[/versions/1]/infer
+//                     (200 once a warm-up inference passed), /v2, /v2/models/NAME[/versions/V][/ready],
+//                     POST /v2/models/NAME[/versions/V]/infer
+// The model is options.bundle (version 1) or the newest version of options.model_repository, which is then
+// polled and hot-swapped (served_model.h). Throws what loading the first version throws.
 // Every error is JSON {"error": reason}: 400 for a corrupt or empty image or a malformed protocol request;
 // 415 for a body that is not a JPEG, PNG or WebP; 413 over max_body_bytes (from the Content-Length, before
 // reading; a chunked body as soon as it passes the limit); 411 for a body with neither Content-Length nor
@@ -50,8 +33,8 @@ struct ServeOptions {
 // drain_period (a load balancer's health checks take it out of rotation meanwhile), then refuses new
 // connections, finishes the requests in flight and returns. Writes "orchard: serving on http://HOST:PORT" to
 // `log` once listening. Throws IoError when the address cannot be bound, UsageError when the token file
-// cannot be read or the index was made with other features than the bundle's (similar_endpoint.h).
-void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomic<bool>& stop,
-           std::ostream& log);
+// cannot be read or the index was made with other features than the first version's (similar_endpoint.h; a
+// later version with other features is refused and the served one stays).
+void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostream& log);
 
 }  // namespace orchard

@@ -53,6 +53,11 @@ InferenceBatcher::Stats InferenceBatcher::stats() const {
   return stats_;
 }
 
+void InferenceBatcher::ResetStats() {
+  std::lock_guard lock(mutex_);
+  stats_ = {0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0)};
+}
+
 void InferenceBatcher::Loop() {
   std::unique_lock lock(mutex_);
   while (true) {

@@ -37,6 +37,8 @@ class InferenceBatcher {
     std::vector<std::uint64_t> by_size;  // index = batch size (0 unused)
   };
   Stats stats() const;
+  // Forgets the batches run so far (the warm-up's, which are not traffic).
+  void ResetStats();
 
  private:
   struct Pending {

@@ -1,0 +1,79 @@
+"""Batching that pays (issue 17, item 4): the service's model is compiled for the batcher's batch where the
+precision makes the batch static (as `orchard run` does), and /metrics reports the average batch, which is above
+1 when clients post concurrently."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import threading
+
+import pytest
+
+from test_serve_oip import images_per_label, small_bundle  # noqa: F401 (a fixture)
+from test_serve_repository import Service
+
+CLIENTS = 16
+
+
+def metric(server, name):
+    status, body = server.get("/metrics")
+    assert status == 200
+    match = re.search(rf"^{re.escape(name)} (\S+)$", body, re.MULTILINE)
+    assert match, f"{name} missing from /metrics"
+    return float(match.group(1))
+
+
+def post_concurrently(server, photos, rounds=3):
+    """CLIENTS threads, released together, each posting `rounds` photos; returns the statuses."""
+    statuses, lock = [], threading.Lock()
+    barrier = threading.Barrier(CLIENTS)
+
+    def client(index):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        barrier.wait()
+        for r in range(rounds):
+            connection.request("POST", "/v1/predict", body=photos[(index + r) % len(photos)].read_bytes())
+            response = connection.getresponse()
+            response.read()
+            with lock:
+                statuses.append(response.status)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return images_per_label("Test", 1)[:CLIENTS]
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(small_bundle, tmp_path_factory):  # noqa: F811
+    """The small bundle with its model run at int8: a static batch (UsesStaticBatch), the precision that gains."""
+    folder = tmp_path_factory.mktemp("int8") / "bundle"
+    shutil.copytree(small_bundle, folder)
+    manifest = json.loads((folder / "bundle.json").read_text())
+    manifest["model"]["precision"] = "int8"
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("precision, static", [("f32", "false"), ("int8", "true")])
+def test_serve_average_batch_above_one_under_concurrent_load(small_bundle, int8_bundle, photos,  # noqa: F811
+                                                             precision, static):
+    bundle = small_bundle if precision == "f32" else int8_bundle
+    server = Service(dict(os.environ), "--bundle", str(bundle), "--max-batch", "8", "--max-wait-ms", "20")
+    try:
+        compiled = f'orchard_model_compiled_batch{{static="{static}"}}'
+        assert metric(server, compiled) == 8
+        assert post_concurrently(server, photos) == [200] * (3 * CLIENTS)
+        assert metric(server, "orchard_inference_batch_size_average") > 1.0
+    finally:
+        assert server.stop() == 0
