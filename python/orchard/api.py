@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -204,10 +205,18 @@ def evaluate(output: str | os.PathLike, bundle: str | os.PathLike, report: str |
     than the bundle's, no rows of the split), OSError (unreadable output or bundle, unwritable report),
     RuntimeError (model).
     """
+    if report is not None and _REPORT_ASSETS.is_dir():
+        os.environ.setdefault("ORCHARD_REPORT_TEMPLATE", str(_REPORT_ASSETS / "report_template.html"))
+        os.environ.setdefault("ORCHARD_NODE_MODULES", str(_REPORT_ASSETS / "node_modules"))
     metrics, log = _core.evaluate(_os_path(output), _os_path(bundle), split,
                                   _os_path(report) if report is not None else "")
     sys.stderr.write(log)
     return json.loads(metrics)
+
+
+# report.html's template and plotting libraries as the wheel ships them (python/CMakeLists.txt); absent in a
+# checkout, whose C++ side reads the source tree's (src/orchard/recognition/report.h).
+_REPORT_ASSETS = Path(__file__).with_name("report")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import REPO, rows_by_path, run_orchard, sample_images, write_manifest
+from conftest import (REPO, assert_same_pca_model, read_manifest, rows_by_path, run_orchard, sample_images,
+                      write_manifest)
 
 sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402
@@ -77,6 +78,26 @@ def test_run_writes_the_same_rows_as_the_cli(api_run, cli_run):
     assert ours_pca.keys() == cli_pca.keys() and ours_pca["k"] == cli_pca["k"] == 8
     for key, value in ours_pca.items():
         assert value == (pytest.approx(cli_pca[key], rel=1e-9) if isinstance(value, float) else cli_pca[key]), key
+
+
+def test_run_with_defaults_on_a_folder_writes_the_cli_output(tmp_path):
+    """The issue's `orchard.run('<sample>/Test', 'out/py')`: a folder input and every default (k chosen for 95% of
+    the variance) on a subset folder: the CLI's rows, k, and PCA (explained variances within 1e-6 relative)."""
+    folder = tmp_path / "Test"
+    for image in sample_images("Test", per_label=4)[:4 * 6]:
+        (folder / image.parent.name).mkdir(parents=True, exist_ok=True)
+        (folder / image.parent.name / image.name).symlink_to(image)
+    orchard.run(folder, tmp_path / "py", progress=False)
+    run_orchard("run", "--input", folder, "--output", tmp_path / "cli")
+    ours, theirs = rows_by_path(tmp_path / "py"), rows_by_path(tmp_path / "cli")
+    assert sorted(ours) == sorted(theirs) and len(ours) == 24
+    for path, (features, pca) in ours.items():
+        np.testing.assert_array_equal(features, theirs[path][0])
+        np.testing.assert_allclose(pca, theirs[path][1], atol=1e-6)
+    k = read_manifest(tmp_path / "cli")["pca"]["k"]
+    assert read_manifest(tmp_path / "py")["pca"]["k"] == k
+    assert_same_pca_model(pq.read_table(tmp_path / "py" / "pca.parquet"),
+                          pq.read_table(tmp_path / "cli" / "pca.parquet"), k)
 
 
 def test_run_summary_matches_its_success_file(api_run):
