@@ -20,7 +20,24 @@ struct InputItem {
   // Set when the listing found an entry that names no input (a manifest line with an empty field): the item
   // is then this error, to be reported as its row (`location` names the manifest and the line).
   std::string listing_error = {};
+  // The object's modification time as listed by an object store, nanoseconds since the Unix epoch.
+  std::optional<std::int64_t> listed_mtime_ns = {};
 };
+
+// What identifies an input's bytes between runs (`orchard run --incremental`): its size and modification
+// time. Replacing a file or object changes its modification time (an S3 PUT sets LastModified, at one-second
+// resolution), so a replaced input is featurised again. -1 for both when there is no such file.
+struct InputKey {
+  std::int64_t size = -1;
+  std::int64_t mtime_ns = -1;
+  bool operator==(const InputKey&) const = default;
+};
+
+// The key of `item`: from its listing when the listing gave size and time (object stores), else from a stat
+// (a local file) or a HEAD request (an object named by a manifest). An item the listing could not use, or a
+// missing or unreadable local file, gets the empty key (its error row follows). Throws IoError when an object
+// store fails.
+InputKey KeyOfInput(const InputItem& item);
 
 // The names both engines skip, in folders and object prefixes: Hadoop's hidden-file rule, which Spark applies
 // to every file listing (binaryFile's included) and which cannot be turned off there. A name starting with
