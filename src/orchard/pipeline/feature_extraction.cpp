@@ -131,17 +131,30 @@ class Extraction {
     callbacks.emit = [this](InputItem item) {
       Failpoint("listing");
       // Kept parts hold paths as written to Parquet, i.e. escaped where not UTF-8.
-      if (state_.done.contains(EscapeInvalidUtf8(item.location.uri()))) return !StopIfCancelled();
+      std::string path = EscapeInvalidUtf8(item.location.uri());
+      const InputKey key = KeyOfInput(item);
+      const bool kept = state_.done.contains(path) || Unchanged(path, key);
+      state_.listed.push_back({std::move(path), key});
+      if (kept) return !StopIfCancelled();
       progress_.AddListed();
       return !StopIfCancelled() && listed_.Push(std::move(item));
     };
     callbacks.on_total = [this](std::size_t total) {
-      progress_.SetTotal(static_cast<std::int64_t>(total) - static_cast<std::int64_t>(state_.done.size()));
+      const auto kept = state_.done.size() + (state_.previous ? state_.previous->inputs.size() : 0);
+      progress_.SetTotal(
+          std::max<std::int64_t>(0, static_cast<std::int64_t>(total) - static_cast<std::int64_t>(kept)));
     };
     callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
     progress_.ListingDone();
     listed_.Close();
+  }
+
+  // An input of the finished job this attempt updates whose bytes are the same (incremental.h).
+  bool Unchanged(const std::string& path, const InputKey& key) const {
+    if (!state_.previous) return false;
+    const auto found = state_.previous->inputs.find(path);
+    return found != state_.previous->inputs.end() && found->second == key;
   }
 
   // Reads are I/O-bound: more readers than cores keep requests to an object store in flight. A file's size is
