@@ -1,0 +1,167 @@
+"""`orchard run --incremental` (issue 15, item 4): an update of a finished output featurises only the inputs that
+are new or replaced since (keyed by path, size and modification time), drops deleted ones, refits the PCA over
+all rows from the stored moments, and equals a fresh run over the same inputs. `attempt.images` in _SUCCESS
+counts the images this attempt featurised, i.e. sent to the model.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ORCHARD_BIN, SAMPLE, read_manifest, rows_by_path, run_orchard
+
+OPTIONS = ["--rows-per-part", "64", "--batch", "8", "--pca-k", "8", "--precision", "f32"]
+LABELS = ("Cherry", "Kiwi", "Plum", "Lemon")
+FIRST, ADDED = 15, 25  # images per label: 60 in the first run, 100 added
+
+
+def labelled_images(count, skip=0):
+    return [image for label in LABELS for image in sorted((SAMPLE / "Test" / label).glob("*.jpg"))[skip:skip + count]]
+
+
+def copy_into(folder, images):
+    for image in images:
+        (folder / image.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, folder / image.parent.name / image.name)
+
+
+def run(input_folder, output, *extra, check=True):
+    return run_orchard("run", "--input", input_folder, "--output", output, *OPTIONS, *extra, check=check)
+
+
+def assert_same_output(ours, fresh):
+    """Same rows (paths, labels, features) and the same PCA (explained variances, components, pca column)
+    as a fresh run over the same inputs, and every file listed by _SUCCESS and nothing else in features/."""
+    ours_rows, fresh_rows = rows_by_path(ours), rows_by_path(fresh)
+    assert sorted(ours_rows) == sorted(fresh_rows)
+    for path, (features, pca) in ours_rows.items():
+        np.testing.assert_array_equal(features, fresh_rows[path][0])
+        np.testing.assert_allclose(pca, fresh_rows[path][1], rtol=1e-6, atol=1e-5)
+    manifest, fresh_manifest = read_manifest(ours), read_manifest(fresh)
+    ours_pca, fresh_pca = pq.read_table(ours / manifest["files"]["pca"]), pq.read_table(fresh / "pca.parquet")
+    np.testing.assert_allclose(ours_pca.column("explained_variance").to_numpy(),
+                               fresh_pca.column("explained_variance").to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.array(ours_pca.column("vector").to_pylist()),
+                               np.array(fresh_pca.column("vector").to_pylist()), atol=1e-6)
+    assert manifest["counts"] == fresh_manifest["counts"]
+    listed = sorted(manifest["files"]["features"])
+    assert sorted(f"features/{p.name}" for p in (ours / "features").iterdir()) == listed
+    assert sorted(f"errors/{p.name}" for p in (ours / "errors").iterdir()) == sorted(manifest["files"]["errors"])
+    assert not (ours / "_staging").exists()
+
+
+@pytest.fixture
+def grown(tmp_path):
+    """A finished output over 60 images, then 100 images added to its input."""
+    input_folder, output = tmp_path / "in", tmp_path / "out"
+    copy_into(input_folder, labelled_images(FIRST))
+    run(input_folder, output)
+    copy_into(input_folder, labelled_images(ADDED, skip=FIRST))
+    return input_folder, output
+
+
+def fresh_run(input_folder, tmp_path):
+    output = tmp_path / "fresh"
+    run(input_folder, output)
+    return output
+
+
+def test_only_added_images_are_featurised_and_output_equals_fresh_run(grown, tmp_path):
+    input_folder, output = grown
+    result = run(input_folder, output, "--incremental")
+    assert "updating" in result.stderr
+    manifest = read_manifest(output)
+    assert manifest["attempt"]["images"] == len(LABELS) * ADDED  # the model saw only the 100 new images
+    assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": len(LABELS) * FIRST,
+                                       "new": len(LABELS) * ADDED, "replaced": 0, "removed": 0}
+    assert manifest["files"]["pca"] == "pca-a001.parquet"
+    assert not (output / "pca.parquet").exists()  # the old model is deleted once the new _SUCCESS is written
+    assert_same_output(output, fresh_run(input_folder, tmp_path))
+
+    again = run(input_folder, output, "--incremental")  # nothing changed: nothing featurised
+    assert read_manifest(output)["attempt"]["images"] == 0, again.stderr
+    assert_same_output(output, tmp_path / "fresh")
+
+
+def test_replaced_image_is_featurised_again_once(grown, tmp_path):
+    input_folder, output = grown
+    run(input_folder, output, "--incremental")
+    target = input_folder / "Kiwi" / sorted(p.name for p in (input_folder / "Kiwi").iterdir())[0]
+    replacement = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[-1]
+    shutil.copyfile(replacement, target)  # other bytes, same path
+    run(input_folder, output, "--incremental")
+    manifest = read_manifest(output)
+    assert manifest["attempt"]["images"] == 1
+    assert manifest["incremental"]["replaced"] == 1 and manifest["incremental"]["new"] == 0
+    assert_same_output(output, fresh_run(input_folder, tmp_path))
+    run(input_folder, output, "--incremental")
+    assert read_manifest(output)["attempt"]["images"] == 0  # once, not at every update
+
+
+def test_deleted_image_is_dropped(grown, tmp_path):
+    input_folder, output = grown
+    run(input_folder, output, "--incremental")
+    deleted = sorted((input_folder / "Plum").iterdir())[3]
+    deleted.unlink()
+    run(input_folder, output, "--incremental")
+    manifest = read_manifest(output)
+    assert manifest["attempt"]["images"] == 0
+    assert manifest["incremental"]["removed"] == 1
+    assert str(deleted) not in rows_by_path(output)
+    assert_same_output(output, fresh_run(input_folder, tmp_path))
+
+
+def test_crash_during_update_leaves_the_old_output_readable(grown, tmp_path):
+    input_folder, output = grown
+    before_manifest, before_rows = read_manifest(output), rows_by_path(output)
+    env = dict(os.environ, ORCHARD_FAILPOINT="final-part:2")
+    killed = subprocess.run([str(ORCHARD_BIN), "run", "--input", str(input_folder), "--output", str(output),
+                             *OPTIONS, "--incremental"], env=env, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert read_manifest(output) == before_manifest
+    for name in [*before_manifest["files"]["features"], *before_manifest["files"]["errors"],
+                 before_manifest["files"]["pca"]]:
+        assert (output / name).is_file(), name
+    listed = pq.read_table([str(output / name) for name in before_manifest["files"]["features"]])
+    assert sorted(listed.column("path").to_pylist()) == sorted(before_rows)
+
+    run(input_folder, output, "--incremental")  # deletes what the crashed update wrote, then updates
+    assert read_manifest(output)["attempt"]["images"] == len(LABELS) * ADDED
+    assert_same_output(output, fresh_run(input_folder, tmp_path))
+
+
+def test_finished_output_without_incremental_names_both_options(grown):
+    input_folder, output = grown
+    result = run(input_folder, output, check=False)
+    assert result.returncode == 2 and "--incremental" in result.stderr and "--overwrite" in result.stderr
+
+
+def test_incremental_excludes_overwrite(grown):
+    input_folder, output = grown
+    result = run(input_folder, output, "--incremental", "--overwrite", check=False)
+    assert result.returncode == 2 and "excludes" in result.stderr
+
+
+def test_incremental_refuses_other_settings_and_foreign_files(grown):
+    input_folder, output = grown
+    before = read_manifest(output)
+    result = run(input_folder, output, "--incremental", "--max-pixels", "1000000", check=False)
+    assert result.returncode == 2 and "other settings" in result.stderr
+    (output / "notes.txt").write_text("mine")
+    result = run(input_folder, output, "--incremental", check=False)
+    assert result.returncode == 2 and "notes.txt" in result.stderr
+    assert (output / "notes.txt").read_text() == "mine" and read_manifest(output) == before
+
+
+def test_incremental_on_an_empty_output_is_an_ordinary_run(tmp_path):
+    input_folder = tmp_path / "in"
+    copy_into(input_folder, labelled_images(3))
+    run(input_folder, tmp_path / "out", "--incremental")
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest["files"]["pca"] == "pca.parquet" and "incremental" not in manifest
+    assert manifest["attempt"]["images"] == 3 * len(LABELS)
