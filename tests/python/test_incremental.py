@@ -8,12 +8,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, SAMPLE, read_manifest, rows_by_path, run_orchard
+from conftest import ORCHARD_BIN, REPO, SAMPLE, read_manifest, rows_by_path, run_orchard
 
 OPTIONS = ["--rows-per-part", "64", "--batch", "8", "--pca-k", "8", "--precision", "f32"]
 LABELS = ("Cherry", "Kiwi", "Plum", "Lemon")
@@ -55,14 +56,25 @@ def assert_same_output(ours, fresh):
     assert not (ours / "_staging").exists()
 
 
+def finished_output(tmp_path, first, added):
+    """A finished output over `first` images per label, then `added` more per label put into its input."""
+    input_folder, output = tmp_path / "in", tmp_path / "out"
+    copy_into(input_folder, labelled_images(first))
+    run(input_folder, output)
+    copy_into(input_folder, labelled_images(added, skip=first))
+    return input_folder, output
+
+
 @pytest.fixture
 def grown(tmp_path):
-    """A finished output over 60 images, then 100 images added to its input."""
-    input_folder, output = tmp_path / "in", tmp_path / "out"
-    copy_into(input_folder, labelled_images(FIRST))
-    run(input_folder, output)
-    copy_into(input_folder, labelled_images(ADDED, skip=FIRST))
-    return input_folder, output
+    """60 images, then 100 added: the issue's case."""
+    return finished_output(tmp_path, FIRST, ADDED)
+
+
+@pytest.fixture
+def small(tmp_path):
+    """12 images, then 8 added: for the cases where the numbers do not matter."""
+    return finished_output(tmp_path, 3, 2)
 
 
 def fresh_run(input_folder, tmp_path):
@@ -83,41 +95,30 @@ def test_only_added_images_are_featurised_and_output_equals_fresh_run(grown, tmp
     assert not (output / "pca.parquet").exists()  # the old model is deleted once the new _SUCCESS is written
     assert_same_output(output, fresh_run(input_folder, tmp_path))
 
-    again = run(input_folder, output, "--incremental")  # nothing changed: nothing featurised
-    assert read_manifest(output)["attempt"]["images"] == 0, again.stderr
+    run(input_folder, output, "--incremental")  # nothing changed: nothing featurised
+    assert read_manifest(output)["attempt"]["images"] == 0
     assert_same_output(output, tmp_path / "fresh")
 
 
-def test_replaced_image_is_featurised_again_once(grown, tmp_path):
-    input_folder, output = grown
-    run(input_folder, output, "--incremental")
-    target = input_folder / "Kiwi" / sorted(p.name for p in (input_folder / "Kiwi").iterdir())[0]
-    replacement = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[-1]
-    shutil.copyfile(replacement, target)  # other bytes, same path
+def test_replaced_image_is_featurised_again_once_and_deleted_image_is_dropped(small, tmp_path):
+    input_folder, output = small
+    target = sorted((input_folder / "Kiwi").iterdir())[0]
+    shutil.copyfile(sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[-1], target)  # other bytes, same path
+    deleted = sorted((input_folder / "Plum").iterdir())[1]
+    deleted.unlink()
     run(input_folder, output, "--incremental")
     manifest = read_manifest(output)
-    assert manifest["attempt"]["images"] == 1
-    assert manifest["incremental"]["replaced"] == 1 and manifest["incremental"]["new"] == 0
+    assert manifest["attempt"]["images"] == 2 * len(LABELS) + 1  # the added ones and the replaced one
+    assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 2,
+                                       "new": 2 * len(LABELS), "replaced": 1, "removed": 1}
+    assert str(deleted) not in rows_by_path(output)  # its row is left out when the parts are written again
     assert_same_output(output, fresh_run(input_folder, tmp_path))
     run(input_folder, output, "--incremental")
     assert read_manifest(output)["attempt"]["images"] == 0  # once, not at every update
 
 
-def test_deleted_image_is_dropped(grown, tmp_path):
-    input_folder, output = grown
-    run(input_folder, output, "--incremental")
-    deleted = sorted((input_folder / "Plum").iterdir())[3]
-    deleted.unlink()
-    run(input_folder, output, "--incremental")
-    manifest = read_manifest(output)
-    assert manifest["attempt"]["images"] == 0
-    assert manifest["incremental"]["removed"] == 1
-    assert str(deleted) not in rows_by_path(output)
-    assert_same_output(output, fresh_run(input_folder, tmp_path))
-
-
-def test_crash_during_update_leaves_the_old_output_readable(grown, tmp_path):
-    input_folder, output = grown
+def test_crash_during_update_leaves_the_old_output_readable(small, tmp_path):
+    input_folder, output = small
     before_manifest, before_rows = read_manifest(output), rows_by_path(output)
     env = dict(os.environ, ORCHARD_FAILPOINT="final-part:2")
     killed = subprocess.run([str(ORCHARD_BIN), "run", "--input", str(input_folder), "--output", str(output),
@@ -131,25 +132,17 @@ def test_crash_during_update_leaves_the_old_output_readable(grown, tmp_path):
     assert sorted(listed.column("path").to_pylist()) == sorted(before_rows)
 
     run(input_folder, output, "--incremental")  # deletes what the crashed update wrote, then updates
-    assert read_manifest(output)["attempt"]["images"] == len(LABELS) * ADDED
+    assert read_manifest(output)["attempt"]["images"] == 2 * len(LABELS)
     assert_same_output(output, fresh_run(input_folder, tmp_path))
 
 
-def test_finished_output_without_incremental_names_both_options(grown):
-    input_folder, output = grown
+def test_refusals_leave_the_finished_output_as_it_was(small):
+    input_folder, output = small
+    before = read_manifest(output)
     result = run(input_folder, output, check=False)
     assert result.returncode == 2 and "--incremental" in result.stderr and "--overwrite" in result.stderr
-
-
-def test_incremental_excludes_overwrite(grown):
-    input_folder, output = grown
     result = run(input_folder, output, "--incremental", "--overwrite", check=False)
     assert result.returncode == 2 and "excludes" in result.stderr
-
-
-def test_incremental_refuses_other_settings_and_foreign_files(grown):
-    input_folder, output = grown
-    before = read_manifest(output)
     result = run(input_folder, output, "--incremental", "--max-pixels", "1000000", check=False)
     assert result.returncode == 2 and "other settings" in result.stderr
     (output / "notes.txt").write_text("mine")
@@ -160,8 +153,22 @@ def test_incremental_refuses_other_settings_and_foreign_files(grown):
 
 def test_incremental_on_an_empty_output_is_an_ordinary_run(tmp_path):
     input_folder = tmp_path / "in"
-    copy_into(input_folder, labelled_images(3))
+    copy_into(input_folder, labelled_images(2))
     run(input_folder, tmp_path / "out", "--incremental")
     manifest = read_manifest(tmp_path / "out")
     assert manifest["files"]["pca"] == "pca.parquet" and "incremental" not in manifest
-    assert manifest["attempt"]["images"] == 3 * len(LABELS)
+    assert manifest["attempt"]["images"] == 2 * len(LABELS)
+
+
+def test_python_run_updates_and_train_reads_the_updated_pca(small, tmp_path):
+    """orchard.run(incremental=True) is the same job; `train` takes the PCA model _SUCCESS lists."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard
+
+    input_folder, output = small
+    summary = orchard.run(input_folder, output, incremental=True, pca_k=8, batch=8, rows_per_part=64,
+                          progress=False)
+    assert summary.manifest["attempt"]["images"] == 2 * len(LABELS)
+    assert summary.manifest["files"]["pca"] == "pca-a001.parquet"
+    training = orchard.train(output, tmp_path / "bundle", split="in")
+    assert training["rows"] == 5 * len(LABELS)
