@@ -172,3 +172,19 @@ def test_python_run_updates_and_train_reads_the_updated_pca(small, tmp_path):
     assert summary.manifest["files"]["pca"] == "pca-a001.parquet"
     training = orchard.train(output, tmp_path / "bundle", split="in")
     assert training["rows"] == 5 * len(LABELS)
+
+
+def test_subtract_partial_gives_the_remaining_rows_moments():
+    """The binding's Subtract, for the Spark job's update: stored total minus the dropped rows' partial."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard
+
+    rows = np.random.default_rng(3).normal(20.0, 2.0, size=(200, 6)).astype(np.float32)
+    count, mean, scatter = orchard.subtract_partial(orchard.covariance_partial(rows),
+                                                    orchard.covariance_partial(rows[180:]))
+    want_count, want_mean, want_scatter = orchard.covariance_partial(rows[:180])
+    assert count == want_count == 180
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-12)
+    np.testing.assert_allclose(scatter, want_scatter, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError):
+        orchard.subtract_partial(orchard.covariance_partial(rows[:10]), orchard.covariance_partial(rows))

@@ -103,8 +103,8 @@ class LocalWalk {
   std::vector<std::string> files_;
 };
 
-std::int64_t NanosecondsSinceEpoch(arrow::fs::TimePoint time) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+std::int64_t MillisecondsSinceEpoch(arrow::fs::TimePoint time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
 
 bool EmitFile(const Location& root, const arrow::fs::FileInfo& info, const ListingCallbacks& callbacks) {
@@ -112,7 +112,7 @@ bool EmitFile(const Location& root, const arrow::fs::FileInfo& info, const Listi
   std::string label = file.parent().name();
   InputItem item{std::move(file), std::move(label)};
   if (info.size() != arrow::fs::kNoSize) item.listed_size = info.size();
-  if (info.mtime() != arrow::fs::kNoTime) item.listed_mtime_ns = NanosecondsSinceEpoch(info.mtime());
+  if (info.mtime() != arrow::fs::kNoTime) item.listed_mtime_ms = MillisecondsSinceEpoch(info.mtime());
   return callbacks.emit(std::move(item));
 }
 
@@ -195,7 +195,7 @@ void ListManifest(const Location& manifest, const ListingCallbacks& callbacks) {
 
 InputKey KeyOfInput(const InputItem& item) {
   if (!item.listing_error.empty()) return {};
-  if (item.listed_size && item.listed_mtime_ns) return {*item.listed_size, *item.listed_mtime_ns};
+  if (item.listed_size && item.listed_mtime_ms) return {*item.listed_size, *item.listed_mtime_ms};
   const auto& location = item.location;
   const auto info = location.fs->GetFileInfo(location.path);
   if (!info.ok()) {
@@ -203,7 +203,7 @@ InputKey KeyOfInput(const InputItem& item) {
     ThrowIfError(info.status(), location.uri());
   }
   if (info->type() != arrow::fs::FileType::File) return {};
-  return {info->size(), NanosecondsSinceEpoch(info->mtime())};
+  return {info->size(), MillisecondsSinceEpoch(info->mtime())};
 }
 
 bool IsHiddenName(std::string_view name) {

@@ -20,16 +20,17 @@ struct InputItem {
   // Set when the listing found an entry that names no input (a manifest line with an empty field): the item
   // is then this error, to be reported as its row (`location` names the manifest and the line).
   std::string listing_error = {};
-  // The object's modification time as listed by an object store, nanoseconds since the Unix epoch.
-  std::optional<std::int64_t> listed_mtime_ns = {};
+  // The object's modification time as listed by an object store, milliseconds since the Unix epoch.
+  std::optional<std::int64_t> listed_mtime_ms = {};
 };
 
 // What identifies an input's bytes between runs (`orchard run --incremental`): its size and modification
-// time. Replacing a file or object changes its modification time (an S3 PUT sets LastModified, at one-second
-// resolution), so a replaced input is featurised again. -1 for both when there is no such file.
+// time in milliseconds (the resolution Hadoop's listings, and so the Spark job, have: both engines key
+// alike). Replacing a file or object changes its modification time (an S3 PUT sets LastModified, at
+// one-second resolution), so a replaced input is featurised again. -1 for both when there is no such file.
 struct InputKey {
   std::int64_t size = -1;
-  std::int64_t mtime_ns = -1;
+  std::int64_t mtime_ms = -1;  // since the Unix epoch
   bool operator==(const InputKey&) const = default;
 };
 

@@ -11,7 +11,7 @@ namespace {
 std::shared_ptr<arrow::Schema> InventorySchema() {
   return arrow::schema({arrow::field("path", arrow::utf8(), /*nullable=*/false),
                         arrow::field("size", arrow::int64(), false),
-                        arrow::field("mtime_ns", arrow::int64(), false)});
+                        arrow::field("mtime_ms", arrow::int64(), false)});
 }
 
 std::shared_ptr<arrow::RecordBatch> InventoryBatch(std::span<const InputRecord> records,
@@ -21,7 +21,7 @@ std::shared_ptr<arrow::RecordBatch> InventoryBatch(std::span<const InputRecord> 
   for (const auto& record : records) {
     ThrowIfError(paths.Append(record.path), context);
     ThrowIfError(sizes.Append(record.key.size), context);
-    ThrowIfError(times.Append(record.key.mtime_ns), context);
+    ThrowIfError(times.Append(record.key.mtime_ms), context);
   }
   return arrow::RecordBatch::Make(
       InventorySchema(), static_cast<std::int64_t>(records.size()),
@@ -58,7 +58,7 @@ std::unordered_map<std::string, InputKey> ReadInputInventory(const Location& loc
   ReadParquetBatches(location, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
     const auto& paths = TypedColumn<arrow::StringArray>(*batch, "path", location);
     const auto& sizes = TypedColumn<arrow::Int64Array>(*batch, "size", location);
-    const auto& times = TypedColumn<arrow::Int64Array>(*batch, "mtime_ns", location);
+    const auto& times = TypedColumn<arrow::Int64Array>(*batch, "mtime_ms", location);
     for (std::int64_t i = 0; i < batch->num_rows(); ++i) {
       keys[paths.GetString(i)] = InputKey{sizes.Value(i), times.Value(i)};
     }

@@ -18,7 +18,7 @@ struct InputRecord {
 };
 
 // The inputs of a finished job, so that `orchard run --incremental` knows which inputs are unchanged. A
-// Parquet file with columns path (string), size (int64, bytes) and mtime_ns (int64, nanoseconds since the
+// Parquet file with columns path (string), size (int64, bytes) and mtime_ms (int64, milliseconds since the
 // Unix epoch); -1 where the listing had no such file (an input that became an error row). Written atomically;
 // throws IoError naming the file.
 void WriteInputInventory(std::span<const InputRecord> records, const Location& location);
