@@ -4,6 +4,7 @@ all rows from the stored moments, and equals a fresh run over the same inputs. `
 counts the images this attempt featurised, i.e. sent to the model.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -188,3 +189,36 @@ def test_subtract_partial_gives_the_remaining_rows_moments():
     np.testing.assert_allclose(scatter, want_scatter, rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError):
         orchard.subtract_partial(orchard.covariance_partial(rows[:10]), orchard.covariance_partial(rows))
+
+
+def test_s3_update_keys_objects_by_listing(s3_server, tmp_path):
+    """On s3:// the keys come from the listing (size, LastModified): an uploaded, a re-uploaded and a deleted
+    object are a new, a replaced and a removed input."""
+    fs, bucket = s3_server.filesystem(), s3_server.create_bucket("incremental")
+    images = labelled_images(3)
+    for image in images:
+        s3_server.upload_file(image, f"{bucket}/in/{image.parent.name}/{image.name}")
+    env = s3_server.client_env()
+
+    def s3_run(output, *extra):
+        result = subprocess.run([str(ORCHARD_BIN), "run", "--input", f"s3://{bucket}/in", "--output",
+                                 f"s3://{bucket}/{output}", *OPTIONS, *extra], env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr
+
+    s3_run("out")
+    for image in labelled_images(1, skip=3):
+        s3_server.upload_file(image, f"{bucket}/in/{image.parent.name}/{image.name}")
+    s3_server.upload_file(images[-1], f"{bucket}/in/{images[0].parent.name}/{images[0].name}")  # other bytes
+    fs.delete_file(f"{bucket}/in/{images[1].parent.name}/{images[1].name}")
+    s3_run("out", "--incremental")
+    manifest = json.loads(fs.open_input_stream(f"{bucket}/out/_SUCCESS").read())
+    assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 2,
+                                       "new": len(LABELS), "replaced": 1, "removed": 1}
+    assert manifest["attempt"]["images"] == len(LABELS) + 1
+    s3_run("fresh")
+    ours, fresh = rows_by_path(f"{bucket}/out", fs), rows_by_path(f"{bucket}/fresh", fs)
+    assert sorted(ours) == sorted(fresh)
+    for path, (features, pca) in ours.items():
+        np.testing.assert_array_equal(features, fresh[path][0])
+        np.testing.assert_allclose(pca, fresh[path][1], rtol=1e-6, atol=1e-5)
