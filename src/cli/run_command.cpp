@@ -103,7 +103,8 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   auto* overwrite = command->add_flag(
       "--overwrite", o.overwrite,
       "Replace a non-empty output: deletes only orchard's own files there (features/, errors/, _staging/, "
-      "_job.json, _SUCCESS, pca.parquet); refuses an output holding anything else, or overlapping the input");
+      "_job.json, _SUCCESS, pca*.parquet, inputs*.parquet); refuses an output holding anything else, or "
+      "overlapping the input");
   command
       ->add_flag("--incremental", o.incremental,
                  "Update a finished job in the output: featurise only new inputs and inputs replaced since "
