@@ -173,6 +173,9 @@ def test_python_run_updates_and_train_reads_the_updated_pca(small, tmp_path):
     assert summary.manifest["files"]["pca"] == "pca-a001.parquet"
     training = orchard.train(output, tmp_path / "bundle", split="in")
     assert training["rows"] == 5 * len(LABELS)
+    orchard.run(input_folder, output, overwrite=True, pca_k=8, batch=8, progress=False)  # the update's files too
+    assert sorted(p.name for p in output.iterdir()) == [
+        "_SUCCESS", "_job.json", "errors", "features", "inputs.parquet", "pca.parquet", "pca_moments.parquet"]
 
 
 def test_subtract_partial_gives_the_remaining_rows_moments():
