@@ -194,31 +194,44 @@ def test_subtract_partial_gives_the_remaining_rows_moments():
         orchard.subtract_partial(orchard.covariance_partial(rows[:10]), orchard.covariance_partial(rows))
 
 
-def test_s3_update_keys_objects_by_listing(s3_server, tmp_path):
-    """On s3:// the keys come from the listing (size, LastModified): an uploaded, a re-uploaded and a deleted
-    object are a new, a replaced and a removed input."""
-    fs, bucket = s3_server.filesystem(), s3_server.create_bucket("incremental")
-    images = labelled_images(3)
-    for image in images:
-        s3_server.upload_file(image, f"{bucket}/in/{image.parent.name}/{image.name}")
+@pytest.mark.parametrize("listing", ["folder", "manifest"])
+def test_s3_update_keys_objects(listing, s3_server):
+    """On s3:// the keys come from the listing (size, LastModified), or for a manifest's entries from the HEAD
+    a reader makes anyway: an uploaded, a re-uploaded and a deleted object are a new, a replaced and a removed
+    input."""
+    fs, bucket = s3_server.filesystem(), s3_server.create_bucket(f"incremental-{listing}")
     env = s3_server.client_env()
+    keys = set()
+
+    def upload(image, name=None):
+        key = f"in/{image.parent.name}/{name or image.name}"
+        s3_server.upload_file(image, f"{bucket}/{key}")
+        keys.add(key)
+        with fs.open_output_stream(f"{bucket}/list.txt") as manifest:
+            manifest.write("".join(f"s3://{bucket}/{k}\n" for k in sorted(keys)).encode())
 
     def s3_run(output, *extra):
-        result = subprocess.run([str(ORCHARD_BIN), "run", "--input", f"s3://{bucket}/in", "--output",
-                                 f"s3://{bucket}/{output}", *OPTIONS, *extra], env=env, capture_output=True,
-                                text=True)
+        source = f"s3://{bucket}/in" if listing == "folder" else f"s3://{bucket}/list.txt"
+        result = subprocess.run([str(ORCHARD_BIN), "run", "--input", source, "--output", f"s3://{bucket}/{output}",
+                                 *OPTIONS, *extra], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 
+    images = labelled_images(3)
+    for image in images:
+        upload(image)
     s3_run("out")
     for image in labelled_images(1, skip=3):
-        s3_server.upload_file(image, f"{bucket}/in/{image.parent.name}/{image.name}")
-    s3_server.upload_file(images[-1], f"{bucket}/in/{images[0].parent.name}/{images[0].name}")  # other bytes
-    fs.delete_file(f"{bucket}/in/{images[1].parent.name}/{images[1].name}")
+        upload(image)
+    upload(images[-1], name=images[0].name)  # other bytes under the first image's key
+    deleted = f"in/{images[1].parent.name}/{images[1].name}"
+    fs.delete_file(f"{bucket}/{deleted}")
+    keys.discard(deleted)
+    upload(images[2])  # unchanged bytes, uploaded again: a new LastModified, so replaced too
     s3_run("out", "--incremental")
     manifest = json.loads(fs.open_input_stream(f"{bucket}/out/_SUCCESS").read())
-    assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 2,
-                                       "new": len(LABELS), "replaced": 1, "removed": 1}
-    assert manifest["attempt"]["images"] == len(LABELS) + 1
+    assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 3,
+                                       "new": len(LABELS), "replaced": 2, "removed": 1}
+    assert manifest["attempt"]["images"] == len(LABELS) + 2
     s3_run("fresh")
     ours, fresh = rows_by_path(f"{bucket}/out", fs), rows_by_path(f"{bucket}/fresh", fs)
     assert sorted(ours) == sorted(fresh)

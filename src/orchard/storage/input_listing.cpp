@@ -206,6 +206,11 @@ InputKey KeyOfInput(const InputItem& item) {
   return {info->size(), MillisecondsSinceEpoch(info->mtime())};
 }
 
+bool KeyNeedsRequest(const InputItem& item) {
+  return item.listing_error.empty() && !(item.listed_size && item.listed_mtime_ms) &&
+         item.location.fs->type_name() != "local";
+}
+
 bool IsHiddenName(std::string_view name) {
   if (name.starts_with("_metadata") || name.starts_with("_common_metadata")) return false;
   return name.starts_with('.') || (name.starts_with('_') && name.find('=') == std::string_view::npos) ||

@@ -40,6 +40,10 @@ struct InputKey {
 // store fails.
 InputKey KeyOfInput(const InputItem& item);
 
+// Whether KeyOfInput(item) costs a request to an object store (an object named by a manifest): a caller that
+// reads the object anyway asks on a reader thread, where that HEAD also gives the size the read needs.
+bool KeyNeedsRequest(const InputItem& item);
+
 // The names both engines skip, in folders and object prefixes: Hadoop's hidden-file rule, which Spark applies
 // to every file listing (binaryFile's included) and which cannot be turned off there. A name starting with
 // '.' or '_' (but Spark keeps `_metadata*`, `_common_metadata*` and `_key=value`) or ending with `._COPYING_`
