@@ -50,6 +50,10 @@ find_path(LIBLINEAR_INCLUDE_DIR linear.h REQUIRED)
 add_library(orchard::liblinear INTERFACE IMPORTED)
 target_include_directories(orchard::liblinear SYSTEM INTERFACE "${LIBLINEAR_INCLUDE_DIR}")
 target_link_libraries(orchard::liblinear INTERFACE "${LIBLINEAR_LIBRARY}")
+# Nearest neighbours (index, audit, similar, eval's leakage-free figure): Debian's libfaiss-dev, a static
+# library whose exported target needs OpenMP and the system BLAS/LAPACK (OpenBLAS through alternatives).
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(faiss 1.7 CONFIG REQUIRED)
 # The CLI and serving: CLI11 and cpp-httplib (compiled in Debian, so its feature macros must match the library's).
 if(ORCHARD_CLI)
   find_package(CLI11 REQUIRED)

@@ -9,6 +9,8 @@ bash scripts/setup.sh
 # The model-compatibility suite's frameworks (.venv-compat, pinned) and models (models-generated/compat/).
 bash scripts/setup_compat.sh
 ctest --test-dir build --output-on-failure -j 2
+# The model library and its tests again under ASan + UBSan: no read outside a tensor's bounds, no leak.
+bash scripts/asan.sh
 # Decode + preprocess under libFuzzer with ASan and UBSan; `scripts/fuzz.sh 3600` for a long run.
 bash scripts/fuzz.sh 30
 .venv/bin/python -m pytest tests/python -q

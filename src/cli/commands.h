@@ -18,5 +18,8 @@ CommandAction RegisterEvalCommand(CLI::App& app);
 CommandAction RegisterPredictCommand(CLI::App& app);
 CommandAction RegisterServeCommand(CLI::App& app);
 CommandAction RegisterDescribeModelCommand(CLI::App& app);
+CommandAction RegisterIndexCommand(CLI::App& app);
+CommandAction RegisterAuditCommand(CLI::App& app);
+CommandAction RegisterSimilarCommand(CLI::App& app);
 
 }  // namespace orchard::cli

@@ -3,6 +3,8 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -11,13 +13,31 @@
 namespace orchard::cli {
 namespace {
 
+// ", leakage-free top-1 X on N images (M with a near-duplicate in Training left out)", or why there is none.
+std::string LeakageFreeText(const nlohmann::json& figures) {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(4);
+  if (figures.contains("skipped")) {
+    text << "; no leakage-free figure (" << figures.at("skipped").get<std::string>() << ")";
+  } else if (figures.at("top1").is_null()) {
+    text << "; no leakage-free figure (every image has a near-duplicate in "
+         << figures.at("reference_split").get<std::string>() << ")";
+  } else {
+    text << ", leakage-free top-1 " << figures.at("top1").get<double>() << " on "
+         << figures.at("n").get<std::int64_t>() << " images (" << figures.at("leaked").get<std::int64_t>()
+         << " with a near-duplicate in " << figures.at("reference_split").get<std::string>() << " left out)";
+  }
+  return text.str();
+}
+
 int Eval(const EvaluateOptions& options) {
   const nlohmann::json metrics = EvaluateBundle(options, std::cerr);
   const std::filesystem::path report(options.report);
   std::cout << std::fixed << std::setprecision(4) << "orchard: " << metrics.at("n").get<std::int64_t>()
             << " images of split '" << options.split << "': top-1 " << metrics.at("top1").get<double>()
-            << ", top-5 " << metrics.at("top5").get<double>() << " -> " << (report / "metrics.json").string()
-            << ", " << (report / "report.html").string() << "\n";
+            << ", top-5 " << metrics.at("top5").get<double>() << LeakageFreeText(metrics.at("leakage_free"))
+            << " -> " << (report / "metrics.json").string() << ", " << (report / "report.html").string()
+            << "\n";
   return kExitSuccess;
 }
 

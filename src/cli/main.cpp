@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   add(RegisterEvalCommand);
   add(RegisterPredictCommand);
   add(RegisterServeCommand);
+  add(RegisterIndexCommand);
+  add(RegisterAuditCommand);
+  add(RegisterSimilarCommand);
 
   try {
     app.parse(argc, argv);

@@ -26,10 +26,11 @@ struct ServeArguments {
 }  // namespace
 
 CommandAction RegisterServeCommand(CLI::App& app) {
-  auto* command = app.add_subcommand("serve",
-                                     "Serve a bundle over HTTP: POST /v1/predict, POST /v1/embed, GET "
-                                     "/healthz, GET /metrics, GET /, and the "
-                                     "Open Inference Protocol v2 under /v2.");
+  auto* command =
+      app.add_subcommand("serve",
+                         "Serve a bundle over HTTP: POST /v1/predict, POST /v1/embed, POST /v1/similar, GET "
+                         "/healthz, GET /metrics, GET /, and the "
+                         "Open Inference Protocol v2 under /v2.");
   auto args = std::make_shared<ServeArguments>();
   auto& o = args->options;
   command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
@@ -80,6 +81,9 @@ CommandAction RegisterServeCommand(CLI::App& app) {
                    "stops at once)")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  command->add_option("--index", o.index,
+                      "Output of `orchard run`, indexed by `orchard index` with the bundle's model, that "
+                      "POST /v1/similar searches");
   command
       ->add_option("--auth-token-file", o.auth_token_file,
                    "File holding a token every request but the health checks must send as "

@@ -11,9 +11,12 @@ Runs in .venv-compat (TensorFlow, LiteRT, onnxruntime), which the test venv does
       the usual Keras route from the files: keras.utils.load_img(target_size=..., interpolation=...) (Keras'
       default interpolation is "nearest") + img_to_array + keras.applications.resnet50.preprocess_input +
       model.predict.
-  {"framework": "tflite", "model": M.tflite, "tensor": NAME, "input": X.npy, "output": Y.npy}
+  {"framework": "tflite", "model": M.tflite, "tensor": NAME, "input": X.npy, "output": Y.npy,
+   "kernels": "default" | "reference"}
       the LiteRT interpreter, one image at a time, read at tensor NAME (dequantised). An integer input gets
       X rounded to the nearest integer (X holds raw 0..255 pixels, as orchard's `raw` preset writes them).
+      kernels: LiteRT's default (XNNPACK, the default when absent) or its reference kernels (BUILTIN_REF,
+      the plain C++ definition of each op), two correct implementations of one integer graph.
   {"framework": "onnxruntime", "model": M.onnx, "tensor": NAME, "input": X.npy, "output": Y.npy}
       onnxruntime, one image at a time, read at tensor NAME (made a graph output).
 A tensor with spatial axes is averaged over them (channels-last for Keras and TFLite, channels-first for
@@ -59,9 +62,11 @@ def keras_jpeg_features(job):
 
 
 def tflite_features(job):
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_path=job["model"], experimental_preserve_all_tensors=True)
+    resolver = {"default": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[job.get("kernels", "default")]
+    interpreter = Interpreter(model_path=job["model"], experimental_preserve_all_tensors=True,
+                              experimental_op_resolver_type=resolver)
     input_detail = interpreter.get_input_details()[0]
     tensors = {t["name"]: t for t in interpreter.get_tensor_details()}
     if job["tensor"] not in tensors:

@@ -5,7 +5,7 @@ The models come from scripts/make_compat_models.py (seeded random weights, nothi
 facts beside each) and the shared uint8 MobileNetV2 TFLite. The references are computed by compat_reference.py
 in .venv-compat (TensorFlow, LiteRT, onnxruntime), on orchard's own preprocessed pixels (`orchard preprocess`),
 so any difference is the engine's, not the resizer's. Every run is at f32; the bound is a per-image cosine of
-0.999 and the same dimension (integer TFLite models: see INTEGER_COSINE).
+0.999 and the same dimension (integer TFLite models: see kernel_agreement).
 
 The four faults issue 13 names each have a test named after them; each failed on the engine before the fix.
 Without .venv-compat the suite skips (scripts/setup_compat.sh makes it), except in CI, where it fails.
@@ -31,15 +31,12 @@ SHARED_UINT8_TFLITE = SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"
 # up to the pool's requantisation (cosine to LiteRT 0.997973 there vs 0.997960 here).
 SHARED_UINT8_POOL = "MobilenetV2/Logits/AvgPool"
 COSINE = 0.999
-# Integer (uint8) TFLite models: OpenVINO runs the quantised graph with its own int8 kernels, whose requantisation
-# rounding is not LiteRT's, so the two frameworks differ by more than float rounding whatever orchard does.
-# Measured (orchard = its exported IR run by OpenVINO on these exact pixels, max abs difference 0):
-# - shared mobilenet_v2_1.0_224_quant.tflite: per-image cosine min 0.99797, mean 0.99882 to LiteRT at its pooled
-#   tensor; OpenVINO's and LiteRT's own softmax outputs of the unmodified model differ by up to 27 quantisation
-#   steps (cosine min 0.991). The engine before issue 13 gave 0.15-0.26.
-# - the generated Keras MobileNetV2 0.35 (random weights, which amplify rounding): min 0.966, mean 0.976
-#   (0.971 at alpha 1.0); before issue 13, 0.81-0.87.
-INTEGER_COSINE = {"shared_uint8": 0.997, "keras_mobilenet_v2_uint8.tflite": 0.95}
+# Integer (uint8) TFLite models have no single right answer at 0.999: each requantisation step may round either
+# way, and ~50 of them compound. LiteRT's own two kernel sets on the same uint8 pixels (its default XNNPACK
+# kernels and its reference kernels, BUILTIN_REF) agree at per-image cosine min 0.99601 on the shared model and
+# 0.9604 on the generated one (docs/models.md, "Integer models"). So the bound is measured in each run, not
+# guessed: orchard must be at least as close to LiteRT's default interpreter as LiteRT's reference kernels are.
+INTEGER_MODELS = ("shared_uint8", "keras_mobilenet_v2_uint8.tflite")
 # orchard's features against Keras' usual route from the JPEG, per load_img interpolation: the lowest per-image
 # cosine with a margin below the measured one (see test_keras_resnet50_end_to_end_from_the_jpeg).
 END_TO_END_COSINE = {"nearest": 0.90, "bilinear": 0.98}
@@ -124,6 +121,9 @@ class Compat:
             pixels = self.pixels(default_preset(facts), facts["layout"])
             if pixels is not None:
                 jobs.append({**facts["reference"], "input": str(pixels), "output": str(self.root / f"{name}.npy")})
+                if name in INTEGER_MODELS:
+                    jobs.append({**jobs[-1], "kernels": "reference",
+                                 "output": str(self.root / f"{name}.reference-kernels.npy")})
         keras_model = self.facts["keras_resnet50_avg.onnx"]["reference"]["model"]
         jobs.extend({"framework": "keras_jpeg", "model": keras_model, "images": [str(i) for i in self.images],
                      "preprocess": "caffe", "interpolation": interpolation,
@@ -144,6 +144,11 @@ class Compat:
             pytest.fail(f"no reference for {name}: `orchard preprocess --preset {key[0]} --layout {key[1]}` "
                         f"failed: {self.pixel_errors.get(key)}")
         return self.references[name]
+
+    def kernel_agreement(self, name):
+        """Per-image cosines between LiteRT's reference kernels and its default ones on an integer model: how far
+        two correct implementations of the same quantised graph are apart on these images."""
+        return cosines(self.references[f"{name}.reference-kernels"], self.reference(name))
 
     def run(self, name, *options, batch=8):
         """`orchard run` at f32 on the images, once per arguments; (CompletedProcess, features [N, D] in image
@@ -179,24 +184,39 @@ def compat(tmp_path_factory):
     return Compat(tmp_path_factory.mktemp("compat"))
 
 
-def assert_matches(name, features, reference, expected_dim):
+def assert_matches(compat, name, features):
+    reference, expected_dim = compat.reference(name), compat.facts[name]["feature_dim"]
     assert features.shape[1] == expected_dim, f"{name}: {features.shape[1]}-d features, want {expected_dim}"
     assert reference.shape == features.shape, f"{name}: reference {reference.shape} vs orchard {features.shape}"
     assert np.isfinite(features).all(), f"{name}: non-finite features"
     cos = cosines(features, reference)
-    bound = INTEGER_COSINE.get(name, COSINE)
-    assert cos.min() >= bound, f"{name}: per-image cosine to the framework min {cos.min():.6f} mean {cos.mean():.6f}"
-    if name in INTEGER_COSINE:
-        # The looser bound alone would let a channel swap through (cosine 0.93 on the generated model): each
-        # image must also be nearest to its own reference vector.
-        nearest = (unit(features) @ unit(reference).T).argmax(axis=1)
-        assert (nearest == np.arange(len(features))).all(), f"{name}: images nearest to another's reference"
+    if name not in INTEGER_MODELS:
+        assert cos.min() >= COSINE, \
+            f"{name}: per-image cosine to the framework min {cos.min():.6f} mean {cos.mean():.6f}"
+        return
+    assert_within_kernel_agreement(compat, name, features)
+    # A bound below 0.999 alone would let a channel swap through (cosine 0.93 on the generated model): each image
+    # must also be nearest to its own reference vector.
+    nearest = (unit(features) @ unit(reference).T).argmax(axis=1)
+    assert (nearest == np.arange(len(features))).all(), f"{name}: images nearest to another's reference"
+
+
+def assert_within_kernel_agreement(compat, name, features):
+    """orchard is at least as close to each of LiteRT's kernel sets (default, reference) as they are to each
+    other, image by image at the worst image."""
+    agreement = compat.kernel_agreement(name)
+    for kernels, reference in (("default", compat.reference(name)),
+                               ("reference", compat.references[f"{name}.reference-kernels"])):
+        cos = cosines(features, reference)
+        assert cos.min() >= agreement.min(), (
+            f"{name}: per-image cosine to LiteRT's {kernels} kernels min {cos.min():.6f} mean {cos.mean():.6f}, "
+            f"below LiteRT's own reference vs default kernels: min {agreement.min():.6f} mean {agreement.mean():.6f}")
 
 
 def run_and_compare(compat, name, *options, batch=8):
     result, features = compat.run(name, *options, batch=batch)
     assert features is not None, f"orchard run on {name} exited {result.returncode}:\n{result.stderr}"
-    assert_matches(name, features, compat.reference(name), compat.facts[name]["feature_dim"])
+    assert_matches(compat, name, features)
     return result, features
 
 
@@ -235,7 +255,7 @@ def assert_pooled(compat, name):
     and the same as naming the pooled tensor."""
     result, features = compat.run(name)
     assert features is not None, f"orchard run on {name} exited {result.returncode}:\n{result.stderr}"
-    assert_matches(name, features, compat.reference(name), compat.facts[name]["feature_dim"])
+    assert_matches(compat, name, features)
     _, named = run_and_compare(compat, name, "--feature-tensor", "pooled")
     np.testing.assert_allclose(features, named, rtol=1e-5, atol=1e-6)
 
@@ -259,7 +279,7 @@ def test_keras_resnet50_pooling_avg_via_tf2onnx_gives_2048_not_7_values(compat):
 def test_uint8_tflite_gets_raw_pixels_not_normalised_floats(compat):
     """The shared uint8 MobileNetV2 TFLite, without any --preprocess, was fed normalised floats (cosine
     0.15-0.75 to the model on raw pixels; every image collapsed onto nearly one vector). Now: LiteRT's pooled
-    tensor on raw uint8 pixels, per image (see INTEGER_COSINE for the bound), and as much spread between
+    tensor on raw uint8 pixels, per image (see INTEGER_MODELS for the bound), and as much spread between
     different fruits as LiteRT gives."""
     _, features = run_and_compare(compat, "shared_uint8")
     ours, theirs = pairwise_cosines(features), pairwise_cosines(compat.reference("shared_uint8"))

@@ -65,13 +65,10 @@ CovarianceAccumulator MomentsOf(const std::vector<Location>& parts, const PathSe
 
 std::vector<std::string> ListedFiles(const nlohmann::json& manifest) {
   std::vector<std::string> names;
-  const auto& files = manifest.at("files");
-  for (const char* parts : {"features", "errors"}) {
-    for (const auto& name : files.at(parts)) names.push_back(name.get<std::string>());
-  }
-  for (const char* file : {"pca", "pca_moments", "inputs"}) {
-    if (files.contains(file) && files.at(file).is_string())
-      names.push_back(files.at(file).get<std::string>());
+  for (const auto& [kind, listed] : manifest.at("files").items()) {
+    if (listed.is_string()) names.push_back(listed.get<std::string>());
+    if (!listed.is_array()) continue;  // null: no such file (a job without a PCA)
+    for (const auto& name : listed) names.push_back(name.get<std::string>());
   }
   return names;
 }

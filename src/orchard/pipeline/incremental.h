@@ -55,10 +55,12 @@ CommitFiles CommitFilesOf(const ResumeState& state);
 std::vector<PartCopy> CarriedParts(const std::vector<Location>& previous, const Location& folder,
                                    int attempt);
 
-// Every file a _SUCCESS manifest lists, relative to the output root.
+// Every file a _SUCCESS manifest lists under "files" (parts, PCA, moments, inventory, and the index that
+// `orchard index` adds), relative to the output root.
 std::vector<std::string> ListedFiles(const nlohmann::json& manifest);
 
-// After an update's _SUCCESS: deletes the files the finished job's manifest listed that `manifest` does not.
+// After an update's _SUCCESS: deletes the files the finished job's manifest listed that `manifest` does not
+// (also an index of `orchard index`, built over the old rows: it is run again on the updated output).
 void DeleteReplacedFiles(const OutputLayout& output, const nlohmann::json& previous,
                          const nlohmann::json& manifest);
 

@@ -13,9 +13,11 @@ namespace {
 
 constexpr std::array kPartFolders = {std::string_view("features"), std::string_view("errors"),
                                      std::string_view("_staging")};
-constexpr std::array kCommitFiles = {std::string_view("_job.json"), std::string_view("_SUCCESS"),
-                                     std::string_view("pca.parquet"), std::string_view("pca_moments.parquet"),
-                                     std::string_view("inputs.parquet")};
+constexpr std::array kCommitFiles = {
+    std::string_view("_job.json"),         std::string_view("_SUCCESS"),
+    std::string_view("pca.parquet"),       std::string_view("pca_moments.parquet"),
+    std::string_view("inputs.parquet"),    std::string_view("index.faiss"),
+    std::string_view("index_keys.parquet")};
 
 template <std::size_t N>
 bool OneOf(std::string_view name, const std::array<std::string_view, N>& names) {
@@ -121,8 +123,8 @@ void CheckOnlyOrchardEntries(std::string_view output, std::span<const std::strin
     throw UsageError(
         "output " + std::string(output) + " holds '" + entry +
         "', which orchard did not write; orchard deletes only its own files (features/, errors/, "
-        "_staging/, _job.json, _SUCCESS, pca.parquet, pca_moments.parquet, inputs.parquet), so move it away "
-        "or choose another output");
+        "_staging/, _job.json, _SUCCESS, pca.parquet, pca_moments.parquet, inputs.parquet, index.faiss, "
+        "index_keys.parquet), so move it away or choose another output");
   }
 }
 

@@ -4,6 +4,10 @@
 
 namespace orchard {
 
+void WriteRunManifest(const OutputLayout& output, const nlohmann::json& manifest) {
+  WriteText(output.success(), manifest.dump(2) + "\n");
+}
+
 nlohmann::json ReadRunManifest(const OutputLayout& output) {
   if (GetEntryType(output.success()) != EntryType::kFile) {
     throw IoError(output.root.uri() +

@@ -18,7 +18,13 @@ struct OutputLayout {
   Location staging() const { return root.child("_staging"); }
   Location success() const { return root.child("_SUCCESS"); }
   Location job() const { return root.child("_job.json"); }
+  Location index() const { return root.child("index.faiss"); }  // written by `orchard index`
+  Location index_keys() const { return root.child("index_keys.parquet"); }
 };
+
+// The one writer of _SUCCESS (`orchard run` at the end of a job, `orchard index` when it adds the index):
+// the whole manifest, atomically (WriteText()). Throws IoError.
+void WriteRunManifest(const OutputLayout& output, const nlohmann::json& manifest);
 
 // The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS) or it is
 // unreadable.

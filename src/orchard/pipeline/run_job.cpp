@@ -202,10 +202,17 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, parts, files);
   summary.manifest["timings"] = timings;
   if (state.previous) summary.manifest["incremental"] = carried.changes;
-  WriteText(output.success(), summary.manifest.dump(2) + "\n");
+  WriteRunManifest(output, summary.manifest);
   // Only now: until _SUCCESS exists, the staged parts are what a resumed attempt builds on, and the finished
   // job's files what its readers read.
-  if (state.previous) DeleteReplacedFiles(output, state.previous->manifest, summary.manifest);
+  if (state.previous) {
+    DeleteReplacedFiles(output, state.previous->manifest, summary.manifest);
+    if (state.previous->manifest.contains("index")) {
+      log << "orchard: the index of `orchard index` described the old rows and was deleted; run orchard "
+             "index "
+             "again\n";
+    }
+  }
   ThrowIfError(output.root.fs->DeleteDir(output.staging().path), output.staging().uri());
   return summary;
 }

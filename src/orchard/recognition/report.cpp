@@ -89,11 +89,16 @@ std::string RenderReport(const std::string& template_text, const std::vector<std
 }
 
 void WriteReport(const std::filesystem::path& file, const nlohmann::json& data) {
+  WriteHtmlReport(file, LocateReportAssets().template_file, data);
+}
+
+void WriteHtmlReport(const std::filesystem::path& file, const std::filesystem::path& template_file,
+                     const nlohmann::json& data) {
   const ReportAssets assets = LocateReportAssets();
   const std::string hint = " (run scripts/setup.sh, or set ORCHARD_NODE_MODULES / ORCHARD_REPORT_TEMPLATE)";
   std::vector<std::string> scripts;
   for (const auto& path : assets.scripts) scripts.push_back(ReadFile(path, hint));
-  const std::string html = RenderReport(ReadFile(assets.template_file, hint), scripts, data);
+  const std::string html = RenderReport(ReadFile(template_file, hint), scripts, data);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << html;
   out.close();

@@ -24,7 +24,12 @@ ReportAssets LocateReportAssets();
 std::string RenderReport(const std::string& template_text, const std::vector<std::string>& scripts,
                          const nlohmann::json& data);
 
-// Renders with LocateReportAssets() into `file`. Throws IoError naming what is missing.
+// Renders `template_file` with LocateReportAssets()'s libraries into `file` (the one HTML writer of eval's
+// report and audit's). Throws IoError naming what is missing.
+void WriteHtmlReport(const std::filesystem::path& file, const std::filesystem::path& template_file,
+                     const nlohmann::json& data);
+
+// WriteHtmlReport() with LocateReportAssets()'s template (report_template.html).
 void WriteReport(const std::filesystem::path& file, const nlohmann::json& data);
 
 }  // namespace orchard

@@ -10,29 +10,12 @@
 #include "orchard/recognition/bundle.h"
 #include "orchard/recognition/evaluation.h"
 #include "orchard/recognition/labelled_rows.h"
+#include "orchard/recognition/leakage.h"
 #include "orchard/recognition/recognizer.h"
 #include "orchard/recognition/report.h"
 
 namespace orchard {
 namespace {
-
-// Features from another model, cut, precision or preprocessing would be classified without complaint and
-// wrongly (bf16 or int8 features differ from f32's: cosine 0.98 for int8).
-void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output) {
-  const ModelReference run = ModelReference::FromJson(manifest.at("model"));
-  if (run.precision != bundle.model.precision) {
-    throw UsageError(output + " holds features computed at precision " + run.precision +
-                     ", the bundle's model runs at " + bundle.model.precision +
-                     "; evaluate on a run made with --precision " + bundle.model.precision);
-  }
-  if (run.sha256 != bundle.model.sha256 || run.feature_tensor != bundle.model.feature_tensor ||
-      PreprocessSpec::FromJson(manifest.at("preprocess")).ToJson() != bundle.preprocess.ToJson()) {
-    throw UsageError(output +
-                     " was made with another model, feature tensor or preprocessing than the bundle (" +
-                     run.file + " " + run.sha256.substr(0, 12) + " vs " + bundle.model.file + " " +
-                     bundle.model.sha256.substr(0, 12) + ")");
-  }
-}
 
 nlohmann::json VarianceCurve(const PcaModel& pca) {
   nlohmann::json points = nlohmann::json::array();
@@ -88,6 +71,22 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
+void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output) {
+  const ModelReference run = ModelReference::FromJson(manifest.at("model"));
+  if (run.precision != bundle.model.precision) {
+    throw UsageError(output + " holds features computed at precision " + run.precision +
+                     ", the bundle's model runs at " + bundle.model.precision +
+                     "; evaluate on a run made with --precision " + bundle.model.precision);
+  }
+  if (run.sha256 != bundle.model.sha256 || run.feature_tensor != bundle.model.feature_tensor ||
+      PreprocessSpec::FromJson(manifest.at("preprocess")).ToJson() != bundle.preprocess.ToJson()) {
+    throw UsageError(output +
+                     " was made with another model, feature tensor or preprocessing than the bundle (" +
+                     run.file + " " + run.sha256.substr(0, 12) + " vs " + bundle.model.file + " " +
+                     bundle.model.sha256.substr(0, 12) + ")");
+  }
+}
+
 nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log) {
   const Bundle bundle = Bundle::Load(options.bundle);
   const OutputLayout layout{ResolveLocation(options.output)};
@@ -114,6 +113,8 @@ nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log)
   metrics["split"] = options.split;
   metrics["output"] = layout.root.uri();
   metrics["bundle"] = std::filesystem::absolute(options.bundle).string();
+  metrics["leakage_free"] = LeakageFreeMetrics(layout, manifest, bundle.training.value("split", "Training"),
+                                               rows, probabilities, bundle.labels);
   if (options.report.empty()) return metrics;
   std::error_code error;
   std::filesystem::create_directories(options.report, error);

@@ -5,15 +5,18 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "orchard/common/error.h"
 #include "orchard/image/decode.h"
+#include "orchard/serve/client_error.h"
 #include "orchard/serve/index_page.h"
 #include "orchard/serve/inference_batcher.h"
 #include "orchard/serve/oip_protocol.h"
 #include "orchard/serve/request_guard.h"
 #include "orchard/serve/server_metrics.h"
+#include "orchard/serve/similar_endpoint.h"
 
 namespace orchard {
 namespace {
@@ -47,12 +50,6 @@ void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
 }
 
 // A failure that is the client's doing: it becomes a 4xx JSON answer and an error count.
-struct ClientError {
-  int status;
-  std::string reason;  // metric label
-  std::string message;
-};
-
 std::string StatusMessage(int status, std::size_t max_body_bytes) {
   switch (status) {
     case 400:
@@ -78,8 +75,9 @@ bool ExpectsBody(const std::string& method) {
 
 class Service {
  public:
-  Service(Recognizer& recognizer, const ServeOptions& options, std::ostream& log)
+  Service(Recognizer& recognizer, const SimilarIndex* similar, const ServeOptions& options, std::ostream& log)
       : recognizer_(recognizer),
+        similar_(similar),
         options_(options),
         log_(log),
         token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)),
@@ -140,6 +138,9 @@ class Service {
                 }));
     server.Post("/v1/embed",
                 WithBody("/v1/embed", [this](const auto&, auto body, auto& res) { Embed(body, res); }));
+    server.Post("/v1/similar", WithBody("/v1/similar", [this](const auto& req, auto body, auto& res) {
+                  Similar(req, body, res);
+                }));
     server.Get("/healthz", Timed("/healthz", [this](const auto&, auto& res) { Health(res); }));
     server.Get("/metrics", [this](const auto&, auto& res) {
       res.set_content(metrics_.Render(BatchMetrics()), "text/plain; version=0.0.4");
@@ -330,6 +331,11 @@ class Service {
     SendJson(res, 200, {{"features", result.features}, {"pca", result.pca}});
   }
 
+  void Similar(const httplib::Request& req, std::string_view body, httplib::Response& res) {
+    const std::size_t k = SimilarRequestK(similar_, req.has_param("k") ? req.get_param_value("k") : "");
+    SendJson(res, 200, SimilarAnswer(*similar_, Recognize(body, {1, true}).features, k));
+  }
+
   void Health(httplib::Response& res) const {
     // The model's path stays out: it tells a caller about the host's file system.
     const Bundle& bundle = recognizer_.bundle();
@@ -413,6 +419,7 @@ class Service {
   }
 
   Recognizer& recognizer_;
+  const SimilarIndex* similar_;  // null without --index
   const ServeOptions options_;
   std::ostream& log_;
   std::mutex log_mutex_;
@@ -430,7 +437,8 @@ class Service {
 
 void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomic<bool>& stop,
            std::ostream& log) {
-  Service service(recognizer, options, log);
+  const std::optional<SimilarIndex> similar = OpenServedIndex(options.index, recognizer.bundle());
+  Service service(recognizer, similar ? &*similar : nullptr, options, log);
   httplib::Server server;
   service.Install(server);
   int port = options.port;

@@ -26,12 +26,15 @@ struct ServeOptions {
   std::chrono::seconds idle_timeout{5};           // keep-alive: longest wait for the next request
   std::chrono::seconds drain_period{0};           // after SIGTERM: not ready, still serving, for this long
   std::string auth_token_file;  // non-empty: every endpoint but health needs the Bearer token
+  std::string index;            // non-empty: an output with an index (`orchard index`) for POST /v1/similar
 };
 
 // The HTTP service (cpp-httplib):
 //   POST /v1/predict  raw image body, or multipart/form-data field "image"
 //                     -> {label, top_k: [{label, probability}]}
 //   POST /v1/embed    same input -> {features, pca}
+//   POST /v1/similar[?k=20]  same input -> {similar: [{path, label, distance}]}, the k nearest images of
+//                     options.index (404 when the server has none; similar_endpoint.h)
 //   GET  /healthz     {status: "ok", model_name, labels, feature_dim, pca_dim}
 //   GET  /metrics     Prometheus text: requests by endpoint and code, errors, latency histograms, batches
 //   GET  /            a page to drop a photo on and see the prediction (no external resources)
@@ -47,7 +50,7 @@ struct ServeOptions {
 // drain_period (a load balancer's health checks take it out of rotation meanwhile), then refuses new
 // connections, finishes the requests in flight and returns. Writes "orchard: serving on http://HOST:PORT" to
 // `log` once listening. Throws IoError when the address cannot be bound, UsageError when the token file
-// cannot be read.
+// cannot be read or the index was made with other features than the bundle's (similar_endpoint.h).
 void Serve(Recognizer& recognizer, const ServeOptions& options, const std::atomic<bool>& stop,
            std::ostream& log);
 

@@ -6,8 +6,8 @@
 namespace orchard {
 
 std::string EndpointLabel(const std::string& path) {
-  static constexpr std::array<const char*, 5> kKnown = {"/", "/v1/predict", "/v1/embed", "/healthz",
-                                                        "/metrics"};
+  static constexpr std::array<const char*, 6> kKnown = {"/",           "/v1/predict", "/v1/embed",
+                                                        "/v1/similar", "/healthz",    "/metrics"};
   for (const char* known : kKnown) {
     if (path == known) return path;
   }

@@ -70,7 +70,10 @@ TEST(OutputGuardTest, OnlyWhatOrchardWritesMayBeReplaced) {
                                   "pca_moments-a012.parquet",
                                   "inputs.parquet",
                                   "inputs-a003.parquet",
-                                  "inputs-a003.parquet.tmp"}) {
+                                  "inputs-a003.parquet.tmp",
+                                  "index.faiss",
+                                  "index_keys.parquet",
+                                  "index.faiss.tmp"}) {
     EXPECT_TRUE(IsOrchardOutputEntry(entry)) << entry;
   }
   for (const std::string entry :

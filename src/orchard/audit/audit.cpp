@@ -1,0 +1,91 @@
+#include "orchard/audit/audit.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "orchard/audit/audit_report.h"
+#include "orchard/common/error.h"
+#include "orchard/index/output_index.h"
+
+namespace orchard {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void CheckSettings(const AuditSettings& settings) {
+  if (settings.k < 1 || settings.outlier_k < 1)
+    throw UsageError("audit: --k and --outlier-k must be at least 1");
+  if (settings.near_duplicate_cosine <= 0.0f || settings.near_duplicate_cosine > 1.0f) {
+    throw UsageError("audit: --near-duplicate-cosine must be in (0, 1]");
+  }
+}
+
+// Similarity of every image to its nearest other image, in 0.01 bins: where the near-duplicate threshold
+// sits in this data.
+nlohmann::json NearestHistogram(const std::vector<std::vector<Neighbour>>& graph) {
+  std::map<int, std::int64_t> bins;
+  for (const auto& neighbours : graph) {
+    if (!neighbours.empty()) ++bins[static_cast<int>(std::floor(neighbours.front().similarity * 100.0f))];
+  }
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& [bin, count] : bins) points.push_back({{"similarity", bin / 100.0}, {"images", count}});
+  return points;
+}
+
+void WriteJson(const std::filesystem::path& file, const nlohmann::json& json) {
+  WriteText(ResolveLocation(file.string()), json.dump(2) + "\n");
+}
+
+}  // namespace
+
+nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
+  CheckSettings(options.settings);
+  const auto start = Clock::now();
+  const OutputLayout layout{ResolveLocation(options.output)};
+  const nlohmann::json manifest = ReadRunManifest(layout);
+  const CosineIndex index = ReadOutputIndex(layout, manifest, "features");
+  nlohmann::json timings;
+  timings["read_seconds"] = SecondsSince(start);
+  auto stage = Clock::now();
+  const auto graph = NeighbourGraph(index, options.settings.k);
+  timings["neighbours_seconds"] = SecondsSince(stage);
+  stage = Clock::now();
+  nlohmann::json audit = {
+      {"output", layout.root.uri()},
+      {"rows", index.size()},
+      {"dim", index.dim()},
+      {"settings",
+       {{"near_duplicate_cosine", options.settings.near_duplicate_cosine},
+        {"k", options.settings.k},
+        {"outlier_k", options.settings.outlier_k},
+        {"outlier_z", options.settings.outlier_z}}},
+      {"nearest_similarity_histogram", NearestHistogram(graph)},
+      {"near_duplicates", NearDuplicateGroups(index, graph, options.settings.near_duplicate_cosine)},
+      {"cross_split", CrossSplit(index, options.settings)},
+      {"outliers", Outliers(index, options.settings)},
+      {"label_issues", LabelIssues(index, graph)}};
+  timings["sections_seconds"] = SecondsSince(stage);
+  audit["summary"] = {{"near_duplicate_groups", audit["near_duplicates"].size()},
+                      {"leaked_test_images", audit["cross_split"]["leaked"]},
+                      {"outliers", audit["outliers"].size()},
+                      {"label_issues", audit["label_issues"].size()}};
+  stage = Clock::now();
+  std::error_code error;
+  std::filesystem::create_directories(options.report, error);
+  if (error) throw IoError(options.report + ": " + error.message());
+  const std::filesystem::path dir(options.report);
+  WriteAuditReport(dir, audit);
+  timings["report_seconds"] = SecondsSince(stage);
+  timings["total_seconds"] = SecondsSince(start);
+  audit["timings"] = timings;
+  WriteJson(dir / "audit.json", audit);
+  log << "orchard: audited " << index.size() << " images in " << timings["total_seconds"].get<double>()
+      << " s\n";
+  return audit;
+}
+
+}  // namespace orchard

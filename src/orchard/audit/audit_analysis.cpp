@@ -1,0 +1,246 @@
+#include "orchard/audit/audit_analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "orchard/recognition/labelled_rows.h"
+
+namespace orchard {
+namespace {
+
+constexpr std::size_t kQueryBlock = 4096;
+
+// A sub-index over some rows of `index` (their stored, normalised vectors) and the rows it came from.
+struct Subset {
+  CosineIndex index;
+  std::vector<std::int64_t> rows;
+};
+
+Subset MakeSubset(const CosineIndex& index, std::vector<std::int64_t> rows) {
+  std::vector<float> vectors;
+  vectors.reserve(rows.size() * index.dim());
+  std::vector<std::string> paths;
+  std::vector<std::string> labels;
+  for (const auto row : rows) {
+    const auto vector = index.Vector(row);
+    vectors.insert(vectors.end(), vector.begin(), vector.end());
+    paths.push_back(index.keys().paths[static_cast<std::size_t>(row)]);
+    labels.push_back(index.keys().labels[static_cast<std::size_t>(row)]);
+  }
+  Subset subset{CosineIndex(index.dim()), std::move(rows)};
+  subset.index.Add({vectors, index.dim()}, paths, labels);
+  return subset;
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0.0;
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+nlohmann::json Entry(const CosineIndex& index, std::int64_t row, double score) {
+  const auto at = static_cast<std::size_t>(row);
+  return {{"path", index.keys().paths[at]}, {"label", index.keys().labels[at]}, {"score", score}};
+}
+
+// Sorts entries by score, highest first, and numbers them.
+nlohmann::json Ranked(std::vector<nlohmann::json> entries) {
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.at("score").template get<double>() > b.at("score").template get<double>();
+  });
+  for (std::size_t i = 0; i < entries.size(); ++i) entries[i]["rank"] = i + 1;
+  return entries;
+}
+
+std::int64_t Root(std::vector<std::int64_t>& parent, std::int64_t row) {
+  while (parent[static_cast<std::size_t>(row)] != row) {
+    parent[static_cast<std::size_t>(row)] =
+        parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(row)])];
+    row = parent[static_cast<std::size_t>(row)];
+  }
+  return row;
+}
+
+}  // namespace
+
+std::vector<std::vector<Neighbour>> NeighbourGraph(const CosineIndex& index, std::size_t k) {
+  std::vector<std::vector<Neighbour>> graph;
+  graph.reserve(index.size());
+  for (std::size_t start = 0; start < index.size(); start += kQueryBlock) {
+    const std::size_t n = std::min(kQueryBlock, index.size() - start);
+    const auto first = index.Vector(static_cast<std::int64_t>(start));
+    // Rows are stored contiguously, so a block of rows is one span.
+    auto found = index.Search({first.data(), n * index.dim()}, n, k + 1);
+    for (std::size_t q = 0; q < n; ++q) {
+      auto& list = found[q];
+      const auto self = static_cast<std::int64_t>(start + q);
+      std::erase_if(list, [self](const Neighbour& neighbour) { return neighbour.row == self; });
+      if (list.size() > k) list.resize(k);
+      graph.push_back(std::move(list));
+    }
+  }
+  return graph;
+}
+
+nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph,
+                                   double threshold) {
+  std::vector<std::int64_t> parent(index.size());
+  std::iota(parent.begin(), parent.end(), 0);
+  for (std::size_t row = 0; row < graph.size(); ++row) {
+    for (const auto& neighbour : graph[row]) {
+      if (!IsNearDuplicate(neighbour, threshold)) break;  // most similar first
+      parent[static_cast<std::size_t>(Root(parent, static_cast<std::int64_t>(row)))] =
+          Root(parent, neighbour.row);
+    }
+  }
+  std::map<std::int64_t, std::vector<std::int64_t>> groups;
+  for (std::size_t row = 0; row < graph.size(); ++row) {
+    if (!graph[row].empty() && IsNearDuplicate(graph[row].front(), threshold)) {
+      groups[Root(parent, static_cast<std::int64_t>(row))].push_back(static_cast<std::int64_t>(row));
+    }
+  }
+  std::vector<nlohmann::json> entries;
+  for (const auto& [root, rows] : groups) {
+    nlohmann::json members = nlohmann::json::array();
+    double best = 0.0;
+    for (const auto row : rows) {
+      const Neighbour& match = graph[static_cast<std::size_t>(row)].front();
+      auto member = Entry(index, row, match.similarity);
+      member["match_path"] = index.keys().paths[static_cast<std::size_t>(match.row)];
+      members.push_back(std::move(member));
+      best = std::max(best, static_cast<double>(match.similarity));
+    }
+    entries.push_back({{"size", rows.size()}, {"score", best}, {"members", std::move(members)}});
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.at("size").template get<std::size_t>() > b.at("size").template get<std::size_t>();
+  });
+  for (std::size_t i = 0; i < entries.size(); ++i) entries[i]["id"] = i;
+  return entries;
+}
+
+nlohmann::json CrossSplit(const CosineIndex& index, const AuditSettings& settings) {
+  std::vector<std::int64_t> train;
+  std::vector<std::int64_t> test;
+  for (std::size_t row = 0; row < index.size(); ++row) {
+    const std::string split = SplitOf(index.keys().paths[row]);
+    if (split == settings.train_split) train.push_back(static_cast<std::int64_t>(row));
+    if (split == settings.test_split) test.push_back(static_cast<std::int64_t>(row));
+  }
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> per_class;  // leaked, test images
+  nlohmann::json pairs = nlohmann::json::array();
+  if (!train.empty() && !test.empty()) {
+    const Subset reference = MakeSubset(index, train);
+    const Subset queries = MakeSubset(index, test);
+    const auto first = queries.index.Vector(0);
+    const auto matches =
+        FindNearDuplicates(reference.index, {{first.data(), test.size() * index.dim()}, index.dim()},
+                           settings.near_duplicate_cosine);
+    for (std::size_t i = 0; i < test.size(); ++i) {
+      auto& counts = per_class[index.keys().labels[static_cast<std::size_t>(test[i])]];
+      ++counts.second;
+      if (!matches[i]) continue;
+      ++counts.first;
+      auto pair = Entry(index, test[i], matches[i]->similarity);
+      const auto match = static_cast<std::size_t>(reference.rows[static_cast<std::size_t>(matches[i]->row)]);
+      pair["match_path"] = index.keys().paths[match];
+      pair["match_label"] = index.keys().labels[match];
+      pairs.push_back(std::move(pair));
+    }
+  }
+  nlohmann::json leakage = nlohmann::json::object();
+  std::int64_t leaked = 0;
+  for (const auto& [label, counts] : per_class) {
+    leakage[label] = {{"leaked", counts.first}, {"test_images", counts.second}};
+    leaked += counts.first;
+  }
+  return {{"train_split", settings.train_split},
+          {"test_split", settings.test_split},
+          {"leaked", leaked},
+          {"test_images", test.size()},
+          {"per_class", leakage},
+          {"pairs", Ranked(pairs)}};
+}
+
+nlohmann::json Outliers(const CosineIndex& index, const AuditSettings& settings) {
+  std::map<std::string, std::vector<std::int64_t>> by_label;
+  for (std::size_t row = 0; row < index.size(); ++row)
+    by_label[index.keys().labels[row]].push_back(static_cast<std::int64_t>(row));
+  std::vector<nlohmann::json> entries;
+  for (auto& [label, rows] : by_label) {
+    const Subset subset = MakeSubset(index, std::move(rows));
+    const auto graph = NeighbourGraph(subset.index, settings.outlier_k);
+    std::vector<double> distances;
+    for (const auto& neighbours : graph) {
+      double sum = 0.0;
+      for (const auto& neighbour : neighbours) sum += neighbour.similarity;
+      distances.push_back(neighbours.empty() ? 0.0 : 1.0 - sum / static_cast<double>(neighbours.size()));
+    }
+    const double median = Median(distances);
+    std::vector<double> deviations;
+    for (const double d : distances) deviations.push_back(std::abs(d - median));
+    // A floor on the spread keeps a label of near-identical frames from turning tiny differences into
+    // huge scores.
+    const double spread = std::max(1.4826 * Median(deviations), 1e-3);
+    for (std::size_t i = 0; i < distances.size(); ++i) {
+      const double z = (distances[i] - median) / spread;
+      if (z < settings.outlier_z) continue;
+      auto entry = Entry(index, subset.rows[i], z);
+      entry["distance"] = distances[i];
+      entries.push_back(std::move(entry));
+    }
+  }
+  return Ranked(std::move(entries));
+}
+
+nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph) {
+  std::map<std::string, std::size_t> ids;
+  for (const auto& label : index.keys().labels) ids.emplace(label, 0);
+  std::vector<std::string> names;
+  for (auto& [label, id] : ids) {
+    id = names.size();
+    names.push_back(label);
+  }
+  const std::size_t classes = names.size();
+  std::vector<std::size_t> given(index.size());
+  for (std::size_t row = 0; row < index.size(); ++row) given[row] = ids.at(index.keys().labels[row]);
+  // Leave-one-out k-NN probabilities: similarity-weighted votes of the neighbours (negative similarities
+  // count for nothing).
+  std::vector<double> p(index.size() * classes, 0.0);
+  for (std::size_t row = 0; row < index.size(); ++row) {
+    double total = 0.0;
+    for (const auto& neighbour : graph[row]) {
+      const double weight = std::max(0.0f, neighbour.similarity);
+      p[row * classes + given[static_cast<std::size_t>(neighbour.row)]] += weight;
+      total += weight;
+    }
+    for (std::size_t c = 0; total > 0.0 && c < classes; ++c) p[row * classes + c] /= total;
+  }
+  // Confident learning's per-class thresholds: the average self-confidence of each class.
+  std::vector<double> threshold(classes, 0.0);
+  std::vector<double> count(classes, 0.0);
+  for (std::size_t row = 0; row < index.size(); ++row) {
+    threshold[given[row]] += p[row * classes + given[row]];
+    ++count[given[row]];
+  }
+  for (std::size_t c = 0; c < classes; ++c) threshold[c] /= std::max(1.0, count[c]);
+  std::vector<nlohmann::json> entries;
+  for (std::size_t row = 0; row < index.size(); ++row) {
+    std::size_t best = classes;
+    for (std::size_t c = 0; c < classes; ++c) {
+      const double pc = p[row * classes + c];
+      if (pc >= threshold[c] && pc > 0.0 && (best == classes || pc > p[row * classes + best])) best = c;
+    }
+    if (best == classes || best == given[row]) continue;
+    auto entry = Entry(index, static_cast<std::int64_t>(row), 1.0 - p[row * classes + given[row]]);
+    entry["suggested_label"] = names[best];
+    entry["confidence"] = p[row * classes + best];
+    entries.push_back(std::move(entry));
+  }
+  return Ranked(std::move(entries));
+}
+
+}  // namespace orchard

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "orchard/index/cosine_index.h"
+#include "orchard/index/near_duplicates.h"
+
+namespace orchard {
+
+// The audit's knobs; the defaults are the documented, calibrated ones (docs/audit.md).
+struct AuditSettings {
+  double near_duplicate_cosine = kNearDuplicateCosine;  // the one near-duplicate definition
+  std::size_t k = 10;         // neighbours per image for the k-NN label probabilities
+  std::size_t outlier_k = 5;  // same-label neighbours averaged for the outlier distance
+  double outlier_z = 6.0;     // robust z-score (median/MAD within the label) at which an image is an outlier
+  std::string train_split = "Training";
+  std::string test_split = "Test";
+};
+
+// Every image's k nearest other images (self excluded), most similar first: the graph all sections read.
+// Queries go in blocks of 4,096 rows, so memory is the index plus n × k neighbours.
+std::vector<std::vector<Neighbour>> NeighbourGraph(const CosineIndex& index, std::size_t k);
+
+// near_duplicates: each image is linked to its most similar other image when that is a near-duplicate; the
+// groups are the connected parts of those links (no chaining through every frame of a video, which linking
+// all pairs above the threshold would do). [{id, size, score (max similarity), members: [{path, label,
+// score (similarity to its nearest near-duplicate), match_path}]}], largest first.
+nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph,
+                                   double threshold);
+
+// cross_split: every test image with a near-duplicate in the training split (FindNearDuplicates(), the
+// definition `orchard eval` uses), [{path, label, score (similarity), match_path, match_label}], and the
+// leakage count per class {label: {leaked, test_images}}.
+nlohmann::json CrossSplit(const CosineIndex& index, const AuditSettings& settings);
+
+// outliers: images far from their own label's neighbourhood. distance = 1 - mean cosine similarity to the
+// outlier_k most similar other images of the same label; score = robust z-score of that distance within
+// the label ((d - median) / (1.4826 MAD)); rank 1 = highest score. Only those with score >= outlier_z.
+nlohmann::json Outliers(const CosineIndex& index, const AuditSettings& settings);
+
+// label_issues: k-NN label probabilities (leave-one-out: each image's k nearest others vote with their
+// cosine similarity) read with confident learning (Northcutt, Jiang & Chuang, "Confident Learning:
+// Estimating Uncertainty in Dataset Labels", JAIR 70, 2021): t_j = mean p(j | x) over images labelled j; an
+// image labelled i is an issue when the most probable label j among those with p(j | x) >= t_j is not i.
+// [{path, label, suggested_label, confidence (p of the suggestion), score (1 - p(i | x)), rank}].
+nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph);
+
+}  // namespace orchard

@@ -1,0 +1,97 @@
+#include "orchard/audit/audit_analysis.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+namespace orchard {
+namespace {
+
+// Two well-separated classes of noisy 16-d vectors around two directions, "Training/<label>/<i>.jpg".
+struct Data {
+  std::vector<float> rows;
+  std::vector<std::string> paths, labels;
+  void Add(int direction, const std::string& label, const std::string& name, float noise,
+           std::mt19937& random) {
+    std::normal_distribution<float> normal(0.0f, noise);
+    for (int d = 0; d < 16; ++d) rows.push_back((d == direction ? 1.0f : 0.0f) + normal(random));
+    std::string path =
+        "/r/Training/";  // appended, not "+"-chained: GCC 12 warns falsely (-Wrestrict) on that
+    path.append(label).append("/").append(name);
+    paths.push_back(path);
+    labels.push_back(label);
+  }
+  CosineIndex Index() const {
+    CosineIndex index(16);
+    index.Add({rows, 16}, paths, labels);
+    return index;
+  }
+};
+
+std::string Name(std::string prefix, int i) { return prefix.append(std::to_string(i)); }
+
+Data TwoClasses(std::mt19937& random) {
+  Data data;
+  for (int i = 0; i < 30; ++i) data.Add(0, "apple", Name("a", i), 0.05f, random);
+  for (int i = 0; i < 30; ++i) data.Add(1, "pear", Name("p", i), 0.05f, random);
+  return data;
+}
+
+TEST(LabelIssues, AnAppleFiledUnderPearIsFoundWithItsTrueLabel) {
+  std::mt19937 random(1);
+  Data data = TwoClasses(random);
+  data.Add(0, "pear", "mislabelled", 0.05f, random);
+  const CosineIndex index = data.Index();
+  const auto issues = LabelIssues(index, NeighbourGraph(index, 10));
+  ASSERT_EQ(issues.size(), 1u) << issues.dump();
+  EXPECT_EQ(issues[0]["path"], "/r/Training/pear/mislabelled");
+  EXPECT_EQ(issues[0]["suggested_label"], "apple");
+  EXPECT_GT(issues[0]["confidence"].get<double>(), 0.9);
+  EXPECT_EQ(issues[0]["rank"], 1);
+}
+
+TEST(Outliers, AVectorFarFromItsLabelIsRankedFirst) {
+  std::mt19937 random(2);
+  Data data = TwoClasses(random);
+  data.Add(5, "apple", "leaf", 0.05f, random);
+  const CosineIndex index = data.Index();
+  const auto outliers = Outliers(index, AuditSettings{});
+  ASSERT_GE(outliers.size(), 1u);
+  EXPECT_EQ(outliers[0]["path"], "/r/Training/apple/leaf");
+  EXPECT_EQ(outliers[0]["rank"], 1);
+  EXPECT_GT(outliers[0]["score"].get<double>(), AuditSettings{}.outlier_z);
+}
+
+TEST(NearDuplicateGroups, ACopyJoinsItsOriginalsGroupAndDistinctImagesStayOut) {
+  Data data;
+  std::mt19937 random(3);
+  for (int d = 0; d < 8; ++d) data.Add(d, "x", Name("distinct", d), 0.0f, random);
+  data.Add(2, "x", "copy-of-2", 0.01f, random);
+  const CosineIndex index = data.Index();
+  const auto groups = NearDuplicateGroups(index, NeighbourGraph(index, 3), kNearDuplicateCosine);
+  ASSERT_EQ(groups.size(), 1u) << groups.dump();
+  EXPECT_EQ(groups[0]["size"], 2);
+  std::set<std::string> members;
+  for (const auto& m : groups[0]["members"]) members.insert(m["path"].get<std::string>());
+  EXPECT_EQ(members, (std::set<std::string>{"/r/Training/x/distinct2", "/r/Training/x/copy-of-2"}));
+}
+
+TEST(CrossSplit, CountsTestImagesWithATrainingNearDuplicatePerClass) {
+  CosineIndex index(2);
+  const std::vector<float> rows = {1, 0, 0, 1, 1, 0.01f, 0.7f, 0.7f};
+  const std::vector<std::string> paths = {"/r/Training/a/1", "/r/Training/b/1", "/r/Test/a/1", "/r/Test/b/1"};
+  const std::vector<std::string> labels = {"a", "b", "a", "b"};
+  index.Add({rows, 2}, paths, labels);
+  const auto cross = CrossSplit(index, AuditSettings{});
+  EXPECT_EQ(cross["leaked"], 1);
+  EXPECT_EQ(cross["per_class"]["a"]["leaked"], 1);
+  EXPECT_EQ(cross["per_class"]["b"]["leaked"], 0);
+  EXPECT_EQ(cross["per_class"]["b"]["test_images"], 1);
+  ASSERT_EQ(cross["pairs"].size(), 1u);
+  EXPECT_EQ(cross["pairs"][0]["path"], "/r/Test/a/1");
+  EXPECT_EQ(cross["pairs"][0]["match_path"], "/r/Training/a/1");
+}
+
+}  // namespace
+}  // namespace orchard
