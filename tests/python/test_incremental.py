@@ -238,3 +238,16 @@ def test_s3_update_keys_objects(listing, s3_server):
     for path, (features, pca) in ours.items():
         np.testing.assert_array_equal(features, fresh[path][0])
         np.testing.assert_allclose(pca, fresh[path][1], rtol=1e-6, atol=1e-5)
+
+
+def test_update_deletes_an_index_of_the_old_rows(small):
+    """`orchard index` records its files in _SUCCESS; they describe the old rows, so an update deletes them."""
+    input_folder, output = small
+    run_orchard("index", output, "--column", "pca")
+    assert (output / "index.faiss").is_file()
+    result = run(input_folder, output, "--incremental")
+    assert "run orchard index again" in result.stderr
+    manifest = read_manifest(output)
+    assert "index" not in manifest and "index" not in manifest["files"]
+    assert not (output / "index.faiss").exists() and not (output / "index_keys.parquet").exists()
+    run_orchard("index", output, "--column", "pca")  # and the updated output indexes again
