@@ -152,8 +152,9 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
              const std::string& preprocess, const std::string& feature_tensor,
              std::optional<std::size_t> pca_k, double pca_variance, const std::string& precision, int batch,
              int streams, int threads, int io_threads, bool overwrite, bool overwrite_bucket_root,
-             std::uint64_t max_pixels, std::int64_t max_file_bytes, std::size_t rows_per_part,
-             const std::string& s3_endpoint, nb::object on_progress, nb::object on_log) {
+             bool incremental, std::uint64_t max_pixels, std::int64_t max_file_bytes,
+             std::size_t rows_per_part, const std::string& s3_endpoint, nb::object on_progress,
+             nb::object on_log) {
   RunOptions options;
   options.input = input;
   options.output = output;
@@ -170,6 +171,7 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
   options.pca.variance_fraction = pca_variance;
   options.overwrite = overwrite;
   options.overwrite_bucket_root = overwrite_bucket_root;
+  options.incremental = incremental;
   options.max_pixels = max_pixels;
   options.max_file_bytes = max_file_bytes;
   options.rows_per_part = rows_per_part;
@@ -280,8 +282,8 @@ nb::tuple PredictPixels(Recognizer& recognizer, RgbPixels pixels, std::size_t to
 void BindJobs(nb::module_& m) {
   m.def("run", &Run, "input"_a, "output"_a, "model"_a, "preprocess"_a, "feature_tensor"_a, "pca_k"_a.none(),
         "pca_variance"_a, "precision"_a, "batch"_a, "streams"_a, "threads"_a, "io_threads"_a, "overwrite"_a,
-        "overwrite_bucket_root"_a, "max_pixels"_a, "max_file_bytes"_a, "rows_per_part"_a, "s3_endpoint"_a,
-        "on_progress"_a.none(), "on_log"_a,
+        "overwrite_bucket_root"_a, "incremental"_a, "max_pixels"_a, "max_file_bytes"_a, "rows_per_part"_a,
+        "s3_endpoint"_a, "on_progress"_a.none(), "on_log"_a,
         "RunJob (the job of `orchard run`); orchard.run wraps it. on_progress(processed, total, failed, "
         "known_total) and on_log(line) are called on this thread.");
   m.def(

@@ -133,6 +133,19 @@ NumpyPartial MergePartials(const std::vector<Partial>& partials) {
   return ToNumpyPartial(Require(MergeNumpy(partials, "merge_partials"), "merge_partials"));
 }
 
+// The moments of `total`'s rows without `part`'s (rows of inputs deleted or replaced since a stored total was
+// written; README, "Incremental runs").
+NumpyPartial SubtractPartial(const Partial& total, const Partial& part) {
+  CovarianceAccumulator remaining = Require(MergeNumpy({total}, "subtract_partial"), "subtract_partial");
+  const Total removed = MergeNumpy({part}, "subtract_partial");
+  try {
+    if (removed) remaining.Subtract(*removed);
+  } catch (const std::invalid_argument& e) {
+    throw nb::value_error(e.what());
+  }
+  return ToNumpyPartial(remaining);
+}
+
 nb::dict FitPca(const std::vector<Partial>& partials, std::size_t k, double variance) {
   return PcaDict(Fit(Require(MergeNumpy(partials, "fit_pca"), "fit_pca"), k, variance));
 }
@@ -249,6 +262,10 @@ void BindPcaFunctions(nb::module_& m) {
         "(count, mean float64[D], scatter float64[D, D]) of float32 rows [n, D]: a mergeable PCA partial.");
   m.def("merge_partials", &MergePartials, "partials"_a,
         "Merges partials [(count, mean, scatter)] exactly (Chan et al.) into one (count, mean, scatter).");
+  m.def(
+      "subtract_partial", &SubtractPartial, "total"_a, "part"_a,
+      "The partial (count, mean, scatter) of `total`'s rows without those of `part`, a subset of them (e.g. "
+      "the rows of inputs deleted since `total` was stored). ValueError when `part` has more rows.");
   m.def("fit_pca", &FitPca, "partials"_a, "k"_a = 0, "variance"_a = 0.95,
         "Merges partials [(count, mean, scatter)] and fits the exact PCA: k > 0 keeps k components, else the "
         "fewest reaching `variance`. Returns a dict of mean, components [k, D], explained_variance, "

@@ -81,7 +81,7 @@ def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.Pat
         preprocess: str | None = None, feature_tensor: str | None = None, pca_k: int | None = None,
         pca_variance: float = 0.95, precision: str = "f32", batch: int = 8, streams: int = 0, threads: int = 0,
         io_threads: int = 16, overwrite: bool = False, overwrite_bucket_root: bool = False,
-        max_pixels: int = 100_000_000,
+        incremental: bool = False, max_pixels: int = 100_000_000,
         max_file_bytes: int = 256 << 20, rows_per_part: int = 8192, s3_endpoint: str | None = None,
         progress: bool = True) -> RunSummary:
     """Featurises every image of `input` into `output`: exactly `orchard run` (the same C++ RunJob, output,
@@ -98,7 +98,9 @@ def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.Pat
     threads, 0 = one per core. io_threads: concurrent reads of input files or objects. overwrite: replace a
     non-empty output that is not a resumable attempt of this job (only orchard's own files are deleted; an
     output holding other files or overlapping the input is refused). overwrite_bucket_root: allow overwrite
-    of a whole bucket (s3://bucket). max_pixels: images announcing more pixels are
+    of a whole bucket (s3://bucket). incremental: update a finished job in `output` (`orchard run
+    --incremental`): featurise only inputs that are new or replaced since (size or modification time), drop
+    deleted ones, refit the PCA over all rows; not with overwrite. max_pixels: images announcing more pixels are
     error rows. max_file_bytes: larger input files are error rows (bytes, default 256 MiB). rows_per_part: rows
     per Parquet part file. s3_endpoint: an S3-compatible endpoint URL (default: AWS_ENDPOINT_URL_S3,
     AWS_ENDPOINT_URL, else AWS). progress: show a tqdm.auto bar (a widget in Jupyter, a text bar on stderr
@@ -115,7 +117,7 @@ def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.Pat
         result = _core.run(
             _os_path(input), _os_path(output), _os_path(model) if model is not None else _core.default_model(),
             preprocess or "", feature_tensor or "", pca_k, pca_variance, precision, batch, streams, threads,
-            io_threads, overwrite, overwrite_bucket_root, max_pixels, max_file_bytes, rows_per_part,
+            io_threads, overwrite, overwrite_bucket_root, incremental, max_pixels, max_file_bytes, rows_per_part,
             s3_endpoint or "", bar.update, bar.log)
     finally:
         bar.close()

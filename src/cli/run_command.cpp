@@ -103,7 +103,14 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   auto* overwrite = command->add_flag(
       "--overwrite", o.overwrite,
       "Replace a non-empty output: deletes only orchard's own files there (features/, errors/, _staging/, "
-      "_job.json, _SUCCESS, pca.parquet); refuses an output holding anything else, or overlapping the input");
+      "_job.json, _SUCCESS, pca*.parquet, inputs*.parquet); refuses an output holding anything else, or "
+      "overlapping the input");
+  command
+      ->add_flag("--incremental", o.incremental,
+                 "Update a finished job in the output: featurise only new inputs and inputs replaced since "
+                 "(size or modification time changed), drop deleted ones, refit the PCA over all rows; on an "
+                 "empty output, an ordinary run")
+      ->excludes(overwrite);
   command
       ->add_flag("--overwrite-bucket-root", o.overwrite_bucket_root,
                  "Allow --overwrite when the output is a whole bucket (s3://bucket)")

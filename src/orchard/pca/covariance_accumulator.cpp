@@ -57,6 +57,29 @@ void CovarianceAccumulator::Merge(const CovarianceAccumulator& other) {
   MergeMoments(other.count_, other.mean_);
 }
 
+void CovarianceAccumulator::Subtract(const CovarianceAccumulator& part) {
+  if (part.dim() != dim() || part.count_ > count_) {
+    throw std::invalid_argument("CovarianceAccumulator::Subtract: " + std::to_string(part.count_) +
+                                " rows of " + std::to_string(part.dim()) + " from " + std::to_string(count_) +
+                                " rows of " + std::to_string(dim()));
+  }
+  if (part.count_ == 0) return;
+  if (part.count_ == count_) {
+    *this = CovarianceAccumulator(dim());
+    return;
+  }
+  const auto n = static_cast<double>(count_);
+  const auto n_b = static_cast<double>(part.count_);
+  const double n_a = n - n_b;
+  const Eigen::VectorXd mean_a = (mean_ * n - part.mean_ * n_b) / n_a;
+  const Eigen::VectorXd delta = part.mean_ - mean_a;
+  // Merge() added M2_b + n_a n_b / n * delta delta^T; take both out again.
+  scatter_lower_.triangularView<Eigen::Lower>() -= part.scatter_lower_;
+  scatter_lower_.selfadjointView<Eigen::Lower>().rankUpdate(delta, -n_a * n_b / n);
+  mean_ = mean_a;
+  count_ -= part.count_;
+}
+
 CovarianceAccumulator CovarianceAccumulator::FromMoments(std::int64_t count, const Eigen::VectorXd& mean,
                                                          const Eigen::MatrixXd& scatter) {
   CovarianceAccumulator result(static_cast<std::size_t>(mean.size()));

@@ -23,6 +23,12 @@ class CovarianceAccumulator {
   static constexpr std::size_t kRowsPerUpdate = 256;
   // Adds the rows `other` has seen. Throws std::invalid_argument when the dimensions differ.
   void Merge(const CovarianceAccumulator& other);
+  // Takes out rows that were added before: `part` must describe a subset of this accumulator's rows (e.g. the
+  // rows of inputs deleted since an earlier run, whose total was stored). Chan's update run backwards, so the
+  // result equals an accumulator of the remaining rows up to rounding (relative to the removed part's
+  // scatter, small while `part` is a small share of the rows). Throws std::invalid_argument when the
+  // dimensions differ or `part` has more rows than this accumulator.
+  void Subtract(const CovarianceAccumulator& part);
   // Rebuilds an accumulator from what another one reported (count(), mean(), scatter()), e.g. a partial sent
   // by a Spark executor. Throws std::invalid_argument when the shapes disagree or count is negative.
   static CovarianceAccumulator FromMoments(std::int64_t count, const Eigen::VectorXd& mean,

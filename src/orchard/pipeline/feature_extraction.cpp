@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <variant>
@@ -131,12 +132,18 @@ class Extraction {
     callbacks.emit = [this](InputItem item) {
       Failpoint("listing");
       // Kept parts hold paths as written to Parquet, i.e. escaped where not UTF-8.
-      if (state_.done.contains(EscapeInvalidUtf8(item.location.uri()))) return !StopIfCancelled();
-      progress_.AddListed();
-      return !StopIfCancelled() && listed_.Push(std::move(item));
+      std::string path = EscapeInvalidUtf8(item.location.uri());
+      const bool resumed = state_.done.contains(path);
+      if (!resumed && KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
+      const InputKey key = KeyOfInput(item);
+      const bool kept = resumed || Unchanged(path, key);
+      Record(std::move(path), key);
+      return kept ? !StopIfCancelled() : Forward(std::move(item));
     };
     callbacks.on_total = [this](std::size_t total) {
-      progress_.SetTotal(static_cast<std::int64_t>(total) - static_cast<std::int64_t>(state_.done.size()));
+      const auto kept = state_.done.size() + (state_.previous ? state_.previous->inputs.size() : 0);
+      progress_.SetTotal(
+          std::max<std::int64_t>(0, static_cast<std::int64_t>(total) - static_cast<std::int64_t>(kept)));
     };
     callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
@@ -144,14 +151,49 @@ class Extraction {
     listed_.Close();
   }
 
+  bool Forward(InputItem item) {
+    progress_.AddListed();
+    return !StopIfCancelled() && listed_.Push(std::move(item));
+  }
+
+  // Every input listed, with its key, goes into the next inventory (from the listing and the readers).
+  void Record(std::string path, const InputKey& key) {
+    const std::lock_guard lock(listed_mutex_);
+    state_.listed.push_back({std::move(path), key});
+  }
+
+  // An input of the finished job this attempt updates whose bytes are the same (incremental.h).
+  bool Unchanged(const std::string& path, const InputKey& key) const {
+    if (!state_.previous) return false;
+    const auto found = state_.previous->inputs.find(path);
+    return found != state_.previous->inputs.end() && found->second == key;
+  }
+
   // Reads are I/O-bound: more readers than cores keep requests to an object store in flight. A file's size is
   // known before it is read, so its bytes are taken from the budget first: the bytes held between reading and
   // decoding (files being read, queued, being decoded) stay under settings_.max_file_bytes in total.
   void ReadLoop() {
     while (auto item = listed_.Pop()) {
-      if (StopIfCancelled() || !fetched_.Push(Read(std::move(*item)))) break;
+      if (StopIfCancelled()) break;
+      if (!KeyIfUnknown(*item)) continue;  // unchanged since the job this attempt updates
+      if (!fetched_.Push(Read(std::move(*item)))) break;
     }
     if (--readers_left_ == 0) fetched_.Close();
+  }
+
+  // Keys an object the listing named without its size and time (a manifest entry): its HEAD gives both, so
+  // the read needs no request of its own. Returns false when the object is unchanged, so not to be read.
+  bool KeyIfUnknown(InputItem& item) {
+    if (!KeyNeedsRequest(item)) return true;
+    const InputKey key = KeyOfInput(item);
+    std::string path = EscapeInvalidUtf8(item.location.uri());
+    const bool unchanged = Unchanged(path, key);
+    Record(std::move(path), key);
+    if (key.size >= 0) {
+      item.listed_size = key.size;
+      item.listed_mtime_ms = key.mtime_ms;
+    }
+    return !unchanged;
   }
 
   Fetched Read(InputItem item) {
@@ -297,6 +339,7 @@ class Extraction {
   std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};
   std::atomic<int> inferers_left_{0};
+  std::mutex listed_mutex_;  // state_.listed is filled by the listing and the readers
   ResumeState& state_;
 };
 

@@ -13,9 +13,11 @@ namespace {
 
 constexpr std::array kPartFolders = {std::string_view("features"), std::string_view("errors"),
                                      std::string_view("_staging")};
-constexpr std::array kCommitFiles = {std::string_view("_job.json"), std::string_view("_SUCCESS"),
-                                     std::string_view("pca.parquet"), std::string_view("index.faiss"),
-                                     std::string_view("index_keys.parquet")};
+constexpr std::array kCommitFiles = {
+    std::string_view("_job.json"),         std::string_view("_SUCCESS"),
+    std::string_view("pca.parquet"),       std::string_view("pca_moments.parquet"),
+    std::string_view("inputs.parquet"),    std::string_view("index.faiss"),
+    std::string_view("index_keys.parquet")};
 
 template <std::size_t N>
 bool OneOf(std::string_view name, const std::array<std::string_view, N>& names) {
@@ -45,10 +47,20 @@ bool IsPartFile(std::string_view name) {
   return (name.starts_with("part-") && name.ends_with(".parquet")) || name == "_SUCCESS";
 }
 
+// "pca-a012.parquet" -> "pca.parquet": the commit files of an incremental run carry its attempt.
+std::string WithoutAttempt(std::string_view name) {
+  constexpr std::string_view kExtension = ".parquet";
+  const auto dash = name.rfind("-a");
+  if (dash == std::string_view::npos || !name.ends_with(kExtension)) return {};
+  const auto digits = name.substr(dash + 2, name.size() - kExtension.size() - dash - 2);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) return {};
+  return std::string(name.substr(0, dash)) + std::string(kExtension);
+}
+
 bool IsCommitFile(std::string_view name) {
   if (const auto target = CrcTarget(name); !target.empty()) name = target;
   if (name.ends_with(kTemporarySuffix)) name.remove_suffix(kTemporarySuffix.size());
-  return OneOf(name, kCommitFiles);
+  return OneOf(name, kCommitFiles) || OneOf(WithoutAttempt(name), kCommitFiles);
 }
 
 std::string LocalPlace(const std::string& path) {
@@ -111,8 +123,8 @@ void CheckOnlyOrchardEntries(std::string_view output, std::span<const std::strin
     throw UsageError(
         "output " + std::string(output) + " holds '" + entry +
         "', which orchard did not write; orchard deletes only its own files (features/, errors/, "
-        "_staging/, _job.json, _SUCCESS, pca.parquet, index.faiss, index_keys.parquet), so move it away or "
-        "choose another output");
+        "_staging/, _job.json, _SUCCESS, pca.parquet, pca_moments.parquet, inputs.parquet, index.faiss, "
+        "index_keys.parquet), so move it away or choose another output");
   }
 }
 

@@ -21,9 +21,9 @@ std::string ComparablePlace(std::string_view path_or_uri);
 
 // Whether orchard (`orchard run` or the Spark job) writes the entry at `relative_path` ('/'-separated, below
 // the output root): features/, errors/, _staging/ and their part-*.parquet files (and Spark's _SUCCESS,
-// _temporary/ and Hadoop's .crc companions in them), _job.json, _SUCCESS, pca.parquet, the index files of
-// `orchard index` (index.faiss, index_keys.parquet), their temporary
-// names (TemporaryName()) and .crc companions.
+// _temporary/ and Hadoop's .crc companions in them), _job.json, _SUCCESS, pca.parquet, pca_moments.parquet,
+// inputs.parquet (also with an incremental run's attempt: pca-a001.parquet), the index files of `orchard
+// index` (index.faiss, index_keys.parquet), their temporary names (TemporaryName()) and .crc companions.
 bool IsOrchardOutputEntry(std::string_view relative_path);
 
 // Throws UsageError naming the first of `entries` (relative paths below `output`) orchard did not write.

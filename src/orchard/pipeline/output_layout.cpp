@@ -22,4 +22,12 @@ nlohmann::json ReadRunManifest(const OutputLayout& output) {
   }
 }
 
+Location PcaModelFile(const OutputLayout& output, const nlohmann::json& manifest) {
+  const auto files = manifest.find("files");
+  if (files == manifest.end() || !files->contains("pca") || !files->at("pca").is_string()) {
+    throw IoError(output.root.uri() + " has no PCA model (its _SUCCESS lists none)");
+  }
+  return output.root.child(files->at("pca").get<std::string>());
+}
+
 }  // namespace orchard

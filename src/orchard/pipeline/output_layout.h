@@ -15,7 +15,6 @@ struct OutputLayout {
 
   Location features() const { return root.child("features"); }
   Location errors() const { return root.child("errors"); }
-  Location pca_model() const { return root.child("pca.parquet"); }
   Location staging() const { return root.child("_staging"); }
   Location success() const { return root.child("_SUCCESS"); }
   Location job() const { return root.child("_job.json"); }
@@ -30,5 +29,9 @@ void WriteRunManifest(const OutputLayout& output, const nlohmann::json& manifest
 // The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS) or it is
 // unreadable.
 nlohmann::json ReadRunManifest(const OutputLayout& output);
+
+// The PCA model file `manifest` (ReadRunManifest()) lists: pca.parquet, or an incremental run's
+// pca-aNNN.parquet. Throws IoError when the job has none (too few rows for a PCA, `pca.skipped`).
+Location PcaModelFile(const OutputLayout& output, const nlohmann::json& manifest);
 
 }  // namespace orchard

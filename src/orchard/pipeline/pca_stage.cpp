@@ -1,7 +1,10 @@
 #include "orchard/pipeline/pca_stage.h"
 
+#include <arrow/array.h>
+
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "orchard/common/threads.h"
@@ -14,53 +17,92 @@
 namespace orchard {
 namespace {
 
-void WritePcaPart(const Location& staged, const Location& final_part, const PcaModel& pca) {
-  std::unique_ptr<ParquetFileWriter> writer;
-  std::vector<float> projected;
-  ReadParquetBatches(staged, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
-    const FloatRows features = FloatColumn(*batch, "features");
-    const auto rows = static_cast<std::size_t>(batch->num_rows());
-    projected.resize(rows * pca.k());
-    pca.Transform(features.values, rows, projected);
-    if (!writer)
-      writer = std::make_unique<ParquetFileWriter>(final_part, FeatureSchema(features.dim, pca.k()));
-    writer->Write(*AddPcaColumn(batch, {projected, pca.k()}));
-  });
-  if (writer) writer->Close();
-  Failpoint("final-part");
+using Batch = std::shared_ptr<arrow::RecordBatch>;
+
+// Calls `write` with each run of consecutive rows of `batch` whose path is not in `dropped`.
+void ForEachKeptRun(const Batch& batch, const PathSet& dropped,
+                    const std::function<void(const Batch&)>& write) {
+  if (dropped.empty()) return write(batch);
+  const auto paths = std::dynamic_pointer_cast<arrow::StringArray>(batch->GetColumnByName("path"));
+  if (!paths) throw IoError("a part without a string column 'path'");
+  std::int64_t start = 0;
+  for (std::int64_t row = 0; row <= batch->num_rows(); ++row) {
+    if (row < batch->num_rows() && !dropped.contains(paths->GetString(row))) continue;
+    if (row > start) write(batch->Slice(start, row - start));
+    start = row + 1;
+  }
 }
 
-void WriteFinalPart(const Location& staged, const Location& final_part, const PcaModel* pca) {
-  if (pca) {
-    WritePcaPart(staged, final_part, *pca);
-  } else {
-    ThrowIfError(staged.fs->CopyFile(staged.path, final_part.path), final_part.uri());
-    Failpoint("final-part");
+// Copies the kept rows of `part.source`, each run of them passed through `convert`, into `part.destination`
+// with the schema `schema_of` gives for a converted batch. Returns the rows written (0: no file).
+std::int64_t CopyPart(
+    const PartCopy& part, const PathSet& dropped, const std::function<Batch(const Batch&)>& convert,
+    const std::function<std::shared_ptr<arrow::Schema>(const arrow::RecordBatch&)>& schema_of) {
+  std::unique_ptr<ParquetFileWriter> writer;
+  ReadParquetBatches(part.source, [&](const Batch& batch) {
+    ForEachKeptRun(batch, dropped, [&](const Batch& rows) {
+      const Batch converted = convert(rows);
+      if (!writer) writer = std::make_unique<ParquetFileWriter>(part.destination, schema_of(*converted));
+      writer->Write(*converted);
+    });
+  });
+  if (!writer) return 0;
+  writer->Close();
+  Failpoint("final-part");
+  return writer->rows_written();
+}
+
+// Rows of a staged or final part with the `pca` column of `pca`, or none.
+Batch WithPca(const Batch& rows, const PcaModel* pca) {
+  const FloatRows features = FloatColumn(*rows, "features");
+  const auto n = static_cast<std::size_t>(rows->num_rows());
+  auto base = arrow::RecordBatch::Make(
+      FeatureSchema(features.dim, 0), rows->num_rows(),
+      {rows->GetColumnByName("path"), rows->GetColumnByName("label"), rows->GetColumnByName("features")});
+  if (!pca) return base;
+  std::vector<float> projected(n * pca->k());
+  pca->Transform(features.values, n, projected);
+  return AddPcaColumn(base, {projected, pca->k()});
+}
+
+// Runs `copy` on every part, one worker per core: parts are independent, and decoding, projecting and
+// encoding one is single-threaded work (~0.1 ms a row).
+std::vector<std::int64_t> ForEachPart(std::span<const PartCopy> parts,
+                                      const std::function<std::int64_t(const PartCopy&)>& copy) {
+  std::vector<std::int64_t> rows(parts.size(), 0);
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  TaskGroup workers([&] { failed = true; });
+  const auto workers_wanted = std::min(static_cast<std::size_t>(ThreadsOrCores()), parts.size());
+  for (std::size_t i = 0; i < workers_wanted; ++i) {
+    workers.Spawn([&] {
+      for (std::size_t part = next++; part < parts.size() && !failed; part = next++)
+        rows[part] = copy(parts[part]);
+    });
   }
+  workers.Wait();
+  return rows;
 }
 
 }  // namespace
 
-std::vector<std::string> WriteFinalParts(const std::vector<Location>& staged_parts,
-                                         const Location& features_folder, const PcaModel* pca) {
-  // Parts are independent, and decoding, projecting and encoding one is single-threaded work (~0.1 ms a
-  // row): one worker per core.
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  TaskGroup workers([&] { failed = true; });
-  const auto workers_wanted = std::min(static_cast<std::size_t>(ThreadsOrCores()), staged_parts.size());
-  for (std::size_t i = 0; i < workers_wanted; ++i) {
-    workers.Spawn([&] {
-      for (std::size_t part = next++; part < staged_parts.size() && !failed; part = next++) {
-        const Location& staged = staged_parts[part];
-        WriteFinalPart(staged, features_folder.child(staged.name()), pca);
-      }
-    });
-  }
-  workers.Wait();
-  std::vector<std::string> names;
-  for (const auto& staged : staged_parts) names.push_back(staged.name());
-  return names;
+std::vector<std::int64_t> WriteFeatureParts(std::span<const PartCopy> parts, const PcaModel* pca,
+                                            const PathSet& dropped) {
+  const auto schema_of = [pca](const arrow::RecordBatch& batch) {
+    return FeatureSchema(FloatColumn(batch, "features").dim, pca ? pca->k() : 0);
+  };
+  return ForEachPart(parts, [&](const PartCopy& part) {
+    return CopyPart(
+        part, dropped, [pca](const Batch& rows) { return WithPca(rows, pca); }, schema_of);
+  });
+}
+
+std::vector<std::int64_t> WriteErrorParts(std::span<const PartCopy> parts, const PathSet& dropped) {
+  const auto schema_of = [](const arrow::RecordBatch&) { return ErrorSchema(); };
+  return ForEachPart(parts, [&](const PartCopy& part) {
+    return CopyPart(
+        part, dropped, [](const Batch& rows) { return rows; }, schema_of);
+  });
 }
 
 }  // namespace orchard

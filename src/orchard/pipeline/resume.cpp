@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/incremental.h"
 #include "orchard/pipeline/output_guard.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/table/feature_table.h"
@@ -133,21 +134,27 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
     ClearOutput(output, input, policy.bucket_root);
   } else if (!empty) {
     const std::string where = "output " + output.root.uri();
-    if (GetEntryType(output.success()) == EntryType::kFile) {
-      throw UsageError(where + " holds a finished job; pass --overwrite to replace it");
+    const bool finished = GetEntryType(output.success()) == EntryType::kFile;
+    if (finished && !policy.incremental) {
+      throw UsageError(where +
+                       " holds a finished job; pass --incremental to add the inputs that are new or changed "
+                       "since, or --overwrite to replace it");
     }
     if (GetEntryType(output.job()) != EntryType::kFile) {
-      throw UsageError(where + " is not empty and holds no orchard job; pass --overwrite to replace it");
+      throw UsageError(where +
+                       " is not empty and holds no job of `orchard run` (no _job.json); pass "
+                       "--overwrite to replace it");
     }
-    // Resuming deletes the final parts of an interrupted PCA pass and torn parts: only orchard's files.
+    // Resuming deletes the final parts of an interrupted PCA pass and torn parts, an update what a crashed
+    // update left: only orchard's files.
     CheckOnlyOrchardEntries(output.root.uri(), ListOutputEntries(output, output.root));
     const auto recorded = RecordedIdentity(output);
     if (recorded != identity) {
-      throw UsageError(where + " holds an unfinished job with other settings (" + recorded.dump() +
-                       "); pass --overwrite to replace it");
+      throw UsageError(where + " holds " + (finished ? "a" : "an unfinished") + " job with other settings (" +
+                       recorded.dump() + "); pass --overwrite to replace it");
     }
     CreateFolders(output);
-    return Recover(output, feature_dim);
+    return finished ? PrepareUpdate(output, feature_dim) : Recover(output, feature_dim);
   }
   CreateFolders(output);
   WriteText(output.job(), identity.dump(2) + "\n");

@@ -2,12 +2,15 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/output_layout.h"
+#include "orchard/table/input_inventory.h"
 
 namespace orchard {
 
@@ -16,6 +19,16 @@ namespace orchard {
 // complete only once its Parquet footer is written: a part torn by a crash has no footer, so it is deleted
 // and its inputs are done again. A part that cannot be read for any other reason is never deleted. Inputs in
 // a complete part (features or errors) are not done again.
+// The finished job that `orchard run --incremental` updates (incremental.h): the files its _SUCCESS lists,
+// which stay readable until this attempt's _SUCCESS replaces it, and what it recorded for the update.
+struct PreviousJob {
+  nlohmann::json manifest;
+  std::vector<Location> feature_parts;
+  std::vector<Location> error_parts;
+  std::unordered_map<std::string, InputKey> inputs;  // path -> key of the bytes its rows came from
+  CovarianceAccumulator moments;                     // of all its feature rows
+};
+
 struct ResumeState {
   int attempt = 0;       // number of this attempt, for its file names
   bool resumed = false;  // an unfinished job with the same identity was found
@@ -25,6 +38,8 @@ struct ResumeState {
   CovarianceAccumulator stats;
   std::int64_t rows_written = 0;
   std::int64_t rows_failed = 0;
+  std::vector<InputRecord> listed;      // every input this attempt listed, with its key: the next inventory
+  std::optional<PreviousJob> previous;  // set when this attempt updates a finished job
 
   explicit ResumeState(std::size_t feature_dim) : stats(feature_dim) {}
 };
@@ -37,17 +52,21 @@ nlohmann::json JobIdentity(const std::string& input_uri, const std::string& mode
 
 // What may be replaced: `overwrite` (--overwrite) replaces orchard's files in a non-empty output, and
 // `bucket_root` (--overwrite-bucket-root) allows that in a whole bucket (output_guard.h).
+// `incremental` (--incremental) updates an output that holds a finished job of the same identity
+// (incremental.h) instead of refusing it.
 struct OverwritePolicy {
   bool overwrite = false;
   bool bucket_root = false;
+  bool incremental = false;
 };
 
 // Makes `output` ready for this attempt: creates it, or recognises an unfinished job with the same identity
-// and recovers it, or refuses (UsageError) a folder holding anything else unless `policy.overwrite` is set;
-// then ClearOutput() (output_guard.h) deletes orchard's files only, after refusing an output that overlaps
-// `input`, a bucket root or a folder holding anything orchard did not write. Resuming refuses such a folder
-// too, and deletes only parts proved torn; a storage failure while checking a part is an IoError (nothing
-// deleted), and so is a torn or unparsable _job.json. Records the identity in the folder (atomically).
+// and recovers it, or (policy.incremental) a finished job with the same identity to update, or refuses
+// (UsageError) a folder holding anything else unless `policy.overwrite` is set; then ClearOutput()
+// (output_guard.h) deletes orchard's files only, after refusing an output that overlaps `input`, a bucket
+// root or a folder holding anything orchard did not write. Resuming refuses such a folder too, and deletes
+// only parts proved torn; a storage failure while checking a part is an IoError (nothing deleted), and so is
+// a torn or unparsable _job.json. Records the identity in the folder (atomically).
 ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
                            std::size_t feature_dim, const OverwritePolicy& policy);
 

@@ -1,18 +1,23 @@
 #include "orchard/pipeline/run_job.h"
 
 #include <chrono>
+#include <numeric>
 #include <optional>
+#include <span>
 
 #include "orchard/common/error.h"
 #include "orchard/common/threads.h"
 #include "orchard/pipeline/failpoint.h"
 #include "orchard/pipeline/feature_extraction.h"
+#include "orchard/pipeline/incremental.h"
 #include "orchard/pipeline/model_loading.h"
 #include "orchard/pipeline/output_layout.h"
 #include "orchard/pipeline/pca_stage.h"
 #include "orchard/pipeline/resume.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/storage/s3_filesystem.h"
+#include "orchard/table/input_inventory.h"
+#include "orchard/table/moments_file.h"
 #include "orchard/table/pca_model_file.h"
 
 namespace orchard {
@@ -31,34 +36,67 @@ struct PcaOutcome {
   std::string skipped;  // the reason when `model` is empty
 };
 
-PcaOutcome FitPca(const ResumeState& state, const PcaSelection& selection) {
-  if (state.stats.count() < PcaModel::kMinSamples) {
+PcaOutcome FitPca(const CovarianceAccumulator& stats, const PcaSelection& selection) {
+  if (stats.count() < PcaModel::kMinSamples) {
     return {std::nullopt, "PCA needs at least " + std::to_string(PcaModel::kMinSamples) +
-                              " images with features, this job has " + std::to_string(state.stats.count()) +
+                              " images with features, this job has " + std::to_string(stats.count()) +
                               "; features are written without the pca column"};
   }
-  return {PcaModel::Fit(state.stats, selection), ""};
+  return {PcaModel::Fit(stats, selection), ""};
 }
 
-nlohmann::json PcaJson(const PcaOutcome& pca) {
+nlohmann::json PcaJson(const PcaOutcome& pca, const std::string& file) {
   if (!pca.model) return {{"skipped", pca.skipped}, {"k", 0}};
-  return {{"file", "pca.parquet"},
+  return {{"file", file},
           {"k", pca.model->k()},
           {"dim", pca.model->dim()},
           {"n_samples", pca.model->n_samples},
           {"explained_variance_ratio", pca.model->explained_variance_ratio.sum()}};
 }
 
+// The parts of the job as _SUCCESS lists them: the parts written, without those left empty.
+struct WrittenParts {
+  std::vector<std::string> features;  // relative to the output root
+  std::vector<std::string> errors;
+  std::int64_t carried_rows = 0;    // feature rows kept from the job an update started from
+  std::int64_t carried_errors = 0;  // error rows kept from it
+};
+
+void AddWritten(std::span<const PartCopy> parts, std::span<const std::int64_t> rows,
+                const std::string& folder, std::vector<std::string>& names) {
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (rows[i] > 0) names.push_back(folder + "/" + parts[i].destination.name());
+  }
+}
+
+std::int64_t Sum(std::span<const std::int64_t> values) {
+  return std::accumulate(values.begin(), values.end(), std::int64_t{0});
+}
+
+// Pass two: the staged parts with their pca column, and an update's carried parts (the finished job's rows,
+// without the dropped ones, with the new pca column).
+WrittenParts WriteParts(const OutputLayout& output, const ResumeState& state, const PcaModel* pca,
+                        const PathSet& dropped) {
+  WrittenParts written;
+  std::vector<PartCopy> staged;
+  for (const auto& part : state.staged_parts) staged.push_back({part, output.features().child(part.name())});
+  AddWritten(staged, WriteFeatureParts(staged, pca, {}), "features", written.features);
+  for (const auto& part : state.error_parts) written.errors.push_back("errors/" + part.name());
+  if (!state.previous) return written;
+  const auto features = CarriedParts(state.previous->feature_parts, output.features(), state.attempt);
+  const auto feature_rows = WriteFeatureParts(features, pca, dropped);
+  AddWritten(features, feature_rows, "features", written.features);
+  const auto errors = CarriedParts(state.previous->error_parts, output.errors(), state.attempt);
+  const auto error_rows = WriteErrorParts(errors, dropped);
+  AddWritten(errors, error_rows, "errors", written.errors);
+  written.carried_rows = Sum(feature_rows);
+  written.carried_errors = Sum(error_rows);
+  return written;
+}
+
 nlohmann::json Manifest(const RunSummary& summary, const Location& input, const LoadedModel& loaded,
                         const RunOptions& options, const ExtractionSettings& settings, const PcaOutcome& pca,
-                        const ResumeState& state, const std::vector<std::string>& final_parts) {
-  const auto relative = [&](const std::string& folder, const std::vector<std::string>& names) {
-    nlohmann::json paths = nlohmann::json::array();
-    for (const auto& name : names) paths.push_back(folder + "/" + name);
-    return paths;
-  };
-  std::vector<std::string> error_names;
-  for (const auto& part : state.error_parts) error_names.push_back(part.name());
+                        const ResumeState& state, const WrittenParts& parts, const CommitFiles& files) {
   return {{"orchard_version", ORCHARD_VERSION},
           {"input", input.uri()},
           {"counts", {{"seen", summary.seen}, {"written", summary.written}, {"failed", summary.failed}}},
@@ -71,11 +109,13 @@ nlohmann::json Manifest(const RunSummary& summary, const Location& input, const 
             {"static_batch", loaded.model.static_batch()},
             {"streams", loaded.model.streams()}}},
           {"preprocess", settings.preprocess.ToJson()},
-          {"pca", PcaJson(pca)},
+          {"pca", PcaJson(pca, files.pca)},
           {"files",
-           {{"features", relative("features", final_parts)},
-            {"errors", relative("errors", error_names)},
-            {"pca", pca.model ? nlohmann::json("pca.parquet") : nlohmann::json()}}},
+           {{"features", parts.features},
+            {"errors", parts.errors},
+            {"pca", pca.model ? nlohmann::json(files.pca) : nlohmann::json()},
+            {"pca_moments", files.moments},
+            {"inputs", files.inputs}}},
           {"batch_size", options.model.batch_size},
           {"io_threads", settings.read_threads},
           {"decode_threads", settings.decode_threads},
@@ -111,11 +151,15 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
                                     std::string(PrecisionName(options.model.precision)),
                                     settings.preprocess.ToJson(), options.max_pixels, options.max_file_bytes);
   ResumeState state = PrepareAttempt(output, input, identity, loaded.model.feature_dim(),
-                                     {options.overwrite, options.overwrite_bucket_root});
+                                     {options.overwrite, options.overwrite_bucket_root, options.incremental});
   const std::int64_t kept_images = state.rows_written + state.rows_failed;
   if (state.resumed) {
     log << "orchard: resuming " << output.root.uri() << ": " << state.done.size()
         << " inputs done by earlier attempts are kept\n";
+  }
+  if (state.previous) {
+    log << "orchard: updating " << output.root.uri() << ": " << state.previous->inputs.size()
+        << " inputs of the finished job are kept unless deleted or replaced since\n";
   }
 
   ProgressReporter progress(log, IsTerminal(2), "features", options.progress_listener);
@@ -130,30 +174,45 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
 
   stage_start = Clock::now();
   Failpoint("pca-fit");
-  const PcaOutcome pca = FitPca(state, options.pca);
+  const CarriedRows carried = CarryPrevious(state, loaded.model.feature_dim());
+  CovarianceAccumulator moments = carried.moments;
+  moments.Merge(state.stats);
+  const PcaOutcome pca = FitPca(moments, options.pca);
+  const CommitFiles files = CommitFilesOf(state);
   if (pca.model) {
-    WritePcaModel(*pca.model, output.pca_model().fs, output.pca_model().path);
+    WritePcaModel(*pca.model, output.root.fs, output.root.child(files.pca).path);
   } else {
     log << "orchard: " << pca.skipped << "\n";
   }
+  WriteMoments(moments, output.root.child(files.moments));
+  WriteInputInventory(state.listed, output.root.child(files.inputs));
   timings["pca_fit_seconds"] = SecondsSince(stage_start);
   stage_start = Clock::now();
-  const auto final_parts =
-      WriteFinalParts(state.staged_parts, output.features(), pca.model ? &*pca.model : nullptr);
+  const WrittenParts parts = WriteParts(output, state, pca.model ? &*pca.model : nullptr, carried.dropped);
   timings["pca_transform_write_seconds"] = SecondsSince(stage_start);
 
   RunSummary summary;
-  summary.written = state.rows_written;
-  summary.failed = state.rows_failed;
+  summary.written = state.rows_written + parts.carried_rows;
+  summary.failed = state.rows_failed + parts.carried_errors;
   summary.seen = summary.written + summary.failed;
-  summary.attempt_images = summary.seen - kept_images;
+  summary.attempt_images = state.rows_written + state.rows_failed - kept_images;
   summary.wall_seconds = SecondsSince(start);
   // This attempt's work over this attempt's time: rows kept from earlier attempts cost it nothing.
   summary.images_per_second = static_cast<double>(summary.attempt_images) / summary.wall_seconds;
-  summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, final_parts);
+  summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, parts, files);
   summary.manifest["timings"] = timings;
+  if (state.previous) summary.manifest["incremental"] = carried.changes;
   WriteRunManifest(output, summary.manifest);
-  // Only now: until _SUCCESS exists, the staged parts are what a resumed attempt builds on.
+  // Only now: until _SUCCESS exists, the staged parts are what a resumed attempt builds on, and the finished
+  // job's files what its readers read.
+  if (state.previous) {
+    DeleteReplacedFiles(output, state.previous->manifest, summary.manifest);
+    if (state.previous->manifest.contains("index")) {
+      log << "orchard: the index of `orchard index` described the old rows and was deleted; run orchard "
+             "index "
+             "again\n";
+    }
+  }
   ThrowIfError(output.root.fs->DeleteDir(output.staging().path), output.staging().uri());
   return summary;
 }

@@ -36,7 +36,8 @@ struct RunOptions {
   std::int64_t max_file_bytes = kDefaultMaxFileBytes;  // larger input files are error rows
   bool overwrite = false;              // replace orchard's files in a non-empty output (output_guard.h)
   bool overwrite_bucket_root = false;  // ... also when the output is a whole bucket
-  std::string s3_endpoint;  // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
+  bool incremental = false;  // update a finished job in the output with new, replaced and deleted inputs
+  std::string s3_endpoint;   // custom S3 endpoint URL; empty: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS
   ProgressListener progress_listener;  // empty: the progress is printed on RunJob's log (the CLI)
 };
 

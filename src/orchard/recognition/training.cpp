@@ -59,13 +59,14 @@ TrainResult TrainBundle(const TrainOptions& options, std::ostream& log) {
                      {"rows", rows.size()},
                      {"rows_per_label", counts},
                      {"training_accuracy", result.training_accuracy}};
+  const Location pca_file = PcaModelFile(layout, manifest);
   const Bundle bundle{ModelReference::FromJson(manifest.at("model")),
                       PreprocessSpec::FromJson(manifest.at("preprocess")),
-                      ReadPcaModel(layout.pca_model().fs, layout.pca_model().path),
+                      ReadPcaModel(pca_file.fs, pca_file.path),
                       std::move(classifier),
                       labels,
                       result.training};
-  if (bundle.pca.k() != rows.dim) throw IoError(layout.pca_model().uri() + " does not match the pca column");
+  if (bundle.pca.k() != rows.dim) throw IoError(pca_file.uri() + " does not match the pca column");
   bundle.Save(options.bundle);
   return result;
 }

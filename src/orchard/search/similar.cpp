@@ -47,8 +47,10 @@ SimilarIndex SimilarIndex::Open(const std::string& output) {
   nlohmann::json manifest = ReadRunManifest(layout);
   CosineIndex index = LoadOutputIndex(layout, manifest);
   std::optional<PcaModel> pca;
-  if (manifest.at("index").at("column") == "pca")
-    pca = ReadPcaModel(layout.pca_model().fs, layout.pca_model().path);
+  if (manifest.at("index").at("column") == "pca") {
+    const Location pca_file = PcaModelFile(layout, manifest);
+    pca = ReadPcaModel(pca_file.fs, pca_file.path);
+  }
   return SimilarIndex(std::move(index), std::move(pca), std::move(manifest));
 }
 

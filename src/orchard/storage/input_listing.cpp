@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <set>
@@ -102,12 +103,17 @@ class LocalWalk {
   std::vector<std::string> files_;
 };
 
+std::int64_t MillisecondsSinceEpoch(arrow::fs::TimePoint time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
 bool EmitFile(const Location& root, const arrow::fs::FileInfo& info, const ListingCallbacks& callbacks) {
   Location file{root.fs, info.path()};
   std::string label = file.parent().name();
-  std::optional<std::int64_t> size;
-  if (info.size() != arrow::fs::kNoSize) size = info.size();
-  return callbacks.emit({std::move(file), std::move(label), size});
+  InputItem item{std::move(file), std::move(label)};
+  if (info.size() != arrow::fs::kNoSize) item.listed_size = info.size();
+  if (info.mtime() != arrow::fs::kNoTime) item.listed_mtime_ms = MillisecondsSinceEpoch(info.mtime());
+  return callbacks.emit(std::move(item));
 }
 
 // A local folder is listed whole and sorted, so runs are repeatable and the total is known at once (the
@@ -186,6 +192,24 @@ void ListManifest(const Location& manifest, const ListingCallbacks& callbacks) {
 }
 
 }  // namespace
+
+InputKey KeyOfInput(const InputItem& item) {
+  if (!item.listing_error.empty()) return {};
+  if (item.listed_size && item.listed_mtime_ms) return {*item.listed_size, *item.listed_mtime_ms};
+  const auto& location = item.location;
+  const auto info = location.fs->GetFileInfo(location.path);
+  if (!info.ok()) {
+    if (location.fs->type_name() == "local") return {};  // unreadable: the read makes it an error row
+    ThrowIfError(info.status(), location.uri());
+  }
+  if (info->type() != arrow::fs::FileType::File) return {};
+  return {info->size(), MillisecondsSinceEpoch(info->mtime())};
+}
+
+bool KeyNeedsRequest(const InputItem& item) {
+  return item.listing_error.empty() && !(item.listed_size && item.listed_mtime_ms) &&
+         item.location.fs->type_name() != "local";
+}
 
 bool IsHiddenName(std::string_view name) {
   if (name.starts_with("_metadata") || name.starts_with("_common_metadata")) return false;

@@ -20,7 +20,29 @@ struct InputItem {
   // Set when the listing found an entry that names no input (a manifest line with an empty field): the item
   // is then this error, to be reported as its row (`location` names the manifest and the line).
   std::string listing_error = {};
+  // The object's modification time as listed by an object store, milliseconds since the Unix epoch.
+  std::optional<std::int64_t> listed_mtime_ms = {};
 };
+
+// What identifies an input's bytes between runs (`orchard run --incremental`): its size and modification
+// time in milliseconds (the resolution Hadoop's listings, and so the Spark job, have: both engines key
+// alike). Replacing a file or object changes its modification time (an S3 PUT sets LastModified, at
+// one-second resolution), so a replaced input is featurised again. -1 for both when there is no such file.
+struct InputKey {
+  std::int64_t size = -1;
+  std::int64_t mtime_ms = -1;  // since the Unix epoch
+  bool operator==(const InputKey&) const = default;
+};
+
+// The key of `item`: from its listing when the listing gave size and time (object stores), else from a stat
+// (a local file) or a HEAD request (an object named by a manifest). An item the listing could not use, or a
+// missing or unreadable local file, gets the empty key (its error row follows). Throws IoError when an object
+// store fails.
+InputKey KeyOfInput(const InputItem& item);
+
+// Whether KeyOfInput(item) costs a request to an object store (an object named by a manifest): a caller that
+// reads the object anyway asks on a reader thread, where that HEAD also gives the size the read needs.
+bool KeyNeedsRequest(const InputItem& item);
 
 // The names both engines skip, in folders and object prefixes: Hadoop's hidden-file rule, which Spark applies
 // to every file listing (binaryFile's included) and which cannot be turned off there. A name starting with

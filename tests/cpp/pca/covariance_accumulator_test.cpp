@@ -105,6 +105,45 @@ TEST(CovarianceAccumulator, FromMomentsRoundTripsAndMerges) {
                std::invalid_argument);
 }
 
+TEST(CovarianceAccumulator, StoredTotalMergedWithNewRowsEqualsOneAccumulator) {
+  // `orchard run --incremental`: the stored moments of the earlier rows (FromMoments) merged with the new
+  // rows' give the covariance of the union, without the earlier rows.
+  constexpr std::size_t kDim = 7;
+  const auto rows = RandomRows(500, kDim, 11, 3.0f, 2.0f);
+  const std::span<const float> all(rows);
+  CovarianceAccumulator whole(kDim), earlier(kDim), added(kDim);
+  whole.AddRows(all, 500);
+  earlier.AddRows(all.first(400 * kDim), 400);
+  added.AddRows(all.subspan(400 * kDim), 100);
+  auto merged = CovarianceAccumulator::FromMoments(earlier.count(), earlier.mean(), earlier.scatter());
+  merged.Merge(added);
+  EXPECT_EQ(merged.count(), 500);
+  EXPECT_LT((merged.mean() - whole.mean()).norm() / whole.mean().norm(), 1e-12);
+  EXPECT_LT(RelativeError(merged.covariance(), whole.covariance()), 1e-12);
+}
+
+TEST(CovarianceAccumulator, SubtractingRowsEqualsAccumulatingTheRest) {
+  // Deleted inputs: the stored total minus the deleted rows equals the remaining rows' moments.
+  constexpr std::size_t kDim = 5;
+  const auto rows = RandomRows(300, kDim, 4, 10.0f, 0.5f);
+  const std::span<const float> all(rows);
+  CovarianceAccumulator total(kDim), kept(kDim), removed(kDim);
+  total.AddRows(all, 300);
+  kept.AddRows(all.first(290 * kDim), 290);
+  removed.AddRows(all.subspan(290 * kDim), 10);
+  total.Subtract(removed);
+  EXPECT_EQ(total.count(), 290);
+  EXPECT_LT((total.mean() - kept.mean()).norm() / kept.mean().norm(), 1e-12);
+  EXPECT_LT(RelativeError(total.covariance(), kept.covariance()), 1e-9);
+
+  CovarianceAccumulator everything(kDim);
+  everything.AddRows(all.first(2 * kDim), 2);
+  everything.Subtract(everything);
+  EXPECT_EQ(everything.count(), 0);
+  EXPECT_THROW(kept.Subtract(CovarianceAccumulator(kDim + 1)), std::invalid_argument);
+  EXPECT_THROW(removed.Subtract(kept), std::invalid_argument);  // more rows than it holds
+}
+
 TEST(CovarianceAccumulator, LargeOffsetSmallVarianceStaysAccurate) {
   // Float features near 1e4 with spread 1e-2: the naive E[x^2] - E[x]^2 loses everything (1e8 vs 1e-4).
   constexpr std::size_t kDim = 5, kRows = 4000;

@@ -50,17 +50,36 @@ TEST(OutputGuardTest, ABucketRootNeedsItsOwnFlag) {
 }
 
 TEST(OutputGuardTest, OnlyWhatOrchardWritesMayBeReplaced) {
-  for (const std::string entry :
-       {"features", "features/part-a000-00000.parquet", "errors/part-a001.parquet", "_staging",
-        "_staging/part-a002-00003.parquet", "_job.json", "_SUCCESS", "pca.parquet", "_job.json.tmp",
-        "pca.parquet.tmp", ".pca.parquet.crc", "index.faiss", "index_keys.parquet", "index.faiss.tmp",
-        "features/part-00000-1b2c-c000.zstd.parquet", "features/_SUCCESS",
-        "features/.part-00000-1b2c-c000.zstd.parquet.crc", "errors/_temporary/0/task/part-1.parquet"}) {
+  for (const std::string entry : {"features",
+                                  "features/part-a000-00000.parquet",
+                                  "errors/part-a001.parquet",
+                                  "_staging",
+                                  "_staging/part-a002-00003.parquet",
+                                  "_job.json",
+                                  "_SUCCESS",
+                                  "pca.parquet",
+                                  "_job.json.tmp",
+                                  "pca.parquet.tmp",
+                                  ".pca.parquet.crc",
+                                  "features/part-00000-1b2c-c000.zstd.parquet",
+                                  "features/_SUCCESS",
+                                  "features/.part-00000-1b2c-c000.zstd.parquet.crc",
+                                  "errors/_temporary/0/task/part-1.parquet",
+                                  "pca-a001.parquet",
+                                  "pca_moments.parquet",
+                                  "pca_moments-a012.parquet",
+                                  "inputs.parquet",
+                                  "inputs-a003.parquet",
+                                  "inputs-a003.parquet.tmp",
+                                  "index.faiss",
+                                  "index_keys.parquet",
+                                  "index.faiss.tmp"}) {
     EXPECT_TRUE(IsOrchardOutputEntry(entry)) << entry;
   }
   for (const std::string entry :
        {"data", "data/Apple/1.jpg", "features/notes.txt", "images.txt", "_job.json.bak",
-        "features/Apple/1.jpg", "pca.parquet/x", ".hidden", "tmp"}) {
+        "features/Apple/1.jpg", "pca.parquet/x", ".hidden", "tmp", "pca-ax.parquet", "inputs-a.parquet",
+        "pca-a001.json", "mine-a001.parquet"}) {
     EXPECT_FALSE(IsOrchardOutputEntry(entry)) << entry;
   }
   const Entries mixed = {"_SUCCESS", "features", "features/part-a000-00000.parquet", "notes.txt"};
