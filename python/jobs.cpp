@@ -193,10 +193,16 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
   return result;
 }
 
-nb::tuple Train(const std::string& output, const std::string& bundle, const std::string& split, double c,
-                bool standardize) {
-  TrainOptions options{output, bundle, split, {}};
-  options.classifier.c = c;
+nb::tuple Train(const std::string& output, const std::string& bundle, const std::string& split,
+                std::optional<double> c, bool standardize) {
+  TrainOptions options;
+  options.output = output;
+  options.bundle = bundle;
+  options.split = split;
+  if (c) {  // else chosen by cross-validation, as `orchard train` does
+    options.classifier.c = *c;
+    options.c_candidates = {*c};
+  }
   options.classifier.standardize = standardize;
   std::ostringstream log;
   TrainResult result;
@@ -287,7 +293,7 @@ void BindJobs(nb::module_& m) {
   m.def(
       "default_model", [] { return DefaultModelPath().string(); },
       "The model `orchard run` uses without --model (ORCHARD_SHARED/models/mobilenetv2-12-int8.onnx).");
-  m.def("train", &Train, "output"_a, "bundle"_a, "split"_a, "c"_a, "standardize"_a,
+  m.def("train", &Train, "output"_a, "bundle"_a, "split"_a, "c"_a.none(), "standardize"_a,
         "TrainBundle -> (training JSON, log text); orchard.train wraps it.");
   m.def("evaluate", &Evaluate, "output"_a, "bundle"_a, "split"_a, "report"_a,
         "EvaluateBundle -> (metrics JSON, log text); orchard.evaluate wraps it.");

@@ -15,7 +15,8 @@ struct EvaluateOptions {
 };
 
 // Classifies the split's features with the bundle's own PCA and classifier (exactly what predict and serve
-// run) and returns the metrics (Evaluation::ToJson() plus split, output and bundle). Warnings (evaluating on
+// run) and returns the metrics (Evaluation::ToJson() plus split, output and bundle, and "open_set":
+// EvaluateOpenSet() when the bundle has an unknown-fruit detector). Warnings (evaluating on
 // the training split, labels unknown to the bundle) go to `log`. Throws UsageError (another model or
 // preprocessing than the bundle's, no rows of the split), IoError (unreadable output or bundle, unwritable
 // report), ModelError.
