@@ -60,8 +60,10 @@ CommandAction RegisterTrainCommand(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command
-      ->add_option("--cv-folds", args->options.cv_folds,
-                   "Folds of the cross-validation that chooses C (contiguous frames of each label)")
+      ->add_option(
+          "--cv-folds", args->options.cv_folds,
+          "Folds (contiguous frames of each label) of the cross-validation that chooses C and of the "
+          "unknown-fruit threshold's calibration")
       ->check(CLI::Range(2, 100))
       ->capture_default_str();
   command->add_option("--solver", args->solver, "liblinear's logistic regression solver: primal or dual")
