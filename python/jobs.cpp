@@ -199,7 +199,7 @@ nb::tuple Train(const std::string& output, const std::string& bundle, const std:
   options.output = output;
   options.bundle = bundle;
   options.split = split;
-  if (c) {  // else chosen by cross-validation, as `orchard train` does
+  if (c) {  // else `orchard train`'s default C
     options.classifier.c = *c;
     options.c_candidates = {*c};
   }

@@ -178,8 +178,8 @@ def train(output: str | os.PathLike, bundle: str | os.PathLike, split: str = "Tr
 
     output: the run's output folder or URI. bundle: a local folder to write (bundle.json, pca.parquet,
     classifier.liblinear). split: train on the rows whose path has this folder above the label folder
-    (`<root>/<split>/<Label>/<file>`). c: inverse L2 regularisation strength (> 0); None (default): chosen by
-    cross-validation on the split, as `orchard train` does. standardize: z-score the features first (default
+    (`<root>/<split>/<Label>/<file>`). c: inverse L2 regularisation strength (> 0); None (default): `orchard
+    train`'s default (C = 1, the blocked cross-validation's choice on the sample, docs/recognition.md). standardize: z-score the features first (default
     True).
 
     Returns the bundle's training facts: output, split, rows, rows_per_label {label: count},
