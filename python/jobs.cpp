@@ -195,10 +195,16 @@ nb::dict Run(const std::string& input, const std::string& output, const std::str
   return result;
 }
 
-nb::tuple Train(const std::string& output, const std::string& bundle, const std::string& split, double c,
-                bool standardize) {
-  TrainOptions options{output, bundle, split, {}};
-  options.classifier.c = c;
+nb::tuple Train(const std::string& output, const std::string& bundle, const std::string& split,
+                std::optional<double> c, bool standardize) {
+  TrainOptions options;
+  options.output = output;
+  options.bundle = bundle;
+  options.split = split;
+  if (c) {  // else `orchard train`'s default C
+    options.classifier.c = *c;
+    options.c_candidates = {*c};
+  }
   options.classifier.standardize = standardize;
   std::ostringstream log;
   TrainResult result;
@@ -220,14 +226,18 @@ nb::tuple Evaluate(const std::string& output, const std::string& bundle, const s
   return nb::make_tuple(metrics.dump(), log.str());
 }
 
-// (top_k [(label, probability)], features float32[D], pca float32[k]) of one recognised image; ValueError
-// (InputError) naming the reason when it could not be recognised.
+// (label or None when unknown, unknown, unknown_score or None, top_k [(label, probability)], features
+// float32[D], pca float32[k]) of one recognised image: Recognition's own fields, Recognition::label() decides
+// the label. ValueError (InputError) naming the reason when it could not be recognised.
 nb::tuple ToPython(Recognition result, const std::string& what) {
   if (!result.ok()) throw InputError(what + result.error);
   nb::list scored;
   for (const auto& s : result.top_k) scored.append(nb::make_tuple(s.label, s.probability));
+  const auto label = result.label();
   const std::size_t dim = result.features.size(), k = result.pca.size();
-  return nb::make_tuple(scored, ToNumpy(std::move(result.features), {dim}),
+  return nb::make_tuple(label ? nb::object(nb::str(label->c_str())) : nb::none(), result.unknown,
+                        result.unknown_score ? nb::object(nb::float_(*result.unknown_score)) : nb::none(),
+                        scored, ToNumpy(std::move(result.features), {dim}),
                         ToNumpy(std::move(result.pca), {k}));
 }
 
@@ -289,7 +299,7 @@ void BindJobs(nb::module_& m) {
   m.def(
       "default_model", [] { return DefaultModelPath().string(); },
       "The model `orchard run` uses without --model (ORCHARD_SHARED/models/mobilenetv2-12-int8.onnx).");
-  m.def("train", &Train, "output"_a, "bundle"_a, "split"_a, "c"_a, "standardize"_a,
+  m.def("train", &Train, "output"_a, "bundle"_a, "split"_a, "c"_a.none(), "standardize"_a,
         "TrainBundle -> (training JSON, log text); orchard.train wraps it.");
   m.def("evaluate", &Evaluate, "output"_a, "bundle"_a, "split"_a, "report"_a,
         "EvaluateBundle -> (metrics JSON, log text); orchard.evaluate wraps it.");
@@ -307,8 +317,9 @@ void BindJobs(nb::module_& m) {
       .def_prop_ro("training", [](const Recognizer& r) { return r.bundle().training.dump(); })
       .def("predict", &PredictEncoded, "path"_a.none() = nb::none(), "content"_a.none() = nb::none(),
            "top_k"_a = 5,
-           "One image by path/URI or encoded bytes -> (top_k [(label, probability)], features float32[D], "
-           "pca float32[k]); orchard.Bundle.predict wraps it.")
+           "One image by path/URI or encoded bytes -> (label or None when unknown, unknown, unknown_score or "
+           "None, top_k [(label, probability)], features float32[D], pca float32[k]); orchard.Bundle.predict "
+           "wraps it.")
       .def("predict_pixels", &PredictPixels, "pixels"_a, "top_k"_a = 5,
            "The same for decoded pixels: uint8 [H, W, 3], R, G, B, C-contiguous.");
 }

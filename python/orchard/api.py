@@ -174,15 +174,16 @@ def _features_schema(manifest: dict) -> pa.Schema:
     return pa.schema(schema)
 
 
-def train(output: str | os.PathLike, bundle: str | os.PathLike, split: str = "Training", c: float = 1.0,
+def train(output: str | os.PathLike, bundle: str | os.PathLike, split: str = "Training", c: float | None = None,
           standardize: bool = True) -> dict:
-    """Trains the fruit classifier on a finished run's PCA features and writes a bundle: exactly `orchard
-    train` (liblinear logistic regression; README, "Fruit recognition").
+    """Trains the fruit classifier on a finished run's features and writes a bundle: exactly `orchard train`
+    (liblinear logistic regression and the unknown-fruit threshold; README, "Fruit recognition").
 
     output: the run's output folder or URI. bundle: a local folder to write (bundle.json, pca.parquet,
     classifier.liblinear). split: train on the rows whose path has this folder above the label folder
-    (`<root>/<split>/<Label>/<file>`). c: inverse L2 regularisation strength (> 0, default 1.0). standardize:
-    z-score the PCA features first (default True).
+    (`<root>/<split>/<Label>/<file>`). c: inverse L2 regularisation strength (> 0); None (default): `orchard
+    train`'s default (C = 1, the blocked cross-validation's choice on the sample, docs/recognition.md). standardize: z-score the features first (default
+    True).
 
     Returns the bundle's training facts: output, split, rows, rows_per_label {label: count},
     training_accuracy (fraction 0..1). Raises ValueError (no rows of the split, a single label), OSError
@@ -225,11 +226,17 @@ _REPORT_ASSETS = Path(__file__).with_name("report")
 class Prediction:
     """One image recognised by a Bundle.
 
-    label: the most probable label; top_k: [(label, probability)] most probable first, probabilities in
-    [0, 1]; features: float32[D], the CNN features; pca: float32[k], their PCA projection.
+    label: the most probable label, or None for an unknown fruit (far from every class the bundle knows);
+    unknown: whether it is; unknown_score: the open-set score (squared Mahalanobis distance to the nearest
+    class mean; unknown when over the bundle's threshold), None for a bundle without a detector; top_k:
+    [(label, probability)] most probable first (also for an unknown fruit), probabilities in [0, 1];
+    features: float32[D], the CNN features; pca: float32[k], their PCA projection. The same fields as
+    `orchard predict`'s JSON lines.
     """
 
-    label: str
+    label: str | None
+    unknown: bool
+    unknown_score: float | None
     top_k: list
     features: np.ndarray = field(repr=False)
     pca: np.ndarray = field(repr=False)
@@ -281,13 +288,14 @@ class Bundle:
         input's fault), OSError (storage unavailable: network, S3 permissions), TypeError (another kind of x).
         """
         if isinstance(x, (str, os.PathLike)):
-            top, features, pca = self._recognizer.predict(path=_os_path(x), top_k=top_k)
+            result = self._recognizer.predict(path=_os_path(x), top_k=top_k)
         elif isinstance(x, (bytes, bytearray, memoryview)):
-            top, features, pca = self._recognizer.predict(content=bytes(x), top_k=top_k)
+            result = self._recognizer.predict(content=bytes(x), top_k=top_k)
         else:
-            top, features, pca = self._recognizer.predict_pixels(_rgb_pixels(x), top_k=top_k)
-        return Prediction(label=top[0][0], top_k=[(label, float(p)) for label, p in top], features=features,
-                          pca=pca)
+            result = self._recognizer.predict_pixels(_rgb_pixels(x), top_k=top_k)
+        label, unknown, score, top, features, pca = result
+        return Prediction(label=label, unknown=unknown, unknown_score=score,
+                          top_k=[(name, float(p)) for name, p in top], features=features, pca=pca)
 
 
 def _rgb_pixels(x: Any) -> np.ndarray:

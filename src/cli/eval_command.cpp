@@ -38,6 +38,17 @@ int Eval(const EvaluateOptions& options) {
             << ", top-5 " << metrics.at("top5").get<double>() << LeakageFreeText(metrics.at("leakage_free"))
             << " -> " << (report / "metrics.json").string() << ", " << (report / "report.html").string()
             << "\n";
+  if (metrics.contains("open_set")) {
+    const auto& open_set = metrics.at("open_set");
+    std::cout << "orchard: unknown fruit (score > " << open_set.at("threshold").get<double>()
+              << "): " << open_set.at("known").at("reject_rate").get<double>()
+              << " of known-label images rejected";
+    if (!open_set.at("auroc").is_null()) {
+      std::cout << ", " << open_set.at("unknown").at("reject_rate").get<double>()
+                << " of unknown-label images rejected, AUROC " << open_set.at("auroc").get<double>();
+    }
+    std::cout << "\n";
+  }
   return kExitSuccess;
 }
 

@@ -19,17 +19,10 @@ struct PredictArguments {
   std::size_t batch = 16;
 };
 
-// Ordered so that a person reading the lines sees the path first.
+// The path first, so that a person reading the lines sees it first.
 nlohmann::ordered_json ResultLine(const std::string& path, const Recognition& result) {
-  if (!result.ok()) return {{"path", path}, {"error", result.error}};
-  nlohmann::ordered_json top = nlohmann::ordered_json::array();
-  for (const auto& scored : result.top_k)
-    top.push_back({{"label", scored.label}, {"probability", scored.probability}});
-  nlohmann::ordered_json line = {{"path", path}, {"label", result.top_k.front().label}, {"top_k", top}};
-  if (!result.features.empty()) {
-    line["features"] = result.features;
-    line["pca"] = result.pca;
-  }
+  nlohmann::ordered_json line = {{"path", path}};
+  line.update(RecognitionJson(result));
   return line;
 }
 
@@ -58,7 +51,10 @@ std::size_t PredictBatch(Recognizer& recognizer, std::span<const std::string> in
   auto results = recognizer.Recognize(images, options);
   std::size_t failed = 0;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!read_errors[i].empty()) results[i] = Recognition{read_errors[i], {}, {}, {}};
+    if (!read_errors[i].empty()) {
+      results[i] = Recognition{};
+      results[i].error = read_errors[i];
+    }
     failed += !results[i].ok();
     std::cout << ResultLine(paths[i], results[i]).dump() << "\n";
   }
@@ -88,7 +84,8 @@ int Predict(const PredictArguments& args) {
 CommandAction RegisterPredictCommand(CLI::App& app) {
   auto* command = app.add_subcommand(
       "predict",
-      "Recognise images with a bundle: one JSON line per input {path, label, top_k[, features, pca]}.");
+      "Recognise images with a bundle: one JSON line per input {path, label (null: unknown fruit), unknown, "
+      "unknown_score, top_k[, features, pca]}.");
   auto args = std::make_shared<PredictArguments>();
   command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
   command->add_option("inputs", args->inputs, "Image files (local paths or s3:// URIs)")->required();

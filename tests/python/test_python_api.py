@@ -169,6 +169,7 @@ def test_predict_path_bytes_and_pil_agree(api_run, bundle):
     by_path = model.predict(image, top_k=3)
     assert len(by_path.top_k) == 3
     assert by_path.label == by_path.top_k[0][0] == image.parent.name
+    assert by_path.unknown is False and isinstance(by_path.unknown_score, float) and by_path.unknown_score > 0
     assert by_path.top_k[0][1] >= by_path.top_k[1][1] >= by_path.top_k[2][1]
     assert by_path.features.dtype == np.float32 and by_path.features.shape == (1280,)
     assert by_path.pca.shape == (8,)

@@ -132,7 +132,8 @@ def test_oip_health_and_metadata(server):
     assert metadata["inputs"] == [{"name": "images", "datatype": "BYTES", "shape": [-1]}]
     outputs = {o["name"]: (o["datatype"], o["shape"]) for o in metadata["outputs"]}
     assert outputs == {"label": ("BYTES", [-1]), "top_k_labels": ("BYTES", [-1, -1]),
-                       "top_k_probabilities": ("FP32", [-1, -1]), "features": ("FP32", [-1, 1280])}
+                       "top_k_probabilities": ("FP32", [-1, -1]), "unknown": ("BOOL", [-1]),
+                       "unknown_score": ("FP32", [-1]), "features": ("FP32", [-1, 1280])}
     with pytest.raises(InferenceServerException, match="no such model"):
         client.get_model_metadata("orchard")
 
@@ -140,11 +141,14 @@ def test_oip_health_and_metadata(server):
 @pytest.mark.parametrize("binary", [True, False])
 def test_oip_infer_matches_orchard_predict(server, small_bundle, photos, binary):
     outputs = [triton.InferRequestedOutput(name, binary_data=binary)
-               for name in ("label", "top_k_labels", "top_k_probabilities")]
+               for name in ("label", "top_k_labels", "top_k_probabilities", "unknown", "unknown_score")]
     result = server.client.infer("fruit", [images_input(photos)], outputs=outputs, parameters={"top_k": 3})
     expected = predict_lines(small_bundle, photos, "--top-k", "3")
     labels = [text(label) for label in result.as_numpy("label")]
-    assert labels == [line["label"] for line in expected]
+    assert labels == [line["label"] or "" for line in expected]  # "" for an unknown fruit (predict: null)
+    assert result.as_numpy("unknown").tolist() == [line["unknown"] for line in expected]
+    np.testing.assert_allclose(result.as_numpy("unknown_score"), [line["unknown_score"] for line in expected],
+                               rtol=1e-4)
     top_labels = result.as_numpy("top_k_labels")
     assert top_labels.shape == (len(photos), 3)
     assert [[text(t) for t in row] for row in top_labels] == [[t["label"] for t in line["top_k"]]
@@ -162,8 +166,9 @@ def test_oip_infer_returns_features_only_when_asked(server, small_bundle, photos
     assert features.shape == (2, 1280) and result.as_numpy("label") is None
     expected = predict_lines(small_bundle, photos[:2], "--features")
     np.testing.assert_allclose(features, [line["features"] for line in expected], rtol=1e-4, atol=1e-4)
-    default = server.client.infer("fruit", [images_input(photos[:1])])  # no outputs named: the three defaults
+    default = server.client.infer("fruit", [images_input(photos[:1])])  # no outputs named: the four defaults
     assert default.as_numpy("features") is None and default.as_numpy("label").shape == (1,)
+    assert default.as_numpy("unknown").dtype == np.bool_ and default.as_numpy("unknown_score") is None
 
 
 def test_oip_bad_requests_get_400_json_naming_the_fault(server, photos):

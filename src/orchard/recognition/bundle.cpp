@@ -15,6 +15,7 @@ namespace {
 constexpr const char* kManifest = "bundle.json";
 constexpr const char* kPcaFile = "pca.parquet";
 constexpr const char* kClassifierFile = "classifier.liblinear";
+constexpr const char* kOpenSetFile = "open_set.parquet";
 
 std::shared_ptr<arrow::fs::FileSystem> LocalFs() { return std::make_shared<arrow::fs::LocalFileSystem>(); }
 
@@ -63,9 +64,16 @@ void Bundle::Save(const std::filesystem::path& dir) const {
       {"model", model.ToJson()},
       {"preprocess", preprocess.ToJson()},
       {"pca", {{"file", kPcaFile}, {"k", pca.k()}, {"dim", pca.dim()}}},
-      {"classifier", {{"file", kClassifierFile}, {"description", classifier.Describe()}}},
+      {"classifier",
+       {{"file", kClassifierFile}, {"input", classifier_input}, {"description", classifier.Describe()}}},
       {"labels", labels},
       {"training", training}};
+  if (open_set) {
+    WritePcaModel(open_set->whitening(), LocalFs(), (absolute / kOpenSetFile).string());
+    manifest["open_set"] = {{"file", kOpenSetFile}, {"description", open_set->Describe()}};
+  } else {
+    std::filesystem::remove(absolute / kOpenSetFile, error);  // a stale detector of an earlier bundle
+  }
   WriteText(ResolveLocation((absolute / kManifest).string()), manifest.dump(2) + "\n");
 }
 
@@ -74,7 +82,8 @@ Bundle Bundle::Load(const std::filesystem::path& dir) {
   const auto manifest_path = absolute / kManifest;
   const nlohmann::json manifest = ReadJsonFile(manifest_path);
   try {
-    if (manifest.at("format_version").get<int>() != kFormatVersion) {
+    const int version = manifest.at("format_version").get<int>();
+    if (version < 1 || version > kFormatVersion) {
       throw IoError(manifest_path.string() + ": unsupported bundle format version " +
                     manifest.at("format_version").dump());
     }
@@ -84,9 +93,25 @@ Bundle Bundle::Load(const std::filesystem::path& dir) {
         ReadPcaModel(LocalFs(), (absolute / manifest.at("pca").at("file").get<std::string>()).string()),
         LogisticClassifier::Load(absolute / manifest.at("classifier").at("file").get<std::string>(),
                                  manifest.at("classifier").at("description")),
+        manifest.at("classifier").value("input", "pca"),  // bundles before the features input
         manifest.at("labels").get<std::vector<std::string>>(),
-        manifest.value("training", nlohmann::json::object())};
-    if (bundle.pca.dim() != bundle.model.feature_dim || bundle.classifier.dim() != bundle.pca.k() ||
+        manifest.value("training", nlohmann::json::object()),
+        std::nullopt};
+    if (manifest.contains("open_set")) {
+      const auto& open_set = manifest.at("open_set");
+      bundle.open_set = OpenSetDetector::FromParts(
+          ReadPcaModel(LocalFs(), (absolute / open_set.at("file").get<std::string>()).string()),
+          open_set.at("description"));
+      if (bundle.open_set->dim() != bundle.model.feature_dim ||
+          bundle.open_set->n_classes() != bundle.labels.size())
+        throw IoError(manifest_path.string() + ": the open-set detector does not fit the model and labels");
+    }
+    const bool features_input = bundle.classifier_input == "features";
+    if (!features_input && bundle.classifier_input != "pca") {
+      throw IoError(manifest_path.string() + ": unknown classifier input '" + bundle.classifier_input + "'");
+    }
+    if (bundle.pca.dim() != bundle.model.feature_dim ||
+        bundle.classifier.dim() != (features_input ? bundle.pca.dim() : bundle.pca.k()) ||
         bundle.classifier.n_classes() != bundle.labels.size()) {
       throw IoError(manifest_path.string() + ": the model, PCA, classifier and labels do not fit together");
     }
@@ -96,6 +121,11 @@ Bundle Bundle::Load(const std::filesystem::path& dir) {
   } catch (const UsageError& e) {  // PreprocessSpec::FromJson's complaints
     throw IoError(manifest_path.string() + ": " + e.what());
   }
+}
+
+void Bundle::PredictProbabilities(std::span<const float> features, std::span<const float> projected,
+                                  std::size_t n, std::span<float> out) const {
+  classifier.PredictProbabilities(classifier_input == "features" ? features : projected, n, out);
 }
 
 EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads, std::size_t batch_size) {

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "orchard/model/embedding_model.h"
 #include "orchard/pca/pca_model.h"
 #include "orchard/recognition/logistic_classifier.h"
+#include "orchard/recognition/open_set.h"
 
 namespace orchard {
 
@@ -27,24 +30,34 @@ struct ModelReference {
 
 // Everything needed to go from a raw image to a label, as a folder:
 //   bundle.json           manifest: format version, model reference, preprocessing spec, labels, classifier
-//                         description (solver, C, standardisation), training facts
+//                         description (input column, solver, C, normalisation), training facts
 //   pca.parquet           the run's PCA (table/pca_model_file.h format)
 //   classifier.liblinear  liblinear's own model file
+//   open_set.parquet      the unknown-fruit detector's shared covariance (PCA file format; its threshold and
+//                         class means are in bundle.json), when the training split allowed calibrating it
 struct Bundle {
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;  // 2: classifier input, open set; version 1 bundles still load
 
   ModelReference model;
   PreprocessSpec preprocess;
   PcaModel pca;
   LogisticClassifier classifier;
-  std::vector<std::string> labels;  // class index -> label
-  nlohmann::json training;          // provenance: source output, split, row counts
+  std::string classifier_input;             // what the classifier reads: "features" (the CNN's) or "pca"
+  std::vector<std::string> labels;          // class index -> label
+  nlohmann::json training;                  // provenance: source output, split, row counts
+  std::optional<OpenSetDetector> open_set;  // none: every photo gets a label
 
   // Creates `dir` if needed; replaces the bundle files in it, each atomically (a temporary name, then a
   // rename), bundle.json last. Throws IoError.
   void Save(const std::filesystem::path& dir) const;
   // Throws IoError naming the file when anything is missing, unreadable or inconsistent.
   static Bundle Load(const std::filesystem::path& dir);
+
+  // Class probabilities of n images from their features (n x model.feature_dim) and PCA projection
+  // (n x pca.k()), whichever the classifier reads: n x labels.size() floats, row-major, into `out`.
+  // The one path of predict, serve and eval. Throws std::invalid_argument on wrong sizes.
+  void PredictProbabilities(std::span<const float> features, std::span<const float> projected, std::size_t n,
+                            std::span<float> out) const;
 };
 
 // Reads the referenced model's bytes, checks them against the sha256 and compiles the model with the

@@ -1,5 +1,6 @@
 #include "orchard/recognition/evaluation.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -51,6 +52,44 @@ Evaluation Evaluate(std::span<const std::string> true_labels, std::span<const fl
                            support ? hits / static_cast<double>(support) : 0.0, support};
   }
   return result;
+}
+
+nlohmann::json EvaluateOpenSet(std::span<const std::string> true_labels, std::span<const float> scores,
+                               const std::vector<std::string>& labels, double threshold) {
+  if (scores.size() != true_labels.size()) throw std::invalid_argument("EvaluateOpenSet: wrong sizes");
+  const std::set<std::string> known_labels(labels.begin(), labels.end());
+  std::vector<std::pair<float, bool>> ranked;  // (score, is unknown)
+  std::int64_t counts[2] = {0, 0}, rejected[2] = {0, 0};
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const bool unknown = !known_labels.contains(true_labels[i]);
+    ranked.emplace_back(scores[i], unknown);
+    ++counts[unknown];
+    rejected[unknown] += scores[i] > threshold;
+  }
+  // Mann-Whitney: AUROC = (sum of the unknown rows' ranks - n_u (n_u + 1) / 2) / (n_u n_k), mid-ranks for
+  // ties.
+  std::sort(ranked.begin(), ranked.end());
+  double rank_sum = 0.0;
+  for (std::size_t i = 0; i < ranked.size();) {
+    std::size_t j = i;
+    while (j < ranked.size() && ranked[j].first == ranked[i].first) ++j;
+    const double mid_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
+    for (std::size_t r = i; r < j; ++r) rank_sum += ranked[r].second ? mid_rank : 0.0;
+    i = j;
+  }
+  const auto n_u = static_cast<double>(counts[1]), n_k = static_cast<double>(counts[0]);
+  const auto side = [&](int unknown) {
+    return nlohmann::json{{"n", counts[unknown]},
+                          {"rejected", rejected[unknown]},
+                          {"reject_rate", counts[unknown] ? static_cast<double>(rejected[unknown]) /
+                                                                static_cast<double>(counts[unknown])
+                                                          : 0.0}};
+  };
+  return {{"threshold", threshold},
+          {"known", side(0)},
+          {"unknown", side(1)},
+          {"auroc", n_u > 0 && n_k > 0 ? nlohmann::json((rank_sum - n_u * (n_u + 1) / 2) / (n_u * n_k))
+                                       : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json Evaluation::ToJson() const {

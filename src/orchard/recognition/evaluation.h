@@ -35,4 +35,12 @@ struct Evaluation {
 Evaluation Evaluate(std::span<const std::string> true_labels, std::span<const float> probabilities,
                     const std::vector<std::string>& labels);
 
+// How well the unknown-fruit threshold separates rows of labels the bundle knows from rows of labels it was
+// not trained on (`labels` are the known ones). `scores`: one open-set score per row (larger = farther).
+// Returns {"threshold", "known": {"n", "rejected", "reject_rate"} (false rejects), "unknown": {...} (true
+// rejects), "auroc"}: the probability that an unknown row scores higher than a known one (ties count half),
+// null without rows of both kinds.
+nlohmann::json EvaluateOpenSet(std::span<const std::string> true_labels, std::span<const float> scores,
+                               const std::vector<std::string>& labels, double threshold);
+
 }  // namespace orchard

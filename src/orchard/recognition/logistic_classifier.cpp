@@ -11,7 +11,7 @@
 namespace orchard {
 namespace {
 
-constexpr const char* kKind = "liblinear L2R_LR one-vs-rest";
+constexpr const char* kKind = "liblinear logistic regression one-vs-rest";
 
 // liblinear prints its iterations to stdout, which belongs to the commands' JSON output.
 void Quiet(const char*) {}
@@ -23,14 +23,23 @@ void FillNodes(std::span<const double> values, std::span<feature_node> nodes) {
   nodes[values.size() + 1] = {-1, 0.0};
 }
 
-void FitScaler(std::span<const float> rows, std::size_t dim, std::vector<double>& mean,
+// 1 / the row's L2 norm when `l2_normalize`, else 1 (and 1 for an all-zero row, which stays zero).
+double RowFactor(std::span<const float> row, bool l2_normalize) {
+  if (!l2_normalize) return 1.0;
+  double squares = 0.0;
+  for (const float x : row) squares += static_cast<double>(x) * x;
+  return squares > 0.0 ? 1.0 / std::sqrt(squares) : 1.0;
+}
+
+void FitScaler(std::span<const float> rows, std::size_t dim, bool l2_normalize, std::vector<double>& mean,
                std::vector<double>& scale) {
   const std::size_t n = rows.size() / dim;
   mean.assign(dim, 0.0);
   std::vector<double> m2(dim, 0.0);
   for (std::size_t i = 0; i < n; ++i) {  // Welford: one pass, no cancellation
+    const double factor = RowFactor(rows.subspan(i * dim, dim), l2_normalize);
     for (std::size_t j = 0; j < dim; ++j) {
-      const double x = rows[i * dim + j];
+      const double x = rows[i * dim + j] * factor;
       const double delta = x - mean[j];
       mean[j] += delta / static_cast<double>(i + 1);
       m2[j] += delta * (x - mean[j]);
@@ -50,6 +59,16 @@ std::vector<double> JsonDoubles(const nlohmann::json& json, const char* key) {
 
 }  // namespace
 
+LogisticSolver ParseLogisticSolver(const std::string& name) {
+  if (name == "primal") return LogisticSolver::kPrimal;
+  if (name == "dual") return LogisticSolver::kDual;
+  throw UsageError("unknown solver '" + name + "': the solvers are primal and dual");
+}
+
+std::string LogisticSolverName(LogisticSolver solver) {
+  return solver == LogisticSolver::kDual ? "dual" : "primal";
+}
+
 void LogisticClassifier::ModelDeleter::operator()(model* m) const { free_and_destroy_model(&m); }
 
 LogisticClassifier::LogisticClassifier(LogisticClassifier&&) noexcept = default;
@@ -66,7 +85,7 @@ LogisticClassifier LogisticClassifier::Train(std::span<const float> rows, std::s
   std::vector<int> seen(n_classes, 0);
   for (const int c : classes) {
     if (c < 0 || static_cast<std::size_t>(c) >= n_classes) throw UsageError("classifier: class out of range");
-    seen[c] = 1;
+    ++seen[c];
   }
   for (std::size_t c = 0; c < n_classes; ++c) {
     if (!seen[c]) throw UsageError("classifier: class " + std::to_string(c) + " has no training rows");
@@ -76,7 +95,9 @@ LogisticClassifier LogisticClassifier::Train(std::span<const float> rows, std::s
   result.dim_ = dim;
   result.n_classes_ = n_classes;
   result.c_ = options.c;
-  if (options.standardize) FitScaler(rows, dim, result.mean_, result.scale_);
+  result.l2_normalize_ = options.l2_normalize;
+  result.balanced_ = options.balanced;
+  if (options.standardize) FitScaler(rows, dim, options.l2_normalize, result.mean_, result.scale_);
 
   std::vector<feature_node> nodes(n * (dim + 2));
   std::vector<feature_node*> x(n);
@@ -88,9 +109,20 @@ LogisticClassifier LogisticClassifier::Train(std::span<const float> rows, std::s
   }
   problem prob{static_cast<int>(n), static_cast<int>(dim + 1), y.data(), x.data(), 1.0};
   parameter param{};
-  param.solver_type = L2R_LR;
+  param.solver_type = options.solver == LogisticSolver::kDual ? L2R_LR_DUAL : L2R_LR;
   param.eps = options.tolerance;
   param.C = options.c;
+  std::vector<int> weight_label;
+  std::vector<double> weight;
+  if (options.balanced) {
+    for (std::size_t c = 0; c < n_classes; ++c) {
+      weight_label.push_back(static_cast<int>(c));
+      weight.push_back(static_cast<double>(n) / static_cast<double>(n_classes * seen[c]));
+    }
+    param.nr_weight = static_cast<int>(n_classes);
+    param.weight_label = weight_label.data();
+    param.weight = weight.data();
+  }
   if (const char* error = check_parameter(&prob, &param))
     throw UsageError(std::string("classifier: ") + error);
   set_print_string_function(&Quiet);
@@ -110,6 +142,8 @@ LogisticClassifier LogisticClassifier::Load(const std::filesystem::path& model_f
     result.dim_ = description.at("dim").get<std::size_t>();
     result.n_classes_ = description.at("n_classes").get<std::size_t>();
     result.c_ = description.at("c").get<double>();
+    result.l2_normalize_ = description.value("l2_normalize", false);
+    result.balanced_ = description.value("balanced", false);
     result.mean_ = JsonDoubles(description, "standardize_mean");
     result.scale_ = JsonDoubles(description, "standardize_scale");
   } catch (const nlohmann::json::exception& e) {
@@ -146,7 +180,13 @@ void LogisticClassifier::Save(const std::filesystem::path& model_file) const {
 }
 
 nlohmann::json LogisticClassifier::Describe() const {
-  nlohmann::json json = {{"kind", kKind}, {"c", c_}, {"dim", dim_}, {"n_classes", n_classes_}};
+  nlohmann::json json = {{"kind", kKind},
+                         {"solver", model_->param.solver_type == L2R_LR_DUAL ? "dual" : "primal"},
+                         {"c", c_},
+                         {"dim", dim_},
+                         {"n_classes", n_classes_},
+                         {"l2_normalize", l2_normalize_},
+                         {"balanced", balanced_}};
   if (!mean_.empty()) {
     json["standardize_mean"] = mean_;
     json["standardize_scale"] = scale_;
@@ -155,7 +195,9 @@ nlohmann::json LogisticClassifier::Describe() const {
 }
 
 std::vector<double> LogisticClassifier::Standardized(std::span<const float> row) const {
-  std::vector<double> values(row.begin(), row.end());
+  const double factor = RowFactor(row, l2_normalize_);
+  std::vector<double> values(row.size());
+  for (std::size_t j = 0; j < values.size(); ++j) values[j] = row[j] * factor;
   if (mean_.empty()) return values;
   for (std::size_t j = 0; j < values.size(); ++j) values[j] = (values[j] - mean_[j]) * scale_[j];
   return values;

@@ -8,6 +8,29 @@
 #include "orchard/common/error.h"
 
 namespace orchard {
+
+std::optional<std::string> Recognition::label() const {
+  if (unknown || top_k.empty()) return std::nullopt;
+  return top_k.front().label;
+}
+
+nlohmann::ordered_json RecognitionJson(const Recognition& result) {
+  if (!result.ok()) return {{"error", result.error}};
+  nlohmann::ordered_json top = nlohmann::ordered_json::array();
+  for (const auto& scored : result.top_k)
+    top.push_back({{"label", scored.label}, {"probability", scored.probability}});
+  const auto label = result.label();
+  nlohmann::ordered_json json = {{"label", label ? nlohmann::ordered_json(*label) : nullptr},
+                                 {"unknown", result.unknown}};
+  if (result.unknown_score) json["unknown_score"] = *result.unknown_score;
+  json["top_k"] = std::move(top);
+  if (!result.features.empty()) {
+    json["features"] = result.features;
+    json["pca"] = result.pca;
+  }
+  return json;
+}
+
 std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t k) {
   std::vector<std::size_t> order(probabilities.size());
   std::iota(order.begin(), order.end(), 0);
@@ -63,9 +86,15 @@ std::vector<Recognition> Recognizer::Classify(std::span<const PreparedImage* con
       continue;
     }
     const auto probs = std::span<float>(probabilities).subspan(i * classes, classes);
-    bundle_.classifier.PredictProbabilities(std::span<const float>(projected).subspan(i * k, k), 1, probs);
+    bundle_.PredictProbabilities(row, std::span<const float>(projected).subspan(i * k, k), 1, probs);
     for (const std::size_t c : TopK(probs, options.top_k))
       results[i].top_k.push_back({bundle_.labels[c], probs[c]});
+    if (bundle_.open_set) {
+      float score = 0.0f;
+      bundle_.open_set->Score(row, 1, std::span(&score, 1));
+      results[i].unknown_score = score;
+      results[i].unknown = bundle_.open_set->IsUnknown(score);
+    }
     if (options.keep_features) {
       results[i].features.assign(row.begin(), row.end());
       results[i].pca.assign(projected.begin() + i * k, projected.begin() + (i + 1) * k);

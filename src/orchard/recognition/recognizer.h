@@ -2,6 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,8 +30,19 @@ struct Recognition {
   std::vector<ScoredLabel> top_k;  // most probable first
   std::vector<float> features;     // the CNN features, when asked for
   std::vector<float> pca;          // the PCA projection, when asked for
+  // The open-set score (OpenSetDetector: squared Mahalanobis distance to the nearest class mean) and whether
+  // it is over the bundle's threshold; no score when the bundle has no detector.
+  std::optional<float> unknown_score;
+  bool unknown = false;
   bool ok() const { return error.empty(); }
+  // The answer's label: the most probable one, or none when the photo is unknown.
+  std::optional<std::string> label() const;
 };
+
+// The answer of predict and serve's /v1/predict: {"label" (null when unknown), "unknown", "unknown_score"
+// (when the bundle has a detector), "top_k": [{label, probability}]} (+ "features", "pca" when kept), or
+// {"error"}. The one JSON shape of a recognition; callers put their own keys (the path) first.
+nlohmann::ordered_json RecognitionJson(const Recognition& result);
 
 struct RecognizeOptions {
   std::size_t top_k = 5;

@@ -102,7 +102,7 @@ nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log)
   std::vector<float> projected(rows.size() * k);
   bundle.pca.Transform(rows.values, rows.size(), projected);
   std::vector<float> probabilities(rows.size() * bundle.labels.size());
-  bundle.classifier.PredictProbabilities(projected, rows.size(), probabilities);
+  bundle.PredictProbabilities(rows.values, projected, rows.size(), probabilities);
   const Evaluation evaluation = Evaluate(rows.labels, probabilities, bundle.labels);
   if (!evaluation.unknown_labels.empty()) {
     log << "orchard: warning: " << evaluation.unknown_labels.size()
@@ -110,6 +110,11 @@ nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log)
   }
 
   nlohmann::json metrics = evaluation.ToJson();
+  if (bundle.open_set) {
+    std::vector<float> scores(rows.size());
+    bundle.open_set->Score(rows.values, rows.size(), scores);
+    metrics["open_set"] = EvaluateOpenSet(rows.labels, scores, bundle.labels, bundle.open_set->threshold());
+  }
   metrics["split"] = options.split;
   metrics["output"] = layout.root.uri();
   metrics["bundle"] = std::filesystem::absolute(options.bundle).string();

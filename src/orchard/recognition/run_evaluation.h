@@ -22,11 +22,12 @@ struct EvaluateOptions {
 void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, const std::string& output);
 
 // Classifies the split's features with the bundle's own PCA and classifier (exactly what predict and serve
-// run) and returns the metrics (Evaluation::ToJson() plus split, output, bundle and leakage_free: the same
-// figures on the rows with no near-duplicate in the bundle's training split, LeakageFreeMetrics()). Warnings
-// (evaluating on the training split, labels unknown to the bundle) go to `log`. Throws UsageError (another
-// model or preprocessing than the bundle's, no rows of the split), IoError (unreadable output or bundle,
-// unwritable report), ModelError.
+// run) and returns the metrics (Evaluation::ToJson() plus split, output, bundle, leakage_free: the same
+// figures on the rows with no near-duplicate in the bundle's training split, LeakageFreeMetrics(), and
+// "open_set": EvaluateOpenSet() when the bundle has an unknown-fruit detector). Warnings (evaluating on the
+// training split, labels unknown to the bundle) go to `log`. Throws UsageError (another model or
+// preprocessing than the bundle's, no rows of the split), IoError (unreadable output or bundle, unwritable
+// report), ModelError.
 nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log);
 
 }  // namespace orchard

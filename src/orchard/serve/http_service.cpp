@@ -45,6 +45,12 @@ void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.set_content(body.dump() + "\n", "application/json");
 }
 
+// Keeps the keys in the order they were made (RecognitionJson()'s: label first).
+void SendOrderedJson(httplib::Response& res, int status, const nlohmann::ordered_json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
 std::string StatusMessage(int status, std::size_t max_body_bytes) {
   switch (status) {
     case 400:
@@ -318,11 +324,7 @@ class Service {
 
   void Predict(const httplib::Request& req, std::string_view body, httplib::Response& res) {
     const auto model = models_.current();
-    const Recognition result = Recognize(*model, body, {TopK(req, *model), false});
-    nlohmann::json top = nlohmann::json::array();
-    for (const auto& scored : result.top_k)
-      top.push_back({{"label", scored.label}, {"probability", scored.probability}});
-    SendJson(res, 200, {{"label", result.top_k.front().label}, {"top_k", top}});
+    SendOrderedJson(res, 200, RecognitionJson(Recognize(*model, body, {TopK(req, *model), false})));
   }
 
   void Embed(std::string_view body, httplib::Response& res) {

@@ -46,7 +46,7 @@ async function predict(file) {
     const response = await fetch("v1/predict?top_k=5", { method: "POST", body: file });
     const answer = await response.json();
     if (!response.ok) throw new Error(answer.error || ("HTTP " + response.status));
-    show("label", answer.label);
+    show("label", answer.unknown ? "unknown fruit (none of the bundle's labels)" : answer.label);
     const table = document.getElementById("topk");
     for (const { label, probability } of answer.top_k) {
       const row = table.insertRow();

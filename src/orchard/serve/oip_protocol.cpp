@@ -12,9 +12,10 @@ using nlohmann::json;
 
 static_assert(std::endian::native == std::endian::little, "binary tensors are little-endian on the wire");
 
-constexpr std::array<std::string_view, 4> kOutputs = {"label", "top_k_labels", "top_k_probabilities",
-                                                      "features"};
-constexpr std::array<std::string_view, 3> kDefaultOutputs = {"label", "top_k_labels", "top_k_probabilities"};
+constexpr std::array<std::string_view, 6> kOutputs = {"label",   "top_k_labels",  "top_k_probabilities",
+                                                      "unknown", "unknown_score", "features"};
+constexpr std::array<std::string_view, 4> kDefaultOutputs = {"label", "top_k_labels", "top_k_probabilities",
+                                                             "unknown"};
 
 const json& Member(const json& object, const char* key, json::value_t type, const std::string& where) {
   static const json kNull;
@@ -81,8 +82,10 @@ std::vector<RequestedOutput> ReadOutputs(const json& header, bool binary_default
   for (const json& output : requested) {
     const std::string name = output.is_object() ? output.value("name", "") : "";
     if (std::find(kOutputs.begin(), kOutputs.end(), name) == kOutputs.end())
-      throw ProtocolError("unknown output \"" + name +
-                          "\": the outputs are label, top_k_labels, top_k_probabilities, features");
+      throw ProtocolError(
+          "unknown output \"" + name +
+          "\": the outputs are label, top_k_labels, top_k_probabilities, unknown, unknown_score, "
+          "features");
     const std::string where = "output \"" + name + "\": ";
     const json& parameters = Member(output, "parameters", json::value_t::object, where);
     if (parameters.is_null()) {
@@ -106,10 +109,17 @@ json EncodeOutput(const RequestedOutput& output, std::span<const Recognition> re
   const std::size_t n = results.size();
   std::vector<std::string> strings;
   std::vector<float> floats;
+  std::vector<std::uint8_t> bools;
   json tensor;
-  if (output.name == "label") {
-    for (const auto& result : results) strings.push_back(result.top_k.front().label);
+  if (output.name == "label") {  // "" for an unknown fruit: a BYTES element cannot be null
+    for (const auto& result : results) strings.push_back(result.label().value_or(""));
     tensor = Tensor(output.name, "BYTES", json::array({n}));
+  } else if (output.name == "unknown") {
+    for (const auto& result : results) bools.push_back(result.unknown ? 1 : 0);
+    tensor = Tensor(output.name, "BOOL", json::array({n}));
+  } else if (output.name == "unknown_score") {  // 0 when the bundle has no detector
+    for (const auto& result : results) floats.push_back(result.unknown_score.value_or(0.0f));
+    tensor = Tensor(output.name, "FP32", json::array({n}));
   } else if (output.name == "top_k_labels") {
     for (const auto& result : results)
       for (const auto& scored : result.top_k) strings.push_back(scored.label);
@@ -124,14 +134,21 @@ json EncodeOutput(const RequestedOutput& output, std::span<const Recognition> re
       floats.insert(floats.end(), result.features.begin(), result.features.end());
     tensor = Tensor(output.name, "FP32", json::array({n, dim}));
   }
-  const bool bytes = tensor["datatype"] == "BYTES";
+  const bool bytes = tensor["datatype"] == "BYTES", boolean = tensor["datatype"] == "BOOL";
   if (!output.binary) {
-    tensor["data"] = bytes ? json(strings) : json(floats);
+    json data = bytes ? json(strings) : json(floats);
+    if (boolean) {
+      data = json::array();
+      for (const std::uint8_t b : bools) data.push_back(b != 0);
+    }
+    tensor["data"] = std::move(data);
     return tensor;
   }
   const std::size_t before = binary.size();
   if (bytes) {
     binary += EncodeBytesElements(strings);
+  } else if (boolean) {  // the protocol's BOOL: one byte per element
+    binary.append(reinterpret_cast<const char*>(bools.data()), bools.size());
   } else {
     binary.append(reinterpret_cast<const char*>(floats.data()), floats.size() * sizeof(float));
   }
@@ -198,11 +215,13 @@ json ModelMetadata(const ModelInfo& model) {
       {"versions", json::array({model.version})},
       {"platform", "openvino"},
       {"inputs", json::array({Tensor(kInputName, "BYTES", json::array({-1}))})},
-      {"outputs", json::array({Tensor("label", "BYTES", json::array({-1})),
-                               Tensor("top_k_labels", "BYTES", json::array({-1, -1})),
-                               Tensor("top_k_probabilities", "FP32", json::array({-1, -1})),
-                               Tensor("features", "FP32",
-                                      json::array({-1, static_cast<std::int64_t>(model.feature_dim)}))})}};
+      {"outputs",
+       json::array(
+           {Tensor("label", "BYTES", json::array({-1})),
+            Tensor("top_k_labels", "BYTES", json::array({-1, -1})),
+            Tensor("top_k_probabilities", "FP32", json::array({-1, -1})),
+            Tensor("unknown", "BOOL", json::array({-1})), Tensor("unknown_score", "FP32", json::array({-1})),
+            Tensor("features", "FP32", json::array({-1, static_cast<std::int64_t>(model.feature_dim)}))})}};
 }
 
 std::string EncodeBytesElements(std::span<const std::string> elements) {

@@ -18,8 +18,9 @@
 namespace orchard::oip {
 
 // The model as the protocol describes it. One input, "images" (BYTES [N], encoded JPEG/PNG/WebP), and the
-// outputs "label" (BYTES [N]), "top_k_labels" (BYTES [N,k]), "top_k_probabilities" (FP32 [N,k]) and
-// "features" (FP32 [N,D], only when asked for).
+// outputs "label" (BYTES [N], "" for an unknown fruit), "top_k_labels" (BYTES [N,k]), "top_k_probabilities"
+// (FP32 [N,k]), "unknown" (BOOL [N]), and, only when asked for, "unknown_score" (FP32 [N], the open-set
+// score; 0 without a detector) and "features" (FP32 [N,D]).
 struct ModelInfo {
   std::string name;
   std::string version;  // the one version served

@@ -39,8 +39,10 @@ class BundleTest : public ::testing::Test {
                   PreprocessSpec::FromPreset("imagenet"),
                   std::move(pca),
                   std::move(classifier),
+                  "pca",
                   {"Apple", "Banana"},
-                  {{"split", "Training"}}};
+                  {{"split", "Training"}},
+                  std::nullopt};
   }
 
   std::filesystem::path dir_;

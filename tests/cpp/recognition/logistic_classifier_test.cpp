@@ -100,6 +100,37 @@ TEST(LogisticClassifierTest, SaveLoadGivesTheSameProbabilities) {
   EXPECT_EQ(loaded.Describe(), model.Describe());
 }
 
+// The dual solver, L2-normalised rows and balanced weights: recorded, and a saved model predicts the same
+// (the row scaling is part of the description, not of liblinear's file).
+TEST(LogisticClassifierTest, DualSolverL2NormalisedBalancedRoundTrips) {
+  const Blobs train = MakeBlobs(3, 20, 4, 11);
+  ClassifierOptions options;
+  options.solver = LogisticSolver::kDual;
+  options.l2_normalize = true;
+  options.balanced = true;
+  const auto model = LogisticClassifier::Train(train.rows, 4, train.classes, 3, options);
+  const auto description = model.Describe();
+  EXPECT_EQ(description["solver"], "dual");
+  EXPECT_EQ(description["l2_normalize"], true);
+  EXPECT_EQ(description["balanced"], true);
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("orchard_classifier_" + std::to_string(std::random_device{}()));
+  model.Save(file);
+  const auto loaded = LogisticClassifier::Load(file, description);
+  std::filesystem::remove(file);
+  std::vector<float> a(train.classes.size() * 3), b(a.size());
+  model.PredictProbabilities(train.rows, train.classes.size(), a);
+  loaded.PredictProbabilities(train.rows, train.classes.size(), b);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6f) << i;
+  // Scaling a row does not change an L2-normalised classifier's answer.
+  std::vector<float> doubled(train.rows.begin(), train.rows.begin() + 4), once(3), twice(3);
+  model.PredictProbabilities(std::span<const float>(train.rows).subspan(0, 4), 1, once);
+  for (float& v : doubled) v *= 2.0f;
+  model.PredictProbabilities(doubled, 1, twice);
+  for (std::size_t c = 0; c < 3; ++c) EXPECT_NEAR(once[c], twice[c], 1e-6f);
+  EXPECT_THROW(ParseLogisticSolver("newton"), UsageError);
+}
+
 TEST(LogisticClassifierTest, RefusesInconsistentInputs) {
   const std::vector<float> rows = {1, 2, 3, 4};
   const std::vector<int> classes = {0, 0};

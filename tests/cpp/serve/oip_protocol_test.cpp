@@ -69,9 +69,10 @@ TEST(OipProtocolTest, ParsesJsonStringsAndDefaultsTheOutputs) {
   const auto request = ParseInferRequest(body, std::nullopt, kModel, 5, 8);
   EXPECT_EQ(request.images, std::vector<std::string>{"abc"});
   EXPECT_EQ(request.top_k, 33u);  // clamped to the labels
-  ASSERT_EQ(request.outputs.size(), 3u);
+  ASSERT_EQ(request.outputs.size(), 4u);
   EXPECT_EQ(request.outputs[2].name, "top_k_probabilities");
   EXPECT_TRUE(request.outputs[2].binary);
+  EXPECT_EQ(request.outputs[3].name, "unknown");
 }
 
 TEST(OipProtocolTest, RefusesMalformedRequestsNamingTheFault) {
@@ -162,9 +163,34 @@ TEST(OipProtocolTest, ModelMetadataDescribesTheInputAndOutputs) {
   EXPECT_EQ(metadata["name"], "fruit");
   EXPECT_EQ(metadata["versions"], json({"1"}));
   EXPECT_EQ(metadata["inputs"][0], json({{"name", "images"}, {"datatype", "BYTES"}, {"shape", {-1}}}));
-  ASSERT_EQ(metadata["outputs"].size(), 4u);
-  EXPECT_EQ(metadata["outputs"][3]["shape"], json({-1, 4}));
+  ASSERT_EQ(metadata["outputs"].size(), 6u);
+  EXPECT_EQ(metadata["outputs"][3], json({{"name", "unknown"}, {"datatype", "BOOL"}, {"shape", {-1}}}));
+  EXPECT_EQ(metadata["outputs"][5]["shape"], json({-1, 4}));
   EXPECT_EQ(ServerMetadata()["extensions"], json({"binary_tensor_data"}));
+}
+
+// An unknown fruit: label "" (a BYTES element cannot be null), unknown true, its score; binary BOOL is a
+// byte.
+TEST(OipProtocolTest, UnknownFruitHasAnEmptyLabelAndItsFlagAndScore) {
+  InferRequest request;
+  request.top_k = 1;
+  request.outputs = {{"label", false}, {"unknown", false}, {"unknown_score", false}, {"unknown", true}};
+  std::vector<Recognition> results(2);
+  results[0].top_k = {{"Kiwi", 0.9f}};
+  results[0].unknown_score = 12.5f;
+  results[1].top_k = {{"Lemon", 0.6f}};
+  results[1].unknown_score = 4000.0f;
+  results[1].unknown = true;
+  const auto response = EncodeInferResponse(request, kModel, results);
+  ASSERT_TRUE(response.header_length);
+  const json header = json::parse(response.body.substr(0, *response.header_length));
+  const auto& outputs = header["outputs"];
+  EXPECT_EQ(outputs[0]["data"], json({"Kiwi", ""}));
+  EXPECT_EQ(outputs[1],
+            json({{"name", "unknown"}, {"datatype", "BOOL"}, {"shape", {2}}, {"data", {false, true}}}));
+  EXPECT_EQ(outputs[2]["data"], json({12.5, 4000.0}));
+  EXPECT_EQ(outputs[3]["parameters"]["binary_data_size"], 2);
+  EXPECT_EQ(response.body.substr(*response.header_length), std::string("\0\1", 2));
 }
 
 }  // namespace
