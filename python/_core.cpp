@@ -49,6 +49,8 @@ void BindFeaturizer(nb::module_& m) {
       .def_prop_ro("feature_dim", &Featurizer::feature_dim)
       .def_prop_ro("feature_tensor", &Featurizer::feature_tensor)
       .def_prop_ro("sha256", &Featurizer::sha256)
+      .def_prop_ro("preprocess", &Featurizer::preprocess_json,
+                   "The preprocessing spec applied, as JSON text (`orchard run`'s _SUCCESS `preprocess`).")
       .def("featurize", &Featurizer::Featurize, "paths"_a, "contents"_a = nb::none(), "batch"_a = 32,
            "Returns (features float32[n, D], errors [(index, stage, message)]). Row i belongs to "
            "input i; rows of failed inputs are NaN. Without contents (or where an entry is None), the path "

@@ -49,6 +49,8 @@ class Featurizer {
   std::size_t feature_dim() const { return loaded_->model.feature_dim(); }
   const std::string& feature_tensor() const { return loaded_->model.feature_tensor(); }
   const std::string& sha256() const { return loaded_->sha256; }
+  // The preprocessing spec applied (PreprocessSpec::ToJson, as `orchard run`'s _SUCCESS has it), JSON text.
+  std::string preprocess_json() const { return embedder_->spec().ToJson().dump(); }
 
   // Python lists in, numpy out: (float32 [n, D], errors). `contents` holds bytes or None (read the path).
   // Raises OSError when storage fails and RuntimeError when the model fails (a Spark task is then retried);
