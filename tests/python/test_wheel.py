@@ -9,7 +9,6 @@ dependencies come from PyPI (pip's cache after the first run).
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,36 +17,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import DEFAULT_MODEL, REPO, sample_images
+from conftest import DEFAULT_MODEL, REPO, clean_env as _clean_env, run_checked as _run, sample_images
 
 sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402  (the in-tree module: build/python/orchard)
 
 # The same pins as .venv (numpy is unpinned in the package; the constraints make the venv's match).
 REQUIREMENTS = REPO / "scripts" / "requirements.txt"
-
-
-def _run(command, **kwargs):
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
-                    f"{result.stderr[-3000:]}")
-    return result
-
-
-def _clean_env():
-    """No PYTHONPATH or ORCHARD_CORE_DIR: the venv must find orchard on its own."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ORCHARD_CORE_DIR", "VIRTUAL_ENV")}
-
-
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-w", out, REPO],
-         env=_clean_env(), cwd=out, timeout=1800)
-    wheels = list(out.glob("orchard-*.whl"))
-    assert len(wheels) == 1, wheels
-    return wheels[0]
 
 
 @pytest.fixture(scope="session")
