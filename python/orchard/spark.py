@@ -34,11 +34,15 @@ SPARK_JARS_DIR = Path(os.environ.get("ORCHARD_SPARK_JARS", Path(__file__).resolv
 # role; the same chain as the C++ core's S3 support. No key ever goes into the Spark/Hadoop configuration.
 S3A_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 
+# `orchard run`'s default --max-file-bytes (256 MiB).
+MAX_FILE_BYTES = 256 * 2**20
+
 FEATURISED_SCHEMA = "path string not null, label string not null, features array<float>, stage string, message string"
 # A (count, mean, scatter) PCA partial as orchard._core's *_arrow functions read and write it (scatter row-major).
 _PARTIAL_SCHEMA = "count long, mean array<double>, scatter array<double>"
 
-# Per Python worker: (model, preset, feature_tensor, precision, threads, max_pixels) -> orchard.Featurizer.
+# Per Python worker: (model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes) ->
+# orchard.Featurizer.
 _FEATURIZERS = {}
 
 
@@ -60,10 +64,10 @@ def _featurizer(key, workers=None):
     if featurizer is None:
         import socket
         from orchard import Featurizer
-        model, preset, feature_tensor, precision, threads, max_pixels = key
+        model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes = key
         started = time.time()
         featurizer = Featurizer(model, preset=preset, feature_tensor=feature_tensor, precision=precision,
-                                threads=threads, max_pixels=max_pixels)
+                                threads=threads, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
         if workers is not None:
             workers.add({f"{socket.gethostname()}:{os.getpid()}": {
                 "compile_seconds": time.time() - started, "threads": threads, "sha256": featurizer.sha256,
@@ -91,20 +95,21 @@ def local_path(uri):
 
 
 def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
-              threads=0, max_pixels=100_000_000, workers=None):
-    """Features of a DataFrame of images: Spark's binaryFile source (path, content), or only `path` (local paths
-    or s3:// URIs the C++ side reads itself). Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
+              threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None):
+    """Features of a DataFrame of images: Spark's binaryFile source (path, length, content), or only `path`
+    (local paths or s3:// URIs the C++ side reads itself). A file over max_file_bytes (by `length`, or its
+    content's size) is a read error row. Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
     features and its stage (read | decode | preprocess | inference) and message; the job does not fail.
     threads: decode and inference threads per Python worker, 0 = the task's cores (spark.task.cpus).
     workers: an accumulator of _WorkersInfo, given each worker's model compile time and model identity."""
-    has_content = "content" in df.columns
-    df = df.select("path", "content") if has_content else df.select("path")
+    df = df.select(*[column for column in ("path", "length", "content") if column in df.columns])
 
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value
         # (spark-submit runs this file as __main__).
         from orchard.spark import _featurizer as cached, _task_threads as task_threads
-        key = (str(model), preset, feature_tensor, precision, task_threads(int(threads)), int(max_pixels))
+        key = (str(model), preset, feature_tensor, precision, task_threads(int(threads)), int(max_pixels),
+               int(max_file_bytes))
         featurizer = cached(key, workers)
         for record_batch in batches:
             # The whole batch crosses to C++ through the Arrow C data interface; the image bytes are read in place.
@@ -317,15 +322,30 @@ def _manifest(spark, input, output, options, counts, workers, pca, skipped, stag
             "wall_seconds": wall, "images_per_second": seen / wall if wall > 0 else 0.0}
 
 
+def _images(spark, input, max_file_bytes):
+    """Every file below INPUT as Spark's binaryFile rows (path, length, content), except that a file over
+    max_file_bytes comes with a null content: the `length` filter is pushed into the binaryFile source, which
+    then never reads it (Spark would fail the task over spark.sql.sources.binaryFile.maxLength, 2 GiB), and the
+    C++ side makes it a read error row from its length."""
+    from pyspark.sql import functions as F
+    listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
+    small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content")
+    large = listing.where(F.col("length") > max_file_bytes).select(
+        "path", "length", F.lit(None).cast("binary").alias("content"))
+    return small.unionByName(large)
+
+
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
         batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite=False, overwrite_bucket_root=False,
-        max_pixels=100_000_000, rows_per_part=8192, log=False, jvm_start_seconds=None):
+        max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, rows_per_part=8192, log=False,
+        jvm_start_seconds=None):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
     features/ (path, label, features, pca; at most rows_per_part rows a part), errors/ (path, stage, message),
     pca.parquet and, last, _SUCCESS (`orchard run`'s manifest); an earlier _SUCCESS there is removed first, so a
     failed rerun leaves none. A non-empty OUTPUT needs overwrite, and even then an output holding anything orchard
     did not write, overlapping INPUT, or a bucket root without overwrite_bucket_root raises OutputRefused first
-    (_check_output). With fewer than 2 featurised images there is no PCA (`orchard run`'s small-job rule):
+    (_check_output). Files over max_file_bytes and images over max_pixels are error rows, as in `orchard run`.
+    With fewer than 2 featurised images there is no PCA (`orchard run`'s small-job rule):
     features without `pca`, no pca.parquet, and _SUCCESS says why. log: print stage times to stderr;
     jvm_start_seconds: the session's start, when the caller measured it, joins the stage times."""
     from pyspark import StorageLevel
@@ -340,10 +360,9 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
     # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
-    images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
-    featurised = featurise(images, model=model, preset=preset, feature_tensor=feature_tensor,
-                           precision=precision, batch=batch, threads=threads, max_pixels=max_pixels,
-                           workers=workers)
+    featurised = featurise(_images(spark, input, max_file_bytes), model=model, preset=preset,
+                           feature_tensor=feature_tensor, precision=precision, batch=batch, threads=threads,
+                           max_pixels=max_pixels, max_file_bytes=max_file_bytes, workers=workers)
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)
     by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())
     counts = {"written": by_outcome.get(True, 0), "failed": by_outcome.get(False, 0)}
@@ -475,6 +494,8 @@ def argument_parser():
                    help="decode and inference threads per Python worker; 0 = the task's cores (spark.task.cpus)")
     p.add_argument("--max-pixels", type=int, default=100_000_000,
                    help="images with more pixels (width x height) are error rows, as in `orchard run`")
+    p.add_argument("--max-file-bytes", type=int, default=MAX_FILE_BYTES,
+                   help="larger input files are error rows (stage read), never read, as in `orchard run`")
     p.add_argument("--rows-per-part", type=int, default=8192, help="at most this many rows per Parquet part")
     p.add_argument("--pca-k", type=int, default=0)
     p.add_argument("--pca-variance", type=float, default=0.95)
@@ -499,7 +520,8 @@ def main(argv=None):
                       feature_tensor=args.feature_tensor, precision=args.precision, batch=args.batch,
                       threads=args.threads, pca_k=args.pca_k, pca_variance=args.pca_variance,
                       overwrite=args.overwrite, overwrite_bucket_root=args.overwrite_bucket_root,
-                      max_pixels=args.max_pixels, rows_per_part=args.rows_per_part, log=True,
+                      max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes,
+                      rows_per_part=args.rows_per_part, log=True,
                       jvm_start_seconds=jvm_start)
     except OutputRefused as error:
         print(f"orchard.spark: usage error: {error}", file=sys.stderr)

@@ -299,3 +299,21 @@ def test_one_image_follows_the_small_job_rule_and_a_rerun_needs_overwrite(spark,
     assert again["counts"] == {"seen": 1, "written": 0, "failed": 1}  # 100x100 pixels: over the limit
     errors = pq.read_table(output / "errors").to_pylist()
     assert errors[0]["stage"] == "decode" and "image too large" in errors[0]["message"]
+
+
+def test_a_file_over_max_file_bytes_is_an_error_row_never_read(spark, tmp_path):
+    """Spark's binaryFile source had no size limit (the whole file was read into the task, up to its 2 GiB
+    maximum, which fails the task): a file over max_file_bytes is now a read error row, like `orchard run`'s."""
+    folder = tmp_path / "in" / "Kiwi"
+    folder.mkdir(parents=True)
+    images = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[:3]
+    for image in images:
+        shutil.copy(image, folder / image.name)
+    limit = max(image.stat().st_size for image in images) - 1
+    summary = orchard.spark.run(spark, tmp_path / "in", tmp_path / "out", model=DEFAULT_MODEL, batch=8,
+                                max_file_bytes=limit)
+    big = [image for image in images if image.stat().st_size > limit]
+    errors = pq.read_table(tmp_path / "out" / "errors").to_pylist()
+    assert [(e["path"], e["stage"]) for e in errors] == [(str(folder / big[0].name), "read")]
+    assert errors[0]["message"] == f"file too large: {big[0].stat().st_size} bytes, over the limit of {limit} bytes"
+    assert summary["counts"] == {"seen": 3, "written": 2, "failed": 1}
