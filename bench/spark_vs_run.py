@@ -71,14 +71,15 @@ def main():
         try:
             conf = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python,
                     "spark.executorEnv.PYTHONPATH": REPO / "python", "spark.ui.enabled": "false"}
-            _, stderr, _, seconds = run(
+            # spark-submit's PythonRunner merges the driver's stderr into its stdout.
+            stdout, stderr, _, seconds = run(
                 [cluster.spark_submit(), "--master", cluster.url,
                  *[a for k, v in conf.items() for a in ("--conf", f"{k}={v}")],
                  REPO / "python" / "orchard" / "spark.py", *job, "--output", tmp / "cluster-out"],
                 env={**cluster.env, "PYTHONPATH": str(REPO / "python")})
         finally:
             cluster.stop()
-        results[f"standalone {args.cores} x 1 core"] = seconds, stderr
+        results[f"standalone {args.cores} x 1 core"] = seconds, stdout + stderr
     native_per_core = n / results["orchard run"][0] / args.cores
     print(f"{n} images of {source}, f32, {args.cores} cores for every engine")
     print(f"{'engine':<24} {'wall s':>8} {'images/s':>9} {'per core':>9} {'vs run':>7}")
