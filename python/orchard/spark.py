@@ -57,24 +57,25 @@ def _task_threads(threads):
 
 
 def _featurizer(key, workers=None):
-    """The worker's Featurizer for `key`, compiled on first use. Then `workers` (an accumulator of
-    _WorkersInfo), if given, gets {"host:pid": {compile_seconds, threads, sha256, feature_tensor, feature_dim,
-    preprocess}}: the driver prints the compile time per worker and writes the model's identity to _SUCCESS."""
-    featurizer = _FEATURIZERS.get(key)
-    if featurizer is None:
+    """The worker's Featurizer for `key`, compiled on first use. `workers` (an accumulator of _WorkersInfo), if
+    given, gets {"host:pid": {compile_seconds, threads, sha256, feature_tensor, feature_dim, preprocess}} at every
+    call (once per task), also when the Featurizer was compiled by an earlier job of the session: the driver
+    prints the compile time per worker and writes the model's identity to _SUCCESS."""
+    cached = _FEATURIZERS.get(key)
+    if cached is None:
         import socket
         from orchard import Featurizer
         model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes = key
         started = time.time()
         featurizer = Featurizer(model, preset=preset, feature_tensor=feature_tensor, precision=precision,
                                 threads=threads, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
-        if workers is not None:
-            workers.add({f"{socket.gethostname()}:{os.getpid()}": {
-                "compile_seconds": time.time() - started, "threads": threads, "sha256": featurizer.sha256,
+        info = {"compile_seconds": time.time() - started, "threads": threads, "sha256": featurizer.sha256,
                 "feature_tensor": featurizer.feature_tensor, "feature_dim": featurizer.feature_dim,
-                "preprocess": featurizer.preprocess}})
-        _FEATURIZERS[key] = featurizer
-    return featurizer
+                "preprocess": featurizer.preprocess}
+        cached = _FEATURIZERS[key] = (featurizer, {f"{socket.gethostname()}:{os.getpid()}": info})
+    if workers is not None:
+        workers.add(cached[1])
+    return cached[0]
 
 
 class _WorkersInfo:
