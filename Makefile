@@ -49,7 +49,12 @@ serve-bench: recognize
 	bash scripts/setup_bench.sh
 	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE) --output bench/results/serve_load.json
 
-.PHONY: bench-memory fuzz compat
+.PHONY: bench-memory bench-spark fuzz compat
+
+# Spark's efficiency, not correctness (never part of `test`), ~20 min on 2 cores: `orchard run` vs Spark local[2]
+# vs a standalone cluster of two 1-core workers on the whole sample; images/s, per core, and Spark's stage times.
+bench-spark: setup
+	.venv/bin/python bench/spark_vs_run.py --input $(SAMPLE)
 
 # The model-compatibility suite alone (also part of `test`): exported Keras/TFLite/ONNX models vs their frameworks.
 compat: setup

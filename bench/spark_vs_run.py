@@ -1,12 +1,19 @@
-"""Benchmark (not a test): `python -m orchard.spark run` on Spark local[2] vs `orchard run`, same machine, same
-images (the sample's Test split, optionally the first --per-label images of each label), same model, f32.
-Prints images/s of each, whole command wall time (Spark's JVM start included).
+"""Benchmark (not a test; `make bench-spark`): the same job, same images, same model at f32, in one run on this
+machine, by
+  - `orchard run --threads N` (N = the cores given to the Spark paths),
+  - `python -m orchard.spark run` on Spark local[N] (one JVM),
+  - the same job through spark-submit on a Spark standalone cluster of N one-core workers, each its own JVM on
+    loopback (tests/python/spark_cluster.py), the workers' Python from the checkout (PYTHONPATH).
+Prints images/s, images/s per core and the ratio to `orchard run` per core, then each Spark path's stage times
+(JVM start, model compile per worker, featurise, PCA fit, transform + write), whole-command wall time included
+(JVM start and cluster submission count).
 
-    .venv/bin/python bench/spark_vs_run.py [--split Test] [--per-label 30] [--master local[2]]
+    .venv/bin/python bench/spark_vs_run.py [--input DIR] [--cores 2] [--per-label 0]
 """
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -17,36 +24,71 @@ from commands import run
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
 SAMPLE = SHARED / "data" / "fruits-360-sample"
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from spark_cluster import SparkCluster  # noqa: E402
+
+STAGE = re.compile(r"^orchard\.spark: (jvm_start|featurise|pca_fit|transform_and_write) ([0-9.]+) s$", re.M)
+COMPILE = re.compile(r"^orchard\.spark: model compile on (\S+) ([0-9.]+) s, (\d+) threads$", re.M)
 
 
-def timed(command, env=None):
-    return run(command, env=env)[-1]
+def subset(source, per_label, folder):
+    """The first `per_label` images of every label of every split of `source`, copied below `folder`."""
+    for label in sorted(source.glob("*/*")):
+        target = folder / label.relative_to(source)
+        target.mkdir(parents=True)
+        for image in sorted(label.glob("*.jpg"))[:per_label]:
+            shutil.copy(image, target / image.name)
+    return folder
+
+
+def stages(stderr):
+    found = {name: float(seconds) for name, seconds in STAGE.findall(stderr)}
+    compiles = [f"{float(seconds):.1f}s/{threads}t" for _, seconds, threads in COMPILE.findall(stderr)]
+    return (" ".join(f"{name} {seconds:.1f}s" for name, seconds in found.items())
+            + f" | model compile per worker: {', '.join(compiles) or '-'}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="Test")
-    parser.add_argument("--per-label", type=int, default=0, help="0 = every image of the split")
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--input", type=Path, default=SAMPLE, help="default: the whole sample (both splits)")
+    parser.add_argument("--cores", type=int, default=2, help="orchard run's threads, local[N], N workers")
+    parser.add_argument("--per-label", type=int, default=0, help="0 = every image")
     args = parser.parse_args()
+    python = Path(sys.executable)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        source = SAMPLE / args.split
-        if args.per_label:
-            for label in sorted(source.iterdir()):
-                (tmp / "in" / label.name).mkdir(parents=True)
-                for image in sorted(label.glob("*.jpg"))[:args.per_label]:
-                    shutil.copy(image, tmp / "in" / label.name / image.name)
-            source = tmp / "in"
-        n = sum(1 for _ in source.rglob("*.jpg"))
-        env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
-        spark = timed([sys.executable, "-m", "orchard.spark", "run", "--input", str(source), "--output",
-                       str(tmp / "spark"), "--master", args.master], env)
-        native = timed([str(REPO / "build" / "orchard"), "run", "--input", str(source), "--output",
-                        str(tmp / "native"), "--precision", "f32"])
-    print(f"{n} images of {args.split}" + (f" ({args.per_label} per label)" if args.per_label else ""))
-    print(f"orchard run            {native:7.1f} s  {n / native:7.1f} images/s")
-    print(f"spark {args.master:<16} {spark:7.1f} s  {n / spark:7.1f} images/s  ({spark / native:.2f}x the time)")
+        source = subset(args.input, args.per_label, tmp / "in") if args.per_label else args.input.resolve()
+        n = sum(1 for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        job = ["run", "--input", str(source), "--precision", "f32"]
+        results = {}
+        results["orchard run"] = run([REPO / "build" / "orchard", *job, "--output", tmp / "native",
+                                      "--threads", args.cores])[-1], ""
+        _, stderr, _, seconds = run([python, "-m", "orchard.spark", *job, "--output", tmp / "local",
+                                     "--master", f"local[{args.cores}]"], env=env)
+        results[f"spark local[{args.cores}]"] = seconds, stderr
+        cluster = SparkCluster(tmp / "cluster", workers=args.cores, cores=1, memory="2g")
+        try:
+            conf = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python,
+                    "spark.executorEnv.PYTHONPATH": REPO / "python", "spark.ui.enabled": "false"}
+            # spark-submit's PythonRunner merges the driver's stderr into its stdout.
+            stdout, stderr, _, seconds = run(
+                [cluster.spark_submit(), "--master", cluster.url,
+                 *[a for k, v in conf.items() for a in ("--conf", f"{k}={v}")],
+                 REPO / "python" / "orchard" / "spark.py", *job, "--output", tmp / "cluster-out"],
+                env={**cluster.env, "PYTHONPATH": str(REPO / "python")})
+        finally:
+            cluster.stop()
+        results[f"standalone {args.cores} x 1 core"] = seconds, stdout + stderr
+    native_per_core = n / results["orchard run"][0] / args.cores
+    print(f"{n} images of {source}, f32, {args.cores} cores for every engine")
+    print(f"{'engine':<24} {'wall s':>8} {'images/s':>9} {'per core':>9} {'vs run':>7}")
+    for name, (seconds, _) in results.items():
+        per_core = n / seconds / args.cores
+        print(f"{name:<24} {seconds:8.1f} {n / seconds:9.1f} {per_core:9.1f} {per_core / native_per_core:7.2f}")
+    for name, (_, stderr) in results.items():
+        if stderr:
+            print(f"{name}: {stages(stderr)}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
+#include "orchard/storage/location.h"
 #include "pca_functions.h"
 
 namespace nb = nanobind;
@@ -41,14 +42,16 @@ void BindFeaturizer(nb::module_& m) {
   using orchard::python::Featurizer;
   nb::class_<Featurizer>(m, "Featurizer")
       .def(nb::init<const std::string&, const std::string&, const std::string&, const std::string&, int,
-                    std::uint64_t>(),
+                    std::uint64_t, std::int64_t>(),
            "model_path"_a, "preset"_a = "", "feature_tensor"_a = "", "precision"_a = "f32", "threads"_a = 0,
-           "max_pixels"_a = 100'000'000ULL,
+           "max_pixels"_a = 100'000'000ULL, "max_file_bytes"_a = orchard::kDefaultMaxFileBytes,
            "Compiles the model once (an ONNX/TFLite path or URI); preset: imagenet | caffe | tf | raw, '' = "
            "the model's default (raw for a uint8/int8 input, else imagenet).")
       .def_prop_ro("feature_dim", &Featurizer::feature_dim)
       .def_prop_ro("feature_tensor", &Featurizer::feature_tensor)
       .def_prop_ro("sha256", &Featurizer::sha256)
+      .def_prop_ro("preprocess", &Featurizer::preprocess_json,
+                   "The preprocessing spec applied, as JSON text (`orchard run`'s _SUCCESS `preprocess`).")
       .def("featurize", &Featurizer::Featurize, "paths"_a, "contents"_a = nb::none(), "batch"_a = 32,
            "Returns (features float32[n, D], errors [(index, stage, message)]). Row i belongs to "
            "input i; rows of failed inputs are NaN. Without contents (or where an entry is None), the path "
@@ -56,7 +59,9 @@ void BindFeaturizer(nb::module_& m) {
            "storage that fails otherwise raises OSError, so that a Spark task fails and is retried.")
       .def("featurize_arrow", &Featurizer::FeaturizeArrow, "batches"_a, "batch"_a = 32,
            "Arrow batches (__arrow_c_array__ or __arrow_c_stream__) with a string column `path` and "
-           "optionally a binary column `content` (null or absent: the path is read) -> ArrowBatches of "
+           "optionally a binary column `content` (null or absent: the path is read) and an int64 column "
+           "`length` "
+           "(over max_file_bytes: a read error row, the content not looked at) -> ArrowBatches of "
            "path (file: prefix dropped), label (parent folder), features list<float> (null on error), "
            "stage, message (null if ok). Image bytes are read in place, never copied. Errors as featurize.");
 }

@@ -70,7 +70,8 @@ std::string OutputPath(std::string_view path_or_uri) {
 
 Featurizer::Featurizer(const std::string& model_path, const std::string& preset,
                        const std::string& feature_tensor, const std::string& precision, int threads,
-                       std::uint64_t max_pixels) {
+                       std::uint64_t max_pixels, std::int64_t max_file_bytes)
+    : max_file_bytes_(max_file_bytes) {
   ModelOptions options;
   options.path = model_path;
   options.feature_tensor = feature_tensor;
@@ -126,11 +127,16 @@ std::shared_ptr<arrow::RecordBatch> Featurizer::FeaturizeBatch(const arrow::Reco
   std::vector<std::optional<std::string_view>> contents;
   if (auto content = batch.GetColumnByName("content"))
     contents = ByteViews(*content, what + ": column 'content'");
+  const auto lengths = batch.GetColumnByName("length");
+  if (lengths && lengths->type_id() != arrow::Type::INT64)
+    throw std::invalid_argument(what + ": column 'length' is not int64");
   std::vector<ImageInput> inputs(paths.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!paths[i]) throw std::invalid_argument(what + ": row " + std::to_string(i) + " has a null path");
     inputs[i].path = OutputPath(*paths[i]);
     if (!contents.empty() && contents[i]) inputs[i].bytes = AsBytes(*contents[i]);
+    if (lengths && lengths->IsValid(static_cast<std::int64_t>(i)))
+      inputs[i].length = static_cast<const arrow::Int64Array&>(*lengths).Value(static_cast<std::int64_t>(i));
   }
   return FeaturizedBatch(inputs, Run(inputs, batch_size), feature_dim());
 }
@@ -168,10 +174,12 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
     try {
       std::shared_ptr<arrow::Buffer> owned;
       std::span<const std::uint8_t> bytes;
+      if (image_input.length) CheckFileSize(*image_input.length, max_file_bytes_);
       if (image_input.bytes) {
         bytes = *image_input.bytes;
+        CheckFileSize(static_cast<std::int64_t>(bytes.size()), max_file_bytes_);
       } else {
-        owned = ReadAll(ResolveLocation(image_input.path), {}, kDefaultMaxFileBytes);
+        owned = ReadAll(ResolveLocation(image_input.path), {}, max_file_bytes_);
         bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
       }
       stage = "decode";

@@ -17,6 +17,7 @@
 
 #include "orchard/model/image_embedder.h"
 #include "orchard/pipeline/model_loading.h"
+#include "orchard/storage/location.h"
 
 namespace orchard::python {
 
@@ -24,10 +25,13 @@ namespace nb = nanobind;
 
 using ErrorTuple = std::tuple<std::int64_t, std::string, std::string>;  // (index, stage, message)
 
-// One image: its bytes when the caller has them, else the path (local or s3://) is read.
+// One image: its bytes when the caller has them, else the path (local or s3://) is read. `length`: the file's
+// size as a listing gave it (Spark's binaryFile `length`), checked against the size limit before anything
+// else.
 struct ImageInput {
   std::string path;
   std::optional<std::span<const std::uint8_t>> bytes;
+  std::optional<std::int64_t> length;
 };
 
 // Row i of `features` (row-major, feature_dim wide) belongs to input i; rows of failed inputs are NaN and
@@ -44,11 +48,14 @@ std::string OutputPath(std::string_view path_or_uri);
 class Featurizer {
  public:
   Featurizer(const std::string& model_path, const std::string& preset, const std::string& feature_tensor,
-             const std::string& precision, int threads, std::uint64_t max_pixels);
+             const std::string& precision, int threads, std::uint64_t max_pixels,
+             std::int64_t max_file_bytes);
 
   std::size_t feature_dim() const { return loaded_->model.feature_dim(); }
   const std::string& feature_tensor() const { return loaded_->model.feature_tensor(); }
   const std::string& sha256() const { return loaded_->sha256; }
+  // The preprocessing spec applied (PreprocessSpec::ToJson, as `orchard run`'s _SUCCESS has it), JSON text.
+  std::string preprocess_json() const { return embedder_->spec().ToJson().dump(); }
 
   // Python lists in, numpy out: (float32 [n, D], errors). `contents` holds bytes or None (read the path).
   // Raises OSError when storage fails and RuntimeError when the model fails (a Spark task is then retried);
@@ -57,7 +64,8 @@ class Featurizer {
       const std::vector<std::string>& paths, std::optional<nb::list> contents, std::size_t batch_size);
 
   // Arrow in, Arrow out (arrow_capsule.h): `source` has a string column `path` (a local path, a file: URI as
-  // Spark writes them, or s3://) and optionally a binary column `content` (null: read the path). Returns one
+  // Spark writes them, or s3://), optionally a binary column `content` (null: read the path) and an int64
+  // column `length` (a file over the size limit is an error row, neither read nor looked at). Returns one
   // row per input: path (file: prefix dropped, as `orchard run` writes paths), label (the parent folder),
   // features list<float> (null on error), stage and message (null when it worked).
   nb::object FeaturizeArrow(nb::handle source, std::size_t batch_size);
@@ -72,6 +80,7 @@ class Featurizer {
                                  std::vector<float>& input, FeatureRows& rows);
 
   int threads_ = 1;
+  std::int64_t max_file_bytes_ = kDefaultMaxFileBytes;  // larger inputs are "read" error entries
   std::unique_ptr<LoadedModel> loaded_;
   std::unique_ptr<ImageEmbedder> embedder_;  // over loaded_->model
   std::mutex mutex_;

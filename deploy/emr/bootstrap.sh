@@ -5,14 +5,18 @@
 # The wheel is what deploy/emr/package.sh built on Amazon Linux 2023 (the OS of EMR 7 nodes); it is checked
 # against SHA256 before pip sees it. pip installs its pinned dependencies (openvino, pyarrow, numpy) from PyPI;
 # not pyspark: spark-submit puts the cluster's own on the path. Idempotent: a node that has this exact wheel
-# installed skips it. Never run here (no AWS account): see deploy/emr/README.md.
+# installed skips it. Not run on AWS here (no AWS account): tests/python/test_spark_cluster.py runs it against a
+# local S3 server with ORCHARD_PREFIX set, stand-ins for sudo, dnf and aws, and pip offline (PIP_NO_INDEX,
+# PIP_FIND_LINKS); see deploy/emr/README.md.
 set -euo pipefail
 
-PREFIX=/opt/orchard
+PREFIX=${ORCHARD_PREFIX:-/opt/orchard}
 VENV=$PREFIX/.venv
 # The wheel is built for this interpreter (cp311); EMR 7's own python3 is 3.9, older than orchard supports.
 PYTHON=python3.11
 INSTALLED_MARKER=$PREFIX/.installed-sha256
+# PySpark's Arrow path (mapInArrow) imports pandas in every Python worker; the wheel does not depend on it.
+PANDAS=pandas==3.1.1
 
 usage() {
   echo "usage: bootstrap.sh WHEEL_S3_URI SHA256" >&2
@@ -42,7 +46,7 @@ install_wheel() {
   local wheel=$1
   sudo mkdir -p "$PREFIX"
   sudo "$PYTHON" -m venv --clear "$VENV"
-  sudo "$VENV/bin/pip" install -q --no-cache-dir "$wheel"
+  sudo "$VENV/bin/pip" install -q --no-cache-dir "$wheel" "$PANDAS"
 }
 
 # -I: from the venv's site-packages only, never a PYTHONPATH or the current folder.

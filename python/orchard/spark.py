@@ -34,23 +34,59 @@ SPARK_JARS_DIR = Path(os.environ.get("ORCHARD_SPARK_JARS", Path(__file__).resolv
 # role; the same chain as the C++ core's S3 support. No key ever goes into the Spark/Hadoop configuration.
 S3A_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 
+# `orchard run`'s default --max-file-bytes (256 MiB).
+MAX_FILE_BYTES = 256 * 2**20
+
 FEATURISED_SCHEMA = "path string not null, label string not null, features array<float>, stage string, message string"
 # A (count, mean, scatter) PCA partial as orchard._core's *_arrow functions read and write it (scatter row-major).
 _PARTIAL_SCHEMA = "count long, mean array<double>, scatter array<double>"
 
-# Per Python worker: (model, preset, feature_tensor, precision, threads) -> orchard.Featurizer.
+# Per Python worker: (model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes) ->
+# orchard.Featurizer.
 _FEATURIZERS = {}
 
 
-def _featurizer(key):
-    featurizer = _FEATURIZERS.get(key)
-    if featurizer is None:
+def _task_threads(threads):
+    """`threads`, or when it is 0 the cores Spark gave this task (spark.task.cpus, default 1): never every core
+    of the machine, which Spark's other task slots there are using too."""
+    if threads > 0:
+        return threads
+    from pyspark import TaskContext
+    context = TaskContext.get()
+    return max(1, context.cpus()) if context is not None else 1
+
+
+def _featurizer(key, workers=None):
+    """The worker's Featurizer for `key`, compiled on first use. `workers` (an accumulator of _WorkersInfo), if
+    given, gets {"host:pid": {compile_seconds, threads, sha256, feature_tensor, feature_dim, preprocess}} at every
+    call (once per task), also when the Featurizer was compiled by an earlier job of the session: the driver
+    prints the compile time per worker and writes the model's identity to _SUCCESS."""
+    cached = _FEATURIZERS.get(key)
+    if cached is None:
+        import socket
         from orchard import Featurizer
-        model, preset, feature_tensor, precision, threads = key
+        model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes = key
+        started = time.time()
         featurizer = Featurizer(model, preset=preset, feature_tensor=feature_tensor, precision=precision,
-                                threads=threads)
-        _FEATURIZERS[key] = featurizer
-    return featurizer
+                                threads=threads, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
+        info = {"compile_seconds": time.time() - started, "threads": threads, "sha256": featurizer.sha256,
+                "feature_tensor": featurizer.feature_tensor, "feature_dim": featurizer.feature_dim,
+                "preprocess": featurizer.preprocess}
+        cached = _FEATURIZERS[key] = (featurizer, {f"{socket.gethostname()}:{os.getpid()}": info})
+    if workers is not None:
+        workers.add(cached[1])
+    return cached[0]
+
+
+class _WorkersInfo:
+    """AccumulatorParam of {worker: info} dicts (a retried task reports the same worker's info again)."""
+
+    def zero(self, value):
+        return {}
+
+    def addInPlace(self, total, more):
+        total.update(more)
+        return total
 
 
 def local_path(uri):
@@ -60,19 +96,22 @@ def local_path(uri):
 
 
 def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
-              threads=0):
-    """Features of a DataFrame of images: Spark's binaryFile source (path, content), or only `path` (local paths
-    or s3:// URIs the C++ side reads itself). Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
-    features and its stage (read | decode | preprocess | inference) and message; the job does not fail."""
-    key = (str(model), preset, feature_tensor, precision, int(threads))
-    has_content = "content" in df.columns
-    df = df.select("path", "content") if has_content else df.select("path")
+              threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None):
+    """Features of a DataFrame of images: Spark's binaryFile source (path, length, content), or only `path`
+    (local paths or s3:// URIs the C++ side reads itself). A file over max_file_bytes (by `length`, or its
+    content's size) is a read error row. Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
+    features and its stage (read | decode | preprocess | inference) and message; the job does not fail.
+    threads: decode and inference threads per Python worker, 0 = the task's cores (spark.task.cpus).
+    workers: an accumulator of _WorkersInfo, given each worker's model compile time and model identity."""
+    df = df.select(*[column for column in ("path", "length", "content") if column in df.columns])
 
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value
         # (spark-submit runs this file as __main__).
-        from orchard.spark import _featurizer as cached
-        featurizer = cached(key)
+        from orchard.spark import _featurizer as cached, _task_threads as task_threads
+        key = (str(model), preset, feature_tensor, precision, task_threads(int(threads)), int(max_pixels),
+               int(max_file_bytes))
+        featurizer = cached(key, workers)
         for record_batch in batches:
             # The whole batch crosses to C++ through the Arrow C data interface; the image bytes are read in place.
             yield pa.record_batch(featurizer.featurize_arrow(record_batch, batch=batch))
@@ -125,19 +164,25 @@ def fit_pca(features_df, k=0, variance=0.95):
     return orchard.fit_pca_arrow(merged, k=k, variance=variance)
 
 
+def _required_schema(fields):
+    """`fields` with every column and array element non-nullable, so that Spark's Parquet files have
+    `orchard run`'s Parquet schema (all `required`)."""
+    from pyspark.sql.types import ArrayType, StructField, StructType
+    return StructType([StructField(f.name, ArrayType(f.dataType.elementType, containsNull=False)
+                                   if isinstance(f.dataType, ArrayType) else f.dataType, nullable=False)
+                       for f in fields])
+
+
 def transform(features_df, pca):
     """Adds `pca` array<float> = (features - mean) . componentsᵀ, the model broadcast once to the executors.
     Every column comes out non-nullable (and the arrays without null elements), so that Spark's Parquet files
     have `orchard run`'s Parquet schema (all `required`); rows without features are an error."""
     from pyspark.sql import SparkSession
-    from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
+    from pyspark.sql.types import ArrayType, FloatType, StructField
     spark = SparkSession.getActiveSession()
     model = spark.sparkContext.broadcast({"mean": np.asarray(pca["mean"]),
                                           "components": np.asarray(pca["components"])})
-    fields = [*features_df.schema.fields, StructField("pca", ArrayType(FloatType()))]
-    schema = StructType([StructField(f.name, ArrayType(f.dataType.elementType, containsNull=False)
-                                     if isinstance(f.dataType, ArrayType) else f.dataType, nullable=False)
-                         for f in fields])
+    schema = _required_schema([*features_df.schema.fields, StructField("pca", ArrayType(FloatType()))])
 
     def project(batches):
         from orchard import pca_transform_arrow
@@ -192,25 +237,35 @@ class OutputRefused(ValueError):
     """The output cannot be replaced without losing data orchard did not write (exit code 2)."""
 
 
-def _check_output(spark, input, output, overwrite_bucket_root):
-    """run() replaces OUTPUT's orchard files (Spark's "overwrite" mode deletes features/ and errors/ whole), so
-    `orchard run --overwrite`'s guard applies first, the same C++ function (orchard.check_overwrite) on the
-    files listed through Hadoop: no output overlapping the input, no bucket root without overwrite_bucket_root,
-    nothing there that orchard did not write. Raises OutputRefused before anything is deleted."""
+def _list_files(spark, uri):
+    """Relative paths of every file below URI (none when it does not exist), listed through Hadoop."""
+    filesystem, path = _hadoop_file(spark, uri)
+    if not filesystem.exists(path):
+        return []
+    if filesystem.getFileStatus(path).isFile():
+        raise OutputRefused(f"output {uri} is a file, not a folder")
+    root = str(filesystem.makeQualified(path).toString()).rstrip("/") + "/"
+    entries, files = [], filesystem.listFiles(path, True)
+    while files.hasNext():
+        entries.append(str(files.next().getPath().toString())[len(root):])
+    return sorted(entries)
+
+
+def _check_output(spark, input, output, overwrite, overwrite_bucket_root):
+    """`orchard run`'s rules before run() replaces OUTPUT's files (Spark's "overwrite" mode deletes features/ and
+    errors/ whole): a non-empty output needs `overwrite` (the Spark job does not resume), and then
+    orchard.check_overwrite, the C++ guard of `orchard run --overwrite`, on the files listed through Hadoop: no
+    output overlapping the input, no bucket root without overwrite_bucket_root, nothing there that orchard did
+    not write. Raises OutputRefused before anything is deleted."""
     from orchard import check_overwrite
-    filesystem, path = _hadoop_file(spark, output)
-    entries = []
-    if filesystem.exists(path):
-        if filesystem.getFileStatus(path).isFile():
-            raise OutputRefused(f"output {output} is a file, not a folder")
-        root = str(filesystem.makeQualified(path).toString()).rstrip("/") + "/"
-        files = filesystem.listFiles(path, True)
-        while files.hasNext():
-            entries.append(str(files.next().getPath().toString())[len(root):])
+    entries = _list_files(spark, output)
     try:
         check_overwrite(str(input), str(output), entries, overwrite_bucket_root)
     except ValueError as error:
         raise OutputRefused(str(error)) from None
+    if entries and not overwrite:
+        what = "a finished job" if "_SUCCESS" in entries else "files"
+        raise OutputRefused(f"{output} holds {what}; pass --overwrite to replace it")
 
 
 def _parquet_bytes(table):
@@ -219,45 +274,127 @@ def _parquet_bytes(table):
     return sink.getvalue().to_pybytes()
 
 
+def _vectors_not_null(df):
+    """The same rows, every column and array element declared non-null (_required_schema)."""
+    return df.mapInArrow(lambda batches: batches, _required_schema(df.schema.fields))
+
+
+class _Stages:
+    """Wall seconds of the job's stages, printed as they end (the gap to `orchard run` is visible per stage)."""
+
+    def __init__(self, log):
+        self.seconds, self._log, self._started = {}, log, time.time()
+
+    def end(self, name):
+        now = time.time()
+        self.seconds[name] = now - self._started
+        self._started = now
+        if self._log:
+            print(f"orchard.spark: {name} {self.seconds[name]:.1f} s", file=sys.stderr)
+
+
+def _pca_json(pca, skipped):
+    if pca is None:
+        return {"skipped": skipped, "k": 0}
+    k, dim = pca["components"].shape
+    return {"file": "pca.parquet", "k": int(k), "dim": int(dim), "n_samples": int(pca["n_samples"]),
+            "explained_variance_ratio": float(np.sum(pca["explained_variance_ratio"]))}
+
+
+def _manifest(spark, input, output, options, counts, workers, pca, skipped, stages, wall):
+    """`orchard run`'s _SUCCESS schema (README, "Output format") for the Spark job: model identity and
+    preprocessing as the workers' Featurizers report them, the part files as written, counts and stage times."""
+    worker = next(iter(workers.values()), {})
+    files = _list_files(spark, output)
+    seen = counts["written"] + counts["failed"]
+    return {"orchard_version": __import__("orchard").__version__, "input": str(input),
+            "counts": {"seen": seen, **counts},
+            "model": {"file": str(options["model"]), "sha256": worker.get("sha256"),
+                      "feature_tensor": worker.get("feature_tensor"), "feature_dim": worker.get("feature_dim"),
+                      "precision": options["precision"]},
+            "preprocess": json.loads(worker["preprocess"]) if "preprocess" in worker else None,
+            "pca": _pca_json(pca, skipped),
+            "files": {folder: [f for f in files if f.startswith(folder + "/") and f.endswith(".parquet")]
+                      for folder in ("features", "errors")} | {"pca": "pca.parquet" if pca else None},
+            "batch_size": options["batch"], "engine": "spark", "master": spark.sparkContext.master,
+            "workers": {name: {"compile_seconds": w["compile_seconds"], "threads": w["threads"]}
+                        for name, w in sorted(workers.items())},
+            "timings": {f"{name}_seconds": seconds for name, seconds in stages.items()},
+            "wall_seconds": wall, "images_per_second": seen / wall if wall > 0 else 0.0}
+
+
+def _images(spark, input, max_file_bytes):
+    """Every file below INPUT as Spark's binaryFile rows (path, length, content), except that a file over
+    max_file_bytes comes with a null content: the `length` filter is pushed into the binaryFile source, which
+    then never reads it (Spark would fail the task over spark.sql.sources.binaryFile.maxLength, 2 GiB), and the
+    C++ side makes it a read error row from its length."""
+    from pyspark.sql import functions as F
+    listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
+    small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content")
+    large = listing.where(F.col("length") > max_file_bytes).select(
+        "path", "length", F.lit(None).cast("binary").alias("content"))
+    return small.unionByName(large)
+
+
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
-        batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite_bucket_root=False):
+        batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite=False, overwrite_bucket_root=False,
+        max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, rows_per_part=8192, log=False,
+        jvm_start_seconds=None):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
-    features/ (path, label, features, pca), errors/ (path, stage, message), pca.parquet and, last, _SUCCESS (JSON
-    counts and PCA summary); an earlier _SUCCESS there is removed first, so a failed rerun leaves none. Orchard's
-    files already in OUTPUT are replaced, but an output holding anything else, overlapping INPUT, or a bucket
-    root without overwrite_bucket_root raises OutputRefused first (_check_output)."""
+    features/ (path, label, features, pca; at most rows_per_part rows a part), errors/ (path, stage, message),
+    pca.parquet and, last, _SUCCESS (`orchard run`'s manifest); an earlier _SUCCESS there is removed first, so a
+    failed rerun leaves none. A non-empty OUTPUT needs overwrite, and even then an output holding anything orchard
+    did not write, overlapping INPUT, or a bucket root without overwrite_bucket_root raises OutputRefused first
+    (_check_output). Files over max_file_bytes and images over max_pixels are error rows, as in `orchard run`.
+    With fewer than 2 featurised images there is no PCA (`orchard run`'s small-job rule):
+    features without `pca`, no pca.parquet, and _SUCCESS says why. log: print stage times to stderr;
+    jvm_start_seconds: the session's start, when the caller measured it, joins the stage times."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
     started = time.time()
-    _check_output(spark, input, output, overwrite_bucket_root)
+    stages = _Stages(log)
+    if jvm_start_seconds is not None:
+        stages.seconds["jvm_start"] = jvm_start_seconds
+    _check_output(spark, input, output, overwrite, overwrite_bucket_root)
     _delete_file(spark, _child(output, "_SUCCESS"))
+    workers = spark.sparkContext.accumulator({}, _WorkersInfo())
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
     # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
-    images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
-    featurised = featurise(images, model=model, preset=preset, feature_tensor=feature_tensor,
-                           precision=precision, batch=batch, threads=threads)
+    featurised = featurise(_images(spark, input, max_file_bytes), model=model, preset=preset,
+                           feature_tensor=feature_tensor, precision=precision, batch=batch, threads=threads,
+                           max_pixels=max_pixels, max_file_bytes=max_file_bytes, workers=workers)
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)
+    by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())
+    counts = {"written": by_outcome.get(True, 0), "failed": by_outcome.get(False, 0)}
+    stages.end("featurise")
     good = featurised.where("stage IS NULL").select("path", "label", "features")
     errors = featurised.where("stage IS NOT NULL").select("path", "stage", "message")
-    stages = {}
-    pca = fit_pca(good, k=pca_k, variance=pca_variance)
-    stages["features_and_pca_fit"] = time.time() - started
+    pca, skipped = None, ""
+    if counts["written"] >= 2:
+        pca = fit_pca(good, k=pca_k, variance=pca_variance)
+    else:
+        skipped = (f"PCA needs at least 2 images with features, this job has {counts['written']}; features are "
+                   "written without the pca column")
+    stages.end("pca_fit")
     # ZSTD, like `orchard run`'s parts (Spark's default is Snappy).
-    transform(good, pca).write.mode("overwrite").option("compression", "zstd").parquet(_child(output, "features"))
-    errors.write.mode("overwrite").option("compression", "zstd").parquet(_child(output, "errors"))
-    _write_file(spark, _child(output, "pca.parquet"), _parquet_bytes(_pca_table(pca)))
-    stages["transform_and_write"] = time.time() - started - stages["features_and_pca_fit"]
-    written, failed = good.count(), errors.count()
+    features = transform(good, pca) if pca else _vectors_not_null(good)
+    for frame, folder in ((features, "features"), (errors, "errors")):
+        (frame.write.mode("overwrite").option("compression", "zstd").option("maxRecordsPerFile", rows_per_part)
+         .parquet(_child(output, folder)))
+    if pca:
+        _write_file(spark, _child(output, "pca.parquet"), _parquet_bytes(_pca_table(pca)))
+    else:
+        _delete_file(spark, _child(output, "pca.parquet"))
     featurised.unpersist()
-    wall = time.time() - started
-    summary = {"counts": {"seen": written + failed, "written": written, "failed": failed}, "input": str(input),
-               "model": {"file": str(model), "feature_tensor": feature_tensor, "precision": precision},
-               "preprocess": preset,
-               "pca": {"k": int(pca["components"].shape[0]),
-                       "explained_variance_ratio": float(np.sum(pca["explained_variance_ratio"]))},
-               "engine": "spark", "master": spark.sparkContext.master, "stage_seconds": stages,
-               "wall_seconds": wall,
-               "images_per_second": (written + failed) / wall if wall > 0 else 0.0}
+    stages.end("transform_and_write")
+    if log:
+        for name, worker in sorted(workers.value.items()):
+            print(f"orchard.spark: model compile on {name} {worker['compile_seconds']:.1f} s, "
+                  f"{worker['threads']} threads", file=sys.stderr)
+    options = {"model": model, "precision": precision, "batch": batch}
+    summary = _manifest(spark, input, output, options, counts, workers.value, pca, skipped, stages.seconds,
+                        time.time() - started)
     _write_file(spark, _child(output, "_SUCCESS"), (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
@@ -341,8 +478,8 @@ def argument_parser():
     p.add_argument("--input", "-i", required=True,
                    help="folder <root>/[<split>/]<Label>/<file> (any Hadoop URI: local, s3a://bucket/prefix, ...)")
     p.add_argument("--output", "-o", required=True,
-                   help="output folder (any Hadoop URI: local, s3a://bucket/prefix, ...); orchard's files there are "
-                        "replaced, anything else there is refused (exit 2)")
+                   help="output folder (any Hadoop URI: local, s3a://bucket/prefix, ...): new or empty, else "
+                        "--overwrite (exit 2 without it, or when anything there is not orchard's)")
     p.add_argument("--s3-endpoint", default=None,
                    help="S3-compatible server for s3a:// URIs (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else "
                         "AWS); ignored under spark-submit, where --conf spark.hadoop.fs.s3a.endpoint=... applies")
@@ -354,11 +491,19 @@ def argument_parser():
                    help="default: the model's (raw for uint8/int8 input, else imagenet)")
     p.add_argument("--precision", default="f32", choices=["f32", "bf16", "int8"])
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--threads", type=int, default=0, help="per Python worker; 0 = one per core")
+    p.add_argument("--threads", type=int, default=0,
+                   help="decode and inference threads per Python worker; 0 = the task's cores (spark.task.cpus)")
+    p.add_argument("--max-pixels", type=int, default=100_000_000,
+                   help="images with more pixels (width x height) are error rows, as in `orchard run`")
+    p.add_argument("--max-file-bytes", type=int, default=MAX_FILE_BYTES,
+                   help="larger input files are error rows (stage read), never read, as in `orchard run`")
+    p.add_argument("--rows-per-part", type=int, default=8192, help="at most this many rows per Parquet part")
     p.add_argument("--pca-k", type=int, default=0)
     p.add_argument("--pca-variance", type=float, default=0.95)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty output: deletes only what orchard writes there (as `orchard run`)")
     p.add_argument("--overwrite-bucket-root", action="store_true",
-                   help="allow the output to be a whole bucket (its orchard files are replaced)")
+                   help="with --overwrite, allow the output to be a whole bucket")
     return parser
 
 
@@ -367,12 +512,18 @@ def main(argv=None):
     master = args.master
     if master is None and not _started_by_spark_submit():
         master = "local[2]"
+    started = time.time()
     spark = session(master, s3_endpoint=args.s3_endpoint)
+    jvm_start = time.time() - started
+    print(f"orchard.spark: jvm_start {jvm_start:.1f} s", file=sys.stderr)
     try:
         summary = run(spark, args.input, args.output, model=args.model, preset=args.preprocess,
                       feature_tensor=args.feature_tensor, precision=args.precision, batch=args.batch,
                       threads=args.threads, pca_k=args.pca_k, pca_variance=args.pca_variance,
-                      overwrite_bucket_root=args.overwrite_bucket_root)
+                      overwrite=args.overwrite, overwrite_bucket_root=args.overwrite_bucket_root,
+                      max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes,
+                      rows_per_part=args.rows_per_part, log=True,
+                      jvm_start_seconds=jvm_start)
     except OutputRefused as error:
         print(f"orchard.spark: usage error: {error}", file=sys.stderr)
         return 2

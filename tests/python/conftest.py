@@ -3,13 +3,16 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import emr_node
 from s3_server import S3Server
+from spark_cluster import SparkCluster
 
 REPO = Path(__file__).resolve().parents[2]
 ORCHARD_BIN = Path(os.environ.get("ORCHARD_BIN", REPO / "build" / "orchard"))
@@ -86,3 +89,82 @@ def s3_server(tmp_path_factory):
     server = S3Server(tmp_path_factory.mktemp("s3") / "root")
     yield server
     server.stop()
+
+
+def run_checked(command, **kwargs):
+    """Runs a command (text output captured); a non-zero exit fails the test with the end of its output."""
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-3000:]}")
+    return result
+
+
+def clean_env():
+    """No PYTHONPATH, ORCHARD_CORE_DIR or report asset variables: a venv must find orchard and its files on its
+    own."""
+    unset = ("PYTHONPATH", "ORCHARD_CORE_DIR", "VIRTUAL_ENV", "ORCHARD_REPORT_TEMPLATE", "ORCHARD_NODE_MODULES")
+    return {k: v for k, v in os.environ.items() if k not in unset}
+
+
+# The policy scripts/build_wheel.sh tags the wheel with (auditwheel repair; README, "The wheel").
+WHEEL_POLICY = "manylinux_2_34_x86_64"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The orchard wheel, built once per session from the checkout by scripts/build_wheel.sh (pip wheel without
+    build isolation: the project .venv holds the pinned build requirements; then auditwheel repair);
+    ORCHARD_WHEEL names one built already instead."""
+    if os.environ.get("ORCHARD_WHEEL"):
+        return Path(os.environ["ORCHARD_WHEEL"])
+    out = tmp_path_factory.mktemp("wheel")
+    result = run_checked(["bash", REPO / "scripts" / "build_wheel.sh", out, sys.executable], env=clean_env(),
+                         cwd=out, timeout=1800)
+    wheel = Path(result.stdout.strip().splitlines()[-1])
+    assert wheel.parent == out and wheel.name.endswith(f"-{WHEEL_POLICY}.whl"), wheel
+    return wheel
+
+
+# The buckets of deploy/emr/settings.json, created on the cluster's S3 server: the recipe runs unchanged.
+EMR_SETTINGS = json.loads((REPO / "deploy" / "emr" / "settings.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def cluster_s3(tmp_path_factory):
+    """The S3 server (versitygw) of the standalone cluster's jobs, with deploy/emr/settings.json's buckets."""
+    server = S3Server(tmp_path_factory.mktemp("cluster-s3") / "root")
+    for location in ("input", "output", "artifacts"):
+        server.create_bucket(EMR_SETTINGS[location].removeprefix("s3://").split("/")[0])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emr_node_venv(wheel, cluster_s3, tmp_path_factory):
+    """deploy/emr/bootstrap.sh run as on an EMR node (emr_node.py): the wheel and its sha256 as
+    cluster/bootstrap-actions.json passes them, from the artifacts bucket. Returns (venv python, the bootstrap's
+    CompletedProcess, its work folder)."""
+    import hashlib
+    work = tmp_path_factory.mktemp("emr-node")
+    artifacts = EMR_SETTINGS["artifacts"]
+    wheel_uri = f"{artifacts}{wheel.name}"
+    cluster_s3.upload_file(wheel, wheel_uri.removeprefix("s3://"))
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    wheels = emr_node.wheelhouse(wheel, work / "wheelhouse", REPO / "scripts" / "requirements.txt")
+    prefix = work / "opt-orchard"
+    result = emr_node.bootstrap(prefix, wheel_uri, sha256, cluster_s3.client_env(), wheels, work)
+    if result.returncode != 0:
+        pytest.fail(f"bootstrap.sh exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return prefix / ".venv" / "bin" / "python", result, work
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(cluster_s3, tmp_path_factory):
+    """A Spark standalone master and two 1-core workers, each its own JVM on loopback (spark_cluster.py); the
+    workers' environment has the S3 server's keys and endpoint, as an EMR node has its instance role."""
+    cluster = SparkCluster(tmp_path_factory.mktemp("spark-cluster"), workers=2, cores=1,
+                           env=cluster_s3.client_env())
+    print(f"spark standalone cluster started in {cluster.start_seconds:.1f} s")
+    yield cluster
+    cluster.stop()

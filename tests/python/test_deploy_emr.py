@@ -37,9 +37,11 @@ def _load(name):
 
 
 def _script_setting(script, name):
-    """A NAME=value line of deploy/emr/SCRIPT, with $OTHER expanded from the lines before it."""
+    """A NAME=value line of deploy/emr/SCRIPT, with $OTHER expanded from the lines before it (and
+    ${OVERRIDE:-default} as its default)."""
     settings = {}
     for key, value in re.findall(r"^([A-Z_]+)=(\S+)$", (EMR / script).read_text(), re.MULTILINE):
+        value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)  # ${OVERRIDE:-default}: the default
         settings[key] = re.sub(r"\$(\w+)", lambda m: settings[m.group(1)], value)
     return settings[name]
 
@@ -153,7 +155,7 @@ def test_bootstrap_installs_a_wheel_built_for_its_python():
     python = _script_setting("bootstrap.sh", "PYTHON")
     assert _script_setting("package.sh", "PYTHON") == python  # the wheel is built by the nodes' interpreter
     tag = "cp" + python.removeprefix("python").replace(".", "")
-    assert re.fullmatch(rf"orchard-[0-9.]+-{tag}-{tag}-linux_x86_64\.whl", wheel_uri.rsplit("/", 1)[1]), wheel_uri
+    assert re.fullmatch(rf"orchard-[0-9.]+-{tag}-{tag}-manylinux_2_34_x86_64\.whl", wheel_uri.rsplit("/", 1)[1]), wheel_uri
 
 
 def test_step_runs_orchard_spark_with_arguments_it_accepts():
@@ -163,5 +165,5 @@ def test_step_runs_orchard_spark_with_arguments_it_accepts():
     parsed = orchard.spark.argument_parser().parse_args(args[args.index(script) + 1:])
     assert parsed.input == LOCATIONS["input"] and parsed.output.startswith(LOCATIONS["output"])
     assert parsed.model.startswith(LOCATIONS["artifacts"])
-    executor_cores = _load("cluster/configurations.json")[0]["Properties"]["spark.task.cpus"]
-    assert parsed.threads == int(executor_cores)  # one orchard per task, as many threads as the task's cores
+    # 0: as many threads as the task's cores (spark.task.cpus of cluster/configurations.json), one orchard per task.
+    assert parsed.threads == 0

@@ -5,6 +5,7 @@ A small Fruits-360-shaped folder (3 Test images x 10 labels + one corrupt .jpg) 
 subspace must agree, and the corrupt file must be an error row, not a failed job.
 """
 
+import json
 import shutil
 import sys
 
@@ -241,3 +242,78 @@ def test_module_command_runs_the_job(spark_input, tmp_path):
     assert summary["counts"] == {"seen": 31, "written": 30, "failed": 1} and summary["pca"]["k"] == 4
     assert pq.read_table(tmp_path / "out" / "features").num_rows == 30
     assert pq.read_table(tmp_path / "out" / "errors").num_rows == 1
+
+
+@pytest.fixture(scope="module")
+def recognition_input(tmp_path_factory):
+    """<root>/{Training,Test}/<Label>/: 8 Training and 4 Test images of each of 5 labels."""
+    root = tmp_path_factory.mktemp("spark_recognition")
+    for split, count in (("Training", 8), ("Test", 4)):
+        for label_dir in sorted((SAMPLE / split).iterdir())[:5]:
+            (root / split / label_dir.name).mkdir(parents=True)
+            for image in sorted(label_dir.glob("*.jpg"))[:count]:
+                shutil.copy(image, root / split / label_dir.name / image.name)
+    return root
+
+
+def _train_and_eval(output, folder):
+    run_orchard("train", output, "--bundle", folder / "bundle")
+    run_orchard("eval", output, "--bundle", folder / "bundle", "--report", folder / "report")
+    return json.loads((folder / "report" / "metrics.json").read_text())
+
+
+def test_train_eval_inspect_read_the_spark_output(spark, recognition_input, tmp_path):
+    """`orchard train` / `eval` / `inspect` used to refuse a Spark output (no model sha256 or preprocessing in
+    its _SUCCESS, list<float> vectors): trained on the Spark job's output, eval equals training on `orchard run`'s
+    within 0.002 top-1. rows_per_part bounds the rows of each part _SUCCESS lists."""
+    spark_out, cli_out = tmp_path / "spark", tmp_path / "cli"
+    summary = orchard.spark.run(spark, recognition_input, spark_out, model=DEFAULT_MODEL, batch=8, pca_k=8,
+                                rows_per_part=7)
+    parts = summary["files"]["features"]
+    assert sum(pq.read_metadata(spark_out / part).num_rows for part in parts) == 60
+    assert max(pq.read_metadata(spark_out / part).num_rows for part in parts) <= 7
+    run_orchard("run", "--input", recognition_input, "--output", cli_out, "--precision", "f32", "--pca-k", 8)
+    ours, reference = _train_and_eval(spark_out, tmp_path / "s"), _train_and_eval(cli_out, tmp_path / "c")
+    assert ours["n"] == reference["n"] == 20
+    assert abs(ours["top1"] - reference["top1"]) <= 0.002, (ours["top1"], reference["top1"])
+    inspected = run_orchard("inspect", spark_out).stdout
+    assert "== _SUCCESS" in inspected and '"engine": "spark"' in inspected
+
+
+def test_one_image_follows_the_small_job_rule_and_a_rerun_needs_overwrite(spark, tmp_path):
+    """fit_pca used to fail the whole job (exit 1) under 2 images; now, as `orchard run`: features without pca, no
+    pca.parquet, _SUCCESS says why. A rerun into the finished output needs overwrite (it used to replace it)."""
+    folder = tmp_path / "in" / "Kiwi"
+    folder.mkdir(parents=True)
+    shutil.copy(sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[0], folder / "1.jpg")
+    output = tmp_path / "out"
+    summary = orchard.spark.run(spark, tmp_path / "in", output, model=DEFAULT_MODEL, batch=8)
+    assert summary["counts"] == {"seen": 1, "written": 1, "failed": 0}
+    assert summary["pca"]["k"] == 0 and "at least 2" in summary["pca"]["skipped"]
+    assert pq.read_table(output / "features").column_names == ["path", "label", "features"]
+    assert not (output / "pca.parquet").exists()
+    with pytest.raises(orchard.spark.OutputRefused, match="holds a finished job; pass --overwrite"):
+        orchard.spark.run(spark, tmp_path / "in", output, model=DEFAULT_MODEL, batch=8)
+    again = orchard.spark.run(spark, tmp_path / "in", output, model=DEFAULT_MODEL, batch=8, overwrite=True,
+                              max_pixels=100 * 100 - 1)
+    assert again["counts"] == {"seen": 1, "written": 0, "failed": 1}  # 100x100 pixels: over the limit
+    errors = pq.read_table(output / "errors").to_pylist()
+    assert errors[0]["stage"] == "decode" and "image too large" in errors[0]["message"]
+
+
+def test_a_file_over_max_file_bytes_is_an_error_row_never_read(spark, tmp_path):
+    """Spark's binaryFile source had no size limit (the whole file was read into the task, up to its 2 GiB
+    maximum, which fails the task): a file over max_file_bytes is now a read error row, like `orchard run`'s."""
+    folder = tmp_path / "in" / "Kiwi"
+    folder.mkdir(parents=True)
+    images = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[:3]
+    for image in images:
+        shutil.copy(image, folder / image.name)
+    limit = max(image.stat().st_size for image in images) - 1
+    summary = orchard.spark.run(spark, tmp_path / "in", tmp_path / "out", model=DEFAULT_MODEL, batch=8,
+                                max_file_bytes=limit)
+    big = [image for image in images if image.stat().st_size > limit]
+    errors = pq.read_table(tmp_path / "out" / "errors").to_pylist()
+    assert [(e["path"], e["stage"]) for e in errors] == [(str(folder / big[0].name), "read")]
+    assert errors[0]["message"] == f"file too large: {big[0].stat().st_size} bytes, over the limit of {limit} bytes"
+    assert summary["counts"] == {"seen": 3, "written": 2, "failed": 1}

@@ -118,11 +118,12 @@ def test_success_manifest_is_written_last_and_holds_no_secret(server, spark_job)
 
 
 def test_a_failed_run_leaves_no_success(server):
-    """An output holding an earlier _SUCCESS, then a run into it that fails (its input does not exist): the
+    """An output holding an earlier _SUCCESS, then a run into it (--overwrite) that fails (its input does not exist): the
     stale _SUCCESS must be gone, so no reader takes the output for a finished job."""
     with server.filesystem().open_output_stream(f"{BUCKET}/rerun/_SUCCESS") as out:
         out.write(b"{}")
-    result = spark_run(server, "--input", f"s3a://{BUCKET}/no-such-prefix", "--output", f"s3a://{BUCKET}/rerun")
+    result = spark_run(server, "--input", f"s3a://{BUCKET}/no-such-prefix", "--output", f"s3a://{BUCKET}/rerun",
+                       "--overwrite")
     assert result.returncode != 0
     assert "no-such-prefix" in result.stderr
     assert server.filesystem().get_file_info(f"{BUCKET}/rerun/_SUCCESS").type == pafs.FileType.NotFound

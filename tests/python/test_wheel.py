@@ -12,7 +12,6 @@ CAP_SYS_ADMIN) for `unshare --mount`, as scripts/test.sh has.
 """
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEFAULT_MODEL, REPO, sample_images
+from conftest import DEFAULT_MODEL, REPO, WHEEL_POLICY, clean_env as _clean_env, run_checked as _run, sample_images
 
 sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402  (the in-tree module: build/python/orchard)
@@ -33,36 +32,11 @@ import orchard  # noqa: E402  (the in-tree module: build/python/orchard)
 REQUIREMENTS = REPO / "scripts" / "requirements.txt"
 
 
-def _run(command, **kwargs):
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
-                    f"{result.stderr[-3000:]}")
-    return result
-
-
-def _clean_env():
-    """No PYTHONPATH, ORCHARD_CORE_DIR or report asset variables: the venv must find orchard and its files on its
-    own."""
-    unset = ("PYTHONPATH", "ORCHARD_CORE_DIR", "VIRTUAL_ENV", "ORCHARD_REPORT_TEMPLATE", "ORCHARD_NODE_MODULES")
-    return {k: v for k, v in os.environ.items() if k not in unset}
-
-
-POLICY = "manylinux_2_34_x86_64"
+POLICY = WHEEL_POLICY
 # What the wheel bundles (orchard.libs/) and what it must not: those come from the pyarrow and openvino wheels.
 BUNDLED = ("libjpeg", "libpng16", "libwebp", "liblapacke", "libopenblas", "liblinear")
 NOT_BUNDLED = ("libarrow", "libparquet", "libopenvino")
 SYSTEM_LIBRARY_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/lib/x86_64-linux-gnu"))
-
-
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    result = _run(["bash", REPO / "scripts" / "build_wheel.sh", out, sys.executable], env=_clean_env(), cwd=out,
-                  timeout=1800)
-    wheel = Path(result.stdout.strip().splitlines()[-1])
-    assert wheel.parent == out and wheel.name.endswith(f"-{POLICY}.whl"), wheel
-    return wheel
 
 
 def _bundled_libraries(wheel):

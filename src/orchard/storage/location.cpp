@@ -82,6 +82,13 @@ arrow::fs::FileInfo ListedFile(const Location& location, std::int64_t size) {
 
 }  // namespace
 
+void CheckFileSize(std::int64_t size, std::optional<std::int64_t> max_bytes) {
+  if (max_bytes && size > *max_bytes) {
+    throw InputError("file too large: " + std::to_string(size) + " bytes, over the limit of " +
+                     std::to_string(*max_bytes) + " bytes");
+  }
+}
+
 OpenedFile OpenForRead(const Location& location, std::optional<std::int64_t> known_size,
                        std::optional<std::int64_t> max_bytes) {
   // Opening a FIFO blocks until a writer appears: such local entries are refused before they are opened.
@@ -96,10 +103,7 @@ OpenedFile OpenForRead(const Location& location, std::optional<std::int64_t> kno
   if (!file.ok()) ThrowReadFailure(location, "cannot open", file.status());
   auto size = (*file)->GetSize();
   if (!size.ok()) ThrowReadFailure(location, "cannot read size", size.status());
-  if (max_bytes && *size > *max_bytes) {
-    throw InputError("file too large: " + std::to_string(*size) + " bytes, over the limit of " +
-                     std::to_string(*max_bytes) + " bytes");
-  }
+  CheckFileSize(*size, max_bytes);
   return {location, *file, *size};
 }
 

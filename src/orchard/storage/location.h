@@ -45,6 +45,8 @@ struct OpenedFile {
 // that is fatal); a storage failure that outlasted the retries is an IoError. A `known_size` (from a listing)
 // saves an object store the request that would ask for it (else a stat, or a HEAD request). A file of more
 // than `max_bytes` is an InputError before anything is read.
+// The size rule of OpenForRead: an InputError ("file too large: ...") when `size` bytes exceed `max_bytes`.
+void CheckFileSize(std::int64_t size, std::optional<std::int64_t> max_bytes);
 OpenedFile OpenForRead(const Location& location, std::optional<std::int64_t> known_size = {},
                        std::optional<std::int64_t> max_bytes = {});
 // Reads `opened.size` bytes, never more (a file that grew since is read as it was when opened); a file that

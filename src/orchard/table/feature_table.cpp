@@ -70,8 +70,35 @@ std::shared_ptr<arrow::RecordBatch> AddPcaColumn(const std::shared_ptr<arrow::Re
       "adding pca column");
 }
 
+namespace {
+
+// A list<float32> column (Spark's Parquet parts: Spark has no fixed-size array type) whose rows are all
+// non-null and of one length, as the row-major rows it holds; otherwise invalid_argument naming the first bad
+// row.
+FloatRows UniformListRows(const arrow::ListArray& list, const std::string& name) {
+  if (list.value_type()->id() != arrow::Type::FLOAT)
+    throw std::invalid_argument("column '" + name + "' is not float");
+  const auto rows = list.length();
+  const auto dim = rows > 0 ? list.value_length(0) : 0;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    if (list.IsNull(i) || list.value_length(i) != dim ||
+        list.value_offset(i) != list.value_offset(0) + i * dim) {
+      throw std::invalid_argument("column '" + name + "': row " + std::to_string(i) + " is null or not " +
+                                  std::to_string(dim) + " values like row 0");
+    }
+  }
+  const auto& values = static_cast<const arrow::FloatArray&>(*list.values());
+  const float* first = values.raw_values() + (rows > 0 ? list.value_offset(0) : 0);
+  return {std::span<const float>(first, static_cast<std::size_t>(dim * rows)), static_cast<std::size_t>(dim)};
+}
+
+}  // namespace
+
 FloatRows FloatColumn(const arrow::RecordBatch& batch, const std::string& name) {
   const auto column = batch.GetColumnByName(name);
+  if (column && column->type_id() == arrow::Type::LIST) {
+    return UniformListRows(static_cast<const arrow::ListArray&>(*column), name);
+  }
   if (!column || column->type_id() != arrow::Type::FIXED_SIZE_LIST) {
     throw std::invalid_argument("no fixed-size list column '" + name + "'");
   }

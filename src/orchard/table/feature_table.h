@@ -32,7 +32,8 @@ std::shared_ptr<arrow::RecordBatch> MakeFeatureBatch(const std::vector<std::stri
 std::shared_ptr<arrow::RecordBatch> AddPcaColumn(const std::shared_ptr<arrow::RecordBatch>& staged,
                                                  FloatRows pca);
 
-// The float values of a fixed_size_list<float32> column, row-major, without copying.
+// The float values of a fixed_size_list<float32> column, row-major, without copying. A list<float32> column
+// (the Spark job's parts) is taken when all its rows have one length; else std::invalid_argument.
 FloatRows FloatColumn(const arrow::RecordBatch& batch, const std::string& name);
 
 struct ErrorRow {

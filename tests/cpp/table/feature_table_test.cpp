@@ -62,5 +62,32 @@ TEST(FeatureTableTest, MismatchedSizesAreRejected) {
   EXPECT_THROW(MakeFeatureBatch({"p"}, {"a", "b"}, {features, 3}), std::invalid_argument);
 }
 
+// Spark's Parquet parts hold list<float> vectors (Spark has no fixed-size array type); train/eval/inspect
+// used to refuse them ("no fixed-size list column").
+std::shared_ptr<arrow::RecordBatch> ListBatch(const std::vector<float>& values,
+                                              const std::vector<int32_t>& offsets) {
+  auto flat = std::make_shared<arrow::FloatArray>(static_cast<int64_t>(values.size()),
+                                                  arrow::Buffer::FromVector(std::vector<float>(values)));
+  auto offsets_array = std::make_shared<arrow::Int32Array>(
+      static_cast<int64_t>(offsets.size()), arrow::Buffer::FromVector(std::vector<int32_t>(offsets)));
+  auto list = arrow::ListArray::FromArrays(*offsets_array, *flat).ValueOrDie();
+  return arrow::RecordBatch::Make(arrow::schema({arrow::field("features", list->type())}), list->length(),
+                                  {list});
+}
+
+TEST(FeatureTableTest, SparkListColumnOfOneLengthIsReadAsRows) {
+  const auto batch = ListBatch({1, 2, 3, 4, 5, 6}, {0, 2, 4, 6});
+  const FloatRows rows = FloatColumn(*batch, "features");
+  EXPECT_EQ(rows.dim, 2u);
+  EXPECT_EQ(std::vector<float>(rows.values.begin(), rows.values.end()),
+            (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  const FloatRows tail = FloatColumn(*batch->Slice(2), "features");
+  EXPECT_EQ(std::vector<float>(tail.values.begin(), tail.values.end()), (std::vector<float>{5, 6}));
+}
+
+TEST(FeatureTableTest, SparkListColumnOfMixedLengthsIsRefused) {
+  EXPECT_THROW(FloatColumn(*ListBatch({1, 2, 3, 4, 5}, {0, 2, 5}), "features"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace orchard
