@@ -32,7 +32,6 @@ import orchard  # noqa: E402  (the in-tree module: build/python/orchard)
 REQUIREMENTS = REPO / "scripts" / "requirements.txt"
 
 
-POLICY = WHEEL_POLICY
 # What the wheel bundles (orchard.libs/) and what it must not: those come from the pyarrow and openvino wheels.
 BUNDLED = ("libjpeg", "libpng16", "libwebp", "liblapacke", "libopenblas", "liblinear")
 NOT_BUNDLED = ("libarrow", "libparquet", "libopenvino")
@@ -142,7 +141,7 @@ def test_wheel_is_manylinux_2_34(wheel):
     """auditwheel's symbol policy is manylinux_2_34 (no glibc symbol newer than 2.34, no libstdc++ one newer than
     GLIBCXX_3.4.29); its only outside libraries are pyarrow's and openvino's (so its overall tag stays linux)."""
     shown = json.loads(_run([sys.executable, "-m", "auditwheel", "show", "--json", wheel]).stdout)
-    assert shown["sym_tag"] == POLICY, shown
+    assert shown["sym_tag"] == WHEEL_POLICY, shown
     assert shown["external_libs"] and all(name.startswith(NOT_BUNDLED) for name in shown["external_libs"]), shown
 
 
