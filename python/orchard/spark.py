@@ -15,6 +15,7 @@ The model is compiled once per Python worker process and reused across batches a
 """
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -24,16 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from ._spark_output import (OutputRefused, Stages, check_output, child, delete_file, manifest,
+                            parquet_bytes, pca_table, write_file)
+from ._spark_session import s3a_conf, s3a_jar_conf, s3a_jars, session, started_by_spark_submit  # noqa: F401 (API)
 
 DEFAULT_MODEL = str(Path(os.environ.get("ORCHARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
                     / "models" / "mobilenetv2-12-int8.onnx")
-# hadoop-aws and the AWS SDK for s3a:// (scripts/fetch_spark_jars.sh), added to sessions this module starts.
-SPARK_JARS_DIR = Path(os.environ.get("ORCHARD_SPARK_JARS", Path(__file__).resolve().parents[2] / ".tools" / "jars"))
-# The AWS SDK's default chain: environment keys, AWS_PROFILE + shared files, web identity, container, instance
-# role; the same chain as the C++ core's S3 support. No key ever goes into the Spark/Hadoop configuration.
-S3A_CREDENTIALS = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
-
 # `orchard run`'s default --max-file-bytes (256 MiB).
 MAX_FILE_BYTES = 256 * 2**20
 
@@ -193,134 +191,9 @@ def transform(features_df, pca):
     return features_df.mapInArrow(project, schema)
 
 
-def _pca_table(pca):
-    k, dim = pca["components"].shape
-    vectors = pa.FixedSizeListArray.from_arrays(pa.array(pca["components"].reshape(-1)), dim)
-    metadata = {"format_version": 1, "dim": int(dim), "k": int(k), "total_variance": float(pca["total_variance"]),
-                "n_samples": int(pca["n_samples"]), "mean": [float(v) for v in pca["mean"]]}
-    schema = pa.schema([pa.field("component", pa.int32(), False), pa.field("explained_variance", pa.float64(), False),
-                        pa.field("explained_variance_ratio", pa.float64(), False),
-                        pa.field("vector", pa.list_(pa.float64(), dim), False)],
-                       metadata={"orchard.pca": json.dumps(metadata)})
-    return pa.Table.from_arrays([pa.array(np.arange(k, dtype=np.int32)), pa.array(pca["explained_variance"]),
-                                 pa.array(pca["explained_variance_ratio"]), vectors], schema=schema)
-
-
-def _child(uri, name):
-    return f"{str(uri).rstrip('/')}/{name}"
-
-
-def _hadoop_file(spark, uri):
-    """(FileSystem, Path) of a URI through Spark's Hadoop configuration: the driver's own files go through the
-    same file system as Spark's writers, so any output Spark can write (local, s3a://, hdfs://, EMR's s3://)
-    works, with the same credentials."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(str(uri))
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def _write_file(spark, uri, data):
-    filesystem, path = _hadoop_file(spark, uri)
-    stream = filesystem.create(path, True)
-    try:
-        stream.write(bytearray(data))
-    finally:
-        stream.close()
-
-
-def _delete_file(spark, uri):
-    filesystem, path = _hadoop_file(spark, uri)
-    filesystem.delete(path, False)
-
-
-class OutputRefused(ValueError):
-    """The output cannot be replaced without losing data orchard did not write (exit code 2)."""
-
-
-def _list_files(spark, uri):
-    """Relative paths of every file below URI (none when it does not exist), listed through Hadoop."""
-    filesystem, path = _hadoop_file(spark, uri)
-    if not filesystem.exists(path):
-        return []
-    if filesystem.getFileStatus(path).isFile():
-        raise OutputRefused(f"output {uri} is a file, not a folder")
-    root = str(filesystem.makeQualified(path).toString()).rstrip("/") + "/"
-    entries, files = [], filesystem.listFiles(path, True)
-    while files.hasNext():
-        entries.append(str(files.next().getPath().toString())[len(root):])
-    return sorted(entries)
-
-
-def _check_output(spark, input, output, overwrite, overwrite_bucket_root):
-    """`orchard run`'s rules before run() replaces OUTPUT's files (Spark's "overwrite" mode deletes features/ and
-    errors/ whole): a non-empty output needs `overwrite` (the Spark job does not resume), and then
-    orchard.check_overwrite, the C++ guard of `orchard run --overwrite`, on the files listed through Hadoop: no
-    output overlapping the input, no bucket root without overwrite_bucket_root, nothing there that orchard did
-    not write. Raises OutputRefused before anything is deleted."""
-    from orchard import check_overwrite
-    entries = _list_files(spark, output)
-    try:
-        check_overwrite(str(input), str(output), entries, overwrite_bucket_root)
-    except ValueError as error:
-        raise OutputRefused(str(error)) from None
-    if entries and not overwrite:
-        what = "a finished job" if "_SUCCESS" in entries else "files"
-        raise OutputRefused(f"{output} holds {what}; pass --overwrite to replace it")
-
-
-def _parquet_bytes(table):
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
-
-
 def _vectors_not_null(df):
     """The same rows, every column and array element declared non-null (_required_schema)."""
     return df.mapInArrow(lambda batches: batches, _required_schema(df.schema.fields))
-
-
-class _Stages:
-    """Wall seconds of the job's stages, printed as they end (the gap to `orchard run` is visible per stage)."""
-
-    def __init__(self, log):
-        self.seconds, self._log, self._started = {}, log, time.time()
-
-    def end(self, name):
-        now = time.time()
-        self.seconds[name] = now - self._started
-        self._started = now
-        if self._log:
-            print(f"orchard.spark: {name} {self.seconds[name]:.1f} s", file=sys.stderr)
-
-
-def _pca_json(pca, skipped):
-    if pca is None:
-        return {"skipped": skipped, "k": 0}
-    k, dim = pca["components"].shape
-    return {"file": "pca.parquet", "k": int(k), "dim": int(dim), "n_samples": int(pca["n_samples"]),
-            "explained_variance_ratio": float(np.sum(pca["explained_variance_ratio"]))}
-
-
-def _manifest(spark, input, output, options, counts, workers, pca, skipped, stages, wall):
-    """`orchard run`'s _SUCCESS schema (README, "Output format") for the Spark job: model identity and
-    preprocessing as the workers' Featurizers report them, the part files as written, counts and stage times."""
-    worker = next(iter(workers.values()), {})
-    files = _list_files(spark, output)
-    seen = counts["written"] + counts["failed"]
-    return {"orchard_version": __import__("orchard").__version__, "input": str(input),
-            "counts": {"seen": seen, **counts},
-            "model": {"file": str(options["model"]), "sha256": worker.get("sha256"),
-                      "feature_tensor": worker.get("feature_tensor"), "feature_dim": worker.get("feature_dim"),
-                      "precision": options["precision"]},
-            "preprocess": json.loads(worker["preprocess"]) if "preprocess" in worker else None,
-            "pca": _pca_json(pca, skipped),
-            "files": {folder: [f for f in files if f.startswith(folder + "/") and f.endswith(".parquet")]
-                      for folder in ("features", "errors")} | {"pca": "pca.parquet" if pca else None},
-            "batch_size": options["batch"], "engine": "spark", "master": spark.sparkContext.master,
-            "workers": {name: {"compile_seconds": w["compile_seconds"], "threads": w["threads"]}
-                        for name, w in sorted(workers.items())},
-            "timings": {f"{name}_seconds": seconds for name, seconds in stages.items()},
-            "wall_seconds": wall, "images_per_second": seen / wall if wall > 0 else 0.0}
 
 
 def _images(spark, input, max_file_bytes):
@@ -331,9 +204,35 @@ def _images(spark, input, max_file_bytes):
     from pyspark.sql import functions as F
     listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
     small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content")
+    # One task for the (usually no) large files: as many partitions as the scan has, each a round trip to a
+    # Python worker, would only add tasks.
     large = listing.where(F.col("length") > max_file_bytes).select(
-        "path", "length", F.lit(None).cast("binary").alias("content"))
+        "path", "length", F.lit(None).cast("binary").alias("content")).coalesce(1)
     return small.unionByName(large)
+
+
+@contextlib.contextmanager
+def _image_scan_partitions(spark):
+    """Spark's file scan packs files into partitions counting each file as 4 MiB more than its size, at most
+    128 MiB a partition: ~31 photos a task, 326 tasks for 5,195 photos, and per task a round trip to a Python
+    worker: 1.6x the featurise time and 8x the write time of 8 tasks (bench/results/spark_vs_run-*.txt). For
+    the job's scan a file costs 64 KiB to open (decoding and embedding it costs far more than reading 64 KiB),
+    and the input is split into at least 4 partitions per task slot (retries and stragglers stay small), at most
+    256 MiB each. The session's settings are restored afterwards."""
+    settings = {"spark.sql.files.openCostInBytes": str(64 * 1024),
+                "spark.sql.files.maxPartitionBytes": str(256 * 2**20),
+                "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism)}
+    saved = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
@@ -345,18 +244,26 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
     pca.parquet and, last, _SUCCESS (`orchard run`'s manifest); an earlier _SUCCESS there is removed first, so a
     failed rerun leaves none. A non-empty OUTPUT needs overwrite, and even then an output holding anything orchard
     did not write, overlapping INPUT, or a bucket root without overwrite_bucket_root raises OutputRefused first
-    (_check_output). Files over max_file_bytes and images over max_pixels are error rows, as in `orchard run`.
+    (check_output). Files over max_file_bytes and images over max_pixels are error rows, as in `orchard run`.
     With fewer than 2 featurised images there is no PCA (`orchard run`'s small-job rule):
     features without `pca`, no pca.parquet, and _SUCCESS says why. log: print stage times to stderr;
     jvm_start_seconds: the session's start, when the caller measured it, joins the stage times."""
+    with _image_scan_partitions(spark):
+        return _run(spark, input, output, model, preset, feature_tensor, precision, batch, threads, pca_k,
+                    pca_variance, overwrite, overwrite_bucket_root, max_pixels, max_file_bytes, rows_per_part, log,
+                    jvm_start_seconds)
+
+
+def _run(spark, input, output, model, preset, feature_tensor, precision, batch, threads, pca_k, pca_variance,
+         overwrite, overwrite_bucket_root, max_pixels, max_file_bytes, rows_per_part, log, jvm_start_seconds):
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     started = time.time()
-    stages = _Stages(log)
+    stages = Stages(log)
     if jvm_start_seconds is not None:
         stages.seconds["jvm_start"] = jvm_start_seconds
-    _check_output(spark, input, output, overwrite, overwrite_bucket_root)
-    _delete_file(spark, _child(output, "_SUCCESS"))
+    check_output(spark, input, output, overwrite, overwrite_bucket_root)
+    delete_file(spark, child(output, "_SUCCESS"))
     workers = spark.sparkContext.accumulator({}, _WorkersInfo())
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
@@ -381,11 +288,11 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
     features = transform(good, pca) if pca else _vectors_not_null(good)
     for frame, folder in ((features, "features"), (errors, "errors")):
         (frame.write.mode("overwrite").option("compression", "zstd").option("maxRecordsPerFile", rows_per_part)
-         .parquet(_child(output, folder)))
+         .parquet(child(output, folder)))
     if pca:
-        _write_file(spark, _child(output, "pca.parquet"), _parquet_bytes(_pca_table(pca)))
+        write_file(spark, child(output, "pca.parquet"), parquet_bytes(pca_table(pca)))
     else:
-        _delete_file(spark, _child(output, "pca.parquet"))
+        delete_file(spark, child(output, "pca.parquet"))
     featurised.unpersist()
     stages.end("transform_and_write")
     if log:
@@ -393,81 +300,10 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
             print(f"orchard.spark: model compile on {name} {worker['compile_seconds']:.1f} s, "
                   f"{worker['threads']} threads", file=sys.stderr)
     options = {"model": model, "precision": precision, "batch": batch}
-    summary = _manifest(spark, input, output, options, counts, workers.value, pca, skipped, stages.seconds,
+    summary = manifest(spark, input, output, options, counts, workers.value, pca, skipped, stages.seconds,
                         time.time() - started)
-    _write_file(spark, _child(output, "_SUCCESS"), (json.dumps(summary, indent=2) + "\n").encode())
+    write_file(spark, child(output, "_SUCCESS"), (json.dumps(summary, indent=2) + "\n").encode())
     return summary
-
-
-def _started_by_spark_submit():
-    """spark-submit starts the JVM before Python: its --jars/--conf and the cluster's defaults then apply."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ
-
-
-def s3a_jars():
-    """The jars scripts/fetch_spark_jars.sh put in SPARK_JARS_DIR (none if it was not run)."""
-    return sorted(str(jar) for jar in SPARK_JARS_DIR.glob("*.jar"))
-
-
-def _is_local_master(master):
-    """local, local[N], local[*], local[N,F]: driver and executors are threads of one JVM (not local-cluster)."""
-    return bool(master) and (master == "local" or master.startswith("local["))
-
-
-def s3a_jar_conf(master):
-    """How a session this module starts gets s3a_jars(). A local master puts them on the driver's class path,
-    which its executors share (one JVM): spark.jars would copy them (558 MB with the AWS SDK bundle) into a
-    temporary folder at every session start. Other masters (and none, which spark-submit's defaults decide) keep
-    spark.jars, which ships them to executors in other JVMs."""
-    jars = s3a_jars()
-    if not jars:
-        return {}
-    if _is_local_master(master):
-        return {"spark.driver.extraClassPath": os.pathsep.join(jars)}
-    return {"spark.jars": ",".join(jars)}
-
-
-def s3a_conf(endpoint=None):
-    """Spark settings for s3a:// URIs: credentials from the AWS default chain, and for an S3-compatible server
-    (`endpoint`, else AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL: the C++ core's order) that endpoint with
-    path-style addressing. Region: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 with a custom endpoint
-    (else S3A finds the bucket's)."""
-    conf = {"spark.hadoop.fs.s3a.aws.credentials.provider": S3A_CREDENTIALS}
-    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if endpoint:
-        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
-        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
-        region = region or "us-east-1"
-    if region:
-        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
-    return conf
-
-
-def session(master="local[2]", app_name="orchard", conf=None, s3_endpoint=None):
-    """A SparkSession whose Python workers can import orchard (local masters inherit this process's env). When
-    this process starts Spark itself (not under spark-submit) it also gets s3a://: the jars of s3a_jars() (as
-    s3a_jar_conf(master) adds them) and the settings of s3a_conf(s3_endpoint). `conf` is applied last and wins."""
-    from pyspark.sql import SparkSession
-    package_root = str(Path(__file__).resolve().parents[1])
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if package_root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([package_root, *paths])
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if not os.environ.get("JAVA_HOME") and Path("/usr/lib/jvm/java-17-openjdk-amd64").is_dir():
-        os.environ["JAVA_HOME"] = "/usr/lib/jvm/java-17-openjdk-amd64"
-    builder = (SparkSession.builder.appName(app_name)
-               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "256")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "4"))
-    if master:
-        builder = builder.master(master)
-    if not _started_by_spark_submit():
-        conf = {**s3a_jar_conf(master), **s3a_conf(s3_endpoint), **(conf or {})}
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
 
 
 def argument_parser():
@@ -510,7 +346,7 @@ def argument_parser():
 def main(argv=None):
     args = argument_parser().parse_args(argv)
     master = args.master
-    if master is None and not _started_by_spark_submit():
+    if master is None and not started_by_spark_submit():
         master = "local[2]"
     started = time.time()
     spark = session(master, s3_endpoint=args.s3_endpoint)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "orchard/common/error.h"
+#include "orchard/common/threads.h"
 #include "orchard/model/model_graph.h"
 
 namespace orchard {
@@ -43,6 +44,10 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
       break;
   }
   if (options.threads > 0) properties.emplace(ov::inference_num_threads(options.threads));
+  // With fewer threads than cores the process shares the machine (Spark task slots, several services): OpenVINO
+  // would pin every such process's threads to the same first cores, and two 1-thread Spark workers on 2 cores
+  // then ran at the speed of one (bench/results/spark_vs_run-*.txt). The OS scheduler spreads them instead.
+  if (options.threads > 0 && options.threads < ThreadsOrCores()) properties.emplace(ov::hint::enable_cpu_pinning(false));
   return properties;
 }
 
