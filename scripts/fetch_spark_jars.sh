@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The jars Spark needs for s3a:// URIs, from Maven Central into .tools/jars (orchard.spark adds every jar there
-# to spark.jars): org.apache.hadoop:hadoop-aws at the Hadoop version inside pyspark's own jars, and the
-# software.amazon.awssdk:bundle its POM requires. Both versions are pinned in scripts/versions.sh and checked
+# to spark.jars): org.apache.hadoop:hadoop-aws at the Hadoop version inside pyspark's own jars, the
+# software.amazon.awssdk:bundle its POM requires, and org.apache.spark:spark-hadoop-cloud at pyspark's Spark
+# version (its commit protocol lets Spark's writers use hadoop-aws's S3A "magic" committer). Both versions are pinned in scripts/versions.sh and checked
 # here against pyspark and against hadoop-aws's POM, so a pyspark upgrade fails loudly instead of mixing Hadoops.
 # Every jar is checked against Central's .sha1. Idempotent: a verified jar keeps its .sha1 beside it and is not
 # fetched again; jars of other versions are removed.
@@ -16,6 +17,7 @@ JARS_DIR="$ROOT/.tools/jars"
 ARTIFACTS=(
   "org.apache.hadoop:hadoop-aws:$HADOOP_AWS_VERSION"
   "software.amazon.awssdk:bundle:$AWS_SDK_V2_BUNDLE_VERSION"
+  "org.apache.spark:spark-hadoop-cloud_$SPARK_SCALA_VERSION:$SPARK_HADOOP_CLOUD_VERSION"
 )
 
 # $1 group, $2 artifact, $3 version, $4 extension -> its URL on Maven Central.
@@ -23,18 +25,29 @@ central_url() {
   echo "$MAVEN_CENTRAL/${1//.//}/$2/$3/$2-$3.$4"
 }
 
-pyspark_hadoop_version() {
-  local jars api
+# $1 a jar name's prefix in pyspark's jars folder -> the rest of that jar's name without .jar (its version).
+pyspark_jar_version() {
+  local jars jar
   jars=$("$ROOT/.venv/bin/python" -c "import pathlib, pyspark; print(pathlib.Path(pyspark.__file__).parent / 'jars')")
-  api=$(find "$jars" -maxdepth 1 -name 'hadoop-client-api-*.jar' -printf '%f\n' | head -n 1)
-  [ -n "$api" ] || { echo "fetch_spark_jars: no hadoop-client-api-*.jar in $jars" >&2; return 1; }
-  api=${api#hadoop-client-api-}
-  echo "${api%.jar}"
+  jar=$(find "$jars" -maxdepth 1 -name "$1*.jar" -printf '%f\n' | head -n 1)
+  [ -n "$jar" ] || { echo "fetch_spark_jars: no $1*.jar in $jars" >&2; return 1; }
+  jar=${jar#"$1"}
+  echo "${jar%.jar}"
+}
+
+check_spark_matches_pyspark() {
+  local pyspark_spark
+  pyspark_spark=$(pyspark_jar_version "spark-core_$SPARK_SCALA_VERSION-")
+  if [ "$pyspark_spark" != "$SPARK_HADOOP_CLOUD_VERSION" ]; then
+    echo "fetch_spark_jars: pyspark ships Spark $pyspark_spark (Scala $SPARK_SCALA_VERSION) but scripts/versions.sh" \
+      "pins SPARK_HADOOP_CLOUD_VERSION=$SPARK_HADOOP_CLOUD_VERSION; set it to match" >&2
+    return 1
+  fi
 }
 
 check_hadoop_matches_pyspark() {
   local pyspark_hadoop
-  pyspark_hadoop=$(pyspark_hadoop_version)
+  pyspark_hadoop=$(pyspark_jar_version hadoop-client-api-)
   if [ "$pyspark_hadoop" != "$HADOOP_AWS_VERSION" ]; then
     echo "fetch_spark_jars: pyspark ships Hadoop $pyspark_hadoop but scripts/versions.sh pins" \
       "HADOOP_AWS_VERSION=$HADOOP_AWS_VERSION; set it (and AWS_SDK_V2_BUNDLE_VERSION) to match" >&2
@@ -91,6 +104,7 @@ remove_other_versions() {
 
 main() {
   check_hadoop_matches_pyspark
+  check_spark_matches_pyspark
   mkdir -p "$JARS_DIR"
   remove_other_versions
   local missing=()

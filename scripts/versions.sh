@@ -11,3 +11,7 @@ export VEGA_EMBED_VERSION="6.29.0"
 # bundle the version its POM requires (hadoop-project's aws-java-sdk-v2.version; checked the same way).
 export HADOOP_AWS_VERSION="3.4.1"
 export AWS_SDK_V2_BUNDLE_VERSION="2.24.6"
+# Spark's cloud committer bindings (PathOutputCommitProtocol for the S3A "magic" committer): the Spark inside
+# pyspark's jars (spark-core_<scala>-<version>.jar; checked the same way).
+export SPARK_HADOOP_CLOUD_VERSION="4.0.1"
+export SPARK_SCALA_VERSION="2.13"

@@ -56,10 +56,27 @@ def s3a_conf(endpoint=None):
     return conf
 
 
+def s3a_committer_conf():
+    """Spark settings that make its writers commit s3a:// output with hadoop-aws's S3A "magic" committer
+    (Hadoop's S3A committer documentation; Spark's "Integration with Cloud Infrastructures"): each task attempt
+    uploads its files as multipart uploads left uncompleted, and the job commit completes those of the
+    committed attempts, so no rename (a copy on S3) and no file of a failed or duplicate attempt ever appears.
+    Other schemes keep Hadoop's FileOutputCommitter through the same protocol. Empty without the
+    spark-hadoop-cloud jar among s3a_jars()."""
+    if not any(Path(jar).name.startswith("spark-hadoop-cloud_") for jar in s3a_jars()):
+        return {}
+    return {"spark.hadoop.fs.s3a.committer.name": "magic",
+            "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
+            "spark.sql.sources.commitProtocolClass": "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol",
+            "spark.sql.parquet.output.committer.class":
+                "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter"}
+
+
 def session(master="local[2]", app_name="orchard", conf=None, s3_endpoint=None):
     """A SparkSession whose Python workers can import orchard (local masters inherit this process's env). When
     this process starts Spark itself (not under spark-submit) it also gets s3a://: the jars of s3a_jars() (as
-    s3a_jar_conf(master) adds them) and the settings of s3a_conf(s3_endpoint). `conf` is applied last and wins."""
+    s3a_jar_conf(master) adds them), the settings of s3a_conf(s3_endpoint) and the S3A committer's
+    (s3a_committer_conf()). `conf` is applied last and wins."""
     from pyspark.sql import SparkSession
     package_root = str(Path(__file__).resolve().parents[1])
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -76,7 +93,7 @@ def session(master="local[2]", app_name="orchard", conf=None, s3_endpoint=None):
     if master:
         builder = builder.master(master)
     if not started_by_spark_submit():
-        conf = {**s3a_jar_conf(master), **s3a_conf(s3_endpoint), **(conf or {})}
+        conf = {**s3a_jar_conf(master), **s3a_conf(s3_endpoint), **s3a_committer_conf(), **(conf or {})}
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

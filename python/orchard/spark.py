@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ._spark_output import (OutputRefused, Stages, check_output, child, delete_file, manifest,
-                            parquet_bytes, pca_table, write_file)
-from ._spark_session import s3a_conf, s3a_jar_conf, s3a_jars, session, started_by_spark_submit  # noqa: F401 (API)
+# Absolute imports: spark-submit runs this file as a script (__main__), outside its package.
+from orchard._spark_output import (OutputRefused, Stages, check_output, child, delete_file, manifest,
+                                   parquet_bytes, pca_table, write_file)
+from orchard._spark_session import (s3a_committer_conf, s3a_conf, s3a_jar_conf, s3a_jars,  # noqa: F401 (API)
+                                    session, started_by_spark_submit)
 
 DEFAULT_MODEL = str(Path(os.environ.get("ORCHARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
                     / "models" / "mobilenetv2-12-int8.onnx")
@@ -215,24 +217,22 @@ def _images(spark, input, max_file_bytes):
 def _image_scan_partitions(spark):
     """Spark's file scan packs files into partitions counting each file as 4 MiB more than its size, at most
     128 MiB a partition: ~31 photos a task, 326 tasks for 5,195 photos, and per task a round trip to a Python
-    worker: 1.6x the featurise time and 8x the write time of 8 tasks (bench/results/spark_vs_run-*.txt). For
+    worker; 1.6x the featurise time and 8x the write time of 8 tasks (bench/results/spark_vs_run-*.txt). For
     the job's scan a file costs 64 KiB to open (decoding and embedding it costs far more than reading 64 KiB),
-    and the input is split into at least 4 partitions per task slot (retries and stragglers stay small), at most
-    256 MiB each. The session's settings are restored afterwards."""
-    settings = {"spark.sql.files.openCostInBytes": str(64 * 1024),
-                "spark.sql.files.maxPartitionBytes": str(256 * 2**20),
+    a partition holds at most 32 MiB (~460 photos of 5 KB, ~12 of 2.5 MB: short tails and small retries), and
+    there are at least 4 partitions per task slot. Settings the session already has are kept; the others are
+    unset again afterwards."""
+    defaults = {"spark.sql.files.openCostInBytes": str(64 * 1024),
+                "spark.sql.files.maxPartitionBytes": str(32 * 2**20),
                 "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism)}
-    saved = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
+    unset = [key for key in defaults if spark.conf.get(key, None) is None]
+    for key in unset:
+        spark.conf.set(key, defaults[key])
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+        for key in unset:
+            spark.conf.unset(key)
 
 
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",

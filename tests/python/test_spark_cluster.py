@@ -13,6 +13,7 @@ exactly once, and the _SUCCESS manifest has `orchard run`'s model, preprocessing
 import json
 import re
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -21,6 +22,9 @@ import pytest
 
 from conftest import DEFAULT_MODEL, EMR_SETTINGS, REPO, SAMPLE, assert_same_pca_model, read_manifest, run_orchard
 from s3_server import ACCESS_KEY, SECRET_KEY
+
+sys.path.insert(0, str(REPO / "python"))
+import orchard.spark  # noqa: E402
 
 EMR = REPO / "deploy" / "emr"
 LABELS = 4
@@ -72,15 +76,16 @@ def _step_args(venv_python, output):
 
 
 def _conf(server):
-    """EMR's spark-defaults for this machine: the s3a jars and S3 server, small input splits (several tasks
-    per worker, so a lost worker loses some), no UI."""
+    """EMR's spark-defaults for this machine: the s3a jars and S3 server, the S3A magic committer (EMR's own
+    S3-optimised committer does the same for s3://), small input splits (several tasks per worker, so a lost
+    worker loses some), no UI."""
     return {"spark.jars": ",".join(map(str, JARS)),
             "spark.hadoop.fs.s3a.endpoint": server.endpoint, "spark.hadoop.fs.s3a.path.style.access": "true",
             "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
             "spark.hadoop.fs.s3a.aws.credentials.provider":
                 "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider",
             "spark.sql.files.maxPartitionBytes": "262144", "spark.sql.files.openCostInBytes": "65536",
-            "spark.ui.enabled": "false"}
+            "spark.ui.enabled": "false", **orchard.spark.s3a_committer_conf()}
 
 
 def _submit(cluster, server, venv_python, output):
@@ -101,7 +106,8 @@ def step_job(spark_cluster, uploaded, emr_node_venv):
     output = "s3a://" + _bucket_key(EMR_SETTINGS["output"]) + "cluster-step/"
     started = time.monotonic()
     result = _submit(spark_cluster, uploaded, venv_python, output)
-    assert result.returncode == 0, result.stderr[-5000:]
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout.
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     print(f"step job on the standalone cluster: {time.monotonic() - started:.1f} s")
     return output, result
 
@@ -169,8 +175,8 @@ def test_step_runs_on_both_workers_with_the_task_cores(step_job, uploaded, cli_o
 
 def test_killed_worker_still_gives_every_image_exactly_once(spark_cluster, uploaded, emr_node_venv):
     """Worker 1's JVM, its executor and Python workers are killed (SIGKILL) while its tasks run: Spark reruns
-    them on worker 0 and the default commit protocol (FileOutputCommitter, through s3a on versitygw) keeps
-    only the committed attempts' files."""
+    them on worker 0 and the S3A magic committer (through s3a on versitygw) completes only the committed
+    attempts' uploads."""
     venv_python, _, _ = emr_node_venv
     output = "s3a://" + _bucket_key(EMR_SETTINGS["output"]) + "cluster-killed/"
     options, script = _step_args(venv_python, output)
@@ -195,4 +201,6 @@ def test_killed_worker_still_gives_every_image_exactly_once(spark_cluster, uploa
     assert manifest["counts"]["written"] == LABELS * PER_LABEL
     listed = sum(_read(uploaded, output, name).num_rows for name in manifest["files"]["features"])
     assert listed == LABELS * PER_LABEL
+    with uploaded.filesystem().open_input_stream(f"{_bucket_key(output).rstrip('/')}/features/_SUCCESS") as stream:
+        assert json.loads(stream.read())["committer"] == "magic"
 

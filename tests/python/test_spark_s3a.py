@@ -127,3 +127,17 @@ def test_a_failed_run_leaves_no_success(server):
     assert result.returncode != 0
     assert "no-such-prefix" in result.stderr
     assert server.filesystem().get_file_info(f"{BUCKET}/rerun/_SUCCESS").type == pafs.FileType.NotFound
+
+
+def test_s3a_output_is_committed_by_the_magic_committer(server, spark_job):
+    """Spark's default commit renames (copies, on S3) every file at job commit; the S3A magic committer completes
+    the committed task attempts' multipart uploads instead. Its features/_SUCCESS is its JSON summary (Hadoop's
+    SuccessData), naming the committer and exactly the part files in place; FileOutputCommitter's is empty."""
+    filesystem = server.filesystem()
+    success = json.loads(filesystem.open_input_stream(f"{BUCKET}/out/features/_SUCCESS").read())
+    assert success["committer"] == "magic"
+    parts = {info.path.split("/", 1)[1] for info in filesystem.get_file_info(
+        pafs.FileSelector(f"{BUCKET}/out/features")) if info.path.endswith(".parquet")}
+    assert {name.lstrip("/") for name in success["filenames"]} == parts
+    leftovers = filesystem.get_file_info(pafs.FileSelector(f"{BUCKET}/out", recursive=True))
+    assert not [info.path for info in leftovers if "__magic" in info.path or "_temporary" in info.path]
