@@ -63,7 +63,11 @@ void BindFeaturizer(nb::module_& m) {
            "`length` "
            "(over max_file_bytes: a read error row, the content not looked at) -> ArrowBatches of "
            "path (file: prefix dropped), label (parent folder), features list<float> (null on error), "
-           "stage, message (null if ok). Image bytes are read in place, never copied. Errors as featurize.");
+           "stage, message (null if ok). Or a struct column `image` as spark.read.format('image') reads it "
+           "(origin, height, width, nChannels, mode, data: decoded gray/BGR/BGRA pixels): path = origin, the "
+           "pixels preprocessed as decoded files are; an undecodable or inconsistent picture is a decode "
+           "error "
+           "row. Image bytes are read in place, never copied. Errors as featurize.");
 }
 
 }  // namespace

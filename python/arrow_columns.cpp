@@ -71,6 +71,35 @@ std::vector<std::optional<std::string_view>> ByteViews(const arrow::Array& colum
   return views;
 }
 
+ImageStruct ReadImageStruct(const arrow::Array& column, const std::string& what) {
+  if (column.type_id() != arrow::Type::STRUCT)
+    throw std::invalid_argument(what + ": expected a struct column, got " + column.type()->ToString());
+  const auto& image = static_cast<const arrow::StructArray&>(column);
+  const auto field = [&](const std::string& name) {
+    auto child = image.GetFieldByName(name);  // sliced to the struct's rows
+    if (!child)
+      throw std::invalid_argument(what + ": no field '" + name + "' (" + column.type()->ToString() + ")");
+    return child;
+  };
+  const auto int32_field = [&](const std::string& name) {
+    auto child = field(name);
+    if (child->type_id() != arrow::Type::INT32)
+      throw std::invalid_argument(what + ": field '" + name + "' is " + child->type()->ToString() +
+                                  ", not int32");
+    return std::static_pointer_cast<arrow::Int32Array>(child);
+  };
+  ImageStruct out{ByteViews(*field("origin"), what + ": field 'origin'"),
+                  ByteViews(*field("data"), what + ": field 'data'"),
+                  int32_field("height"),
+                  int32_field("width"),
+                  int32_field("nChannels"),
+                  int32_field("mode")};
+  for (std::int64_t i = 0; i < image.length(); ++i) {
+    if (image.IsNull(i)) out.origins[static_cast<std::size_t>(i)] = std::nullopt;
+  }
+  return out;
+}
+
 template <typename T>
 std::span<const T> ListRow(const arrow::Array& column, std::int64_t row, const std::string& what) {
   if (column.IsNull(row)) throw std::invalid_argument(what + ": row " + std::to_string(row) + " is null");

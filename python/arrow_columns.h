@@ -25,6 +25,17 @@ std::shared_ptr<arrow::Array> RequireColumn(const arrow::RecordBatch& batch, con
 // Each value of a string or binary column (plain, large or view), nullopt where null: views into its buffers.
 std::vector<std::optional<std::string_view>> ByteViews(const arrow::Array& column, const std::string& what);
 
+// A struct column as Spark's image data source reads images (ImageSchema: origin string, height, width,
+// nChannels, mode int32, data binary), viewed in place; origins are nullopt where the struct row is null.
+// Throws std::invalid_argument naming `what` when the column is not a struct or a field is missing or of
+// another type.
+struct ImageStruct {
+  std::vector<std::optional<std::string_view>> origins;
+  std::vector<std::optional<std::string_view>> data;
+  std::shared_ptr<arrow::Int32Array> height, width, channels, mode;
+};
+ImageStruct ReadImageStruct(const arrow::Array& column, const std::string& what);
+
 // The rows of a list column (list, large_list or fixed_size_list) of T as one row-major matrix: a view of the
 // column's values when its rows are contiguous (always, for arrays built by Arrow, Spark or orchard), else a
 // copy. Throws std::invalid_argument naming `what` for a null row or element, rows of different lengths, or

@@ -55,6 +55,55 @@ std::shared_ptr<arrow::RecordBatch> FeaturizedBatch(std::span<const ImageInput> 
        StringColumn(stages), StringColumn(messages)});
 }
 
+// java.net.URI's %XX escapes decoded (anything else kept as it is): Spark's image source gives each file's
+// origin as a URI (`file:///a/b%20c.jpg`), where binaryFile gives Hadoop's Path.toString() (`file:/a/b
+// c.jpg`).
+std::string PercentDecoded(std::string_view uri) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(uri.size());
+  for (std::size_t i = 0; i < uri.size(); ++i) {
+    if (uri[i] == '%' && i + 2 < uri.size() && hex(uri[i + 1]) >= 0 && hex(uri[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(uri[i + 1]) * 16 + hex(uri[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(uri[i]);
+    }
+  }
+  return out;
+}
+
+// Spark's image source rows: path = origin (percent-decoded, file: prefix dropped: binaryFile's path for the
+// same file), pixels viewed in place. A null field reads as absent (size 0 or no data), so that row becomes a
+// "decode" error row rather than a failed task; only a row without origin (nothing to name the error row by)
+// is refused.
+std::vector<ImageInput> ImageStructInputs(const arrow::Array& column, const std::string& what) {
+  const ImageStruct image = ReadImageStruct(column, what);
+  std::vector<ImageInput> inputs(static_cast<std::size_t>(column.length()));
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!image.origins[i])
+      throw std::invalid_argument(what + ": row " + std::to_string(i) + " has no origin");
+    inputs[i].path = OutputPath(PercentDecoded(*image.origins[i]));
+    const auto row = static_cast<std::int64_t>(i);
+    const auto value = [row](const arrow::Int32Array& field, int absent) {
+      return field.IsValid(row) ? field.Value(row) : absent;
+    };
+    OpenCvPixels pixels{value(*image.height, 0),
+                        value(*image.width, 0),
+                        value(*image.channels, 0),
+                        value(*image.mode, -1),
+                        {}};
+    if (image.data[i]) pixels.data = AsBytes(*image.data[i]);
+    inputs[i].pixels = pixels;
+  }
+  return inputs;
+}
+
 }  // namespace
 
 std::string OutputPath(std::string_view path_or_uri) {
@@ -123,6 +172,10 @@ nb::object Featurizer::FeaturizeArrow(nb::handle source, std::size_t batch_size)
 std::shared_ptr<arrow::RecordBatch> Featurizer::FeaturizeBatch(const arrow::RecordBatch& batch,
                                                                std::size_t batch_size) {
   const std::string what = "featurize_arrow";
+  if (auto image = batch.GetColumnByName("image")) {
+    const std::vector<ImageInput> inputs = ImageStructInputs(*image, what + ": column 'image'");
+    return FeaturizedBatch(inputs, Run(inputs, batch_size), feature_dim());
+  }
   const auto paths = ByteViews(*RequireColumn(batch, "path", what), what + ": column 'path'");
   std::vector<std::optional<std::string_view>> contents;
   if (auto content = batch.GetColumnByName("content"))
@@ -155,6 +208,26 @@ FeatureRows Featurizer::Run(std::span<const ImageInput> inputs, std::size_t batc
   return rows;
 }
 
+std::optional<ImageFailure> Featurizer::PrepareInput(const ImageInput& image_input, std::span<float> slot,
+                                                     const char*& stage) const {
+  if (image_input.pixels) {
+    stage = "decode";
+    return embedder_->PrepareOpenCv(*image_input.pixels, slot);
+  }
+  std::shared_ptr<arrow::Buffer> owned;
+  std::span<const std::uint8_t> bytes;
+  if (image_input.length) CheckFileSize(*image_input.length, max_file_bytes_);
+  if (image_input.bytes) {
+    bytes = *image_input.bytes;
+    CheckFileSize(static_cast<std::int64_t>(bytes.size()), max_file_bytes_);
+  } else {
+    owned = ReadAll(ResolveLocation(image_input.path), {}, max_file_bytes_);
+    bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
+  }
+  stage = "decode";
+  return embedder_->Prepare(bytes, slot);
+}
+
 // Reads (when the caller gave no bytes), decodes and preprocesses inputs [start, start + count) in parallel,
 // each image straight into its slot of the batch tensor `input`. Returns which slots hold an image; the
 // others are error entries. A storage failure is rethrown: it is not the image's fault.
@@ -169,21 +242,10 @@ std::vector<char> Featurizer::PrepareBatch(std::span<const ImageInput> inputs, s
     rows.errors.emplace_back(static_cast<std::int64_t>(start + j), std::move(stage), std::move(message));
   };
   auto prepare = [&](std::size_t j) {
-    const ImageInput& image_input = inputs[start + j];
     const char* stage = "read";
     try {
-      std::shared_ptr<arrow::Buffer> owned;
-      std::span<const std::uint8_t> bytes;
-      if (image_input.length) CheckFileSize(*image_input.length, max_file_bytes_);
-      if (image_input.bytes) {
-        bytes = *image_input.bytes;
-        CheckFileSize(static_cast<std::int64_t>(bytes.size()), max_file_bytes_);
-      } else {
-        owned = ReadAll(ResolveLocation(image_input.path), {}, max_file_bytes_);
-        bytes = {owned->data(), static_cast<std::size_t>(owned->size())};
-      }
-      stage = "decode";
-      const auto failure = embedder_->Prepare(bytes, std::span(input).subspan(j * image_size, image_size));
+      const auto failure =
+          PrepareInput(inputs[start + j], std::span(input).subspan(j * image_size, image_size), stage);
       if (failure) return fail(j, failure->stage, failure->message);
       ok[j] = 1;
     } catch (const IoError&) {

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "orchard/image/opencv_pixels.h"
 #include "orchard/model/image_embedder.h"
 #include "orchard/pipeline/model_loading.h"
 #include "orchard/storage/location.h"
@@ -25,13 +26,14 @@ namespace nb = nanobind;
 
 using ErrorTuple = std::tuple<std::int64_t, std::string, std::string>;  // (index, stage, message)
 
-// One image: its bytes when the caller has them, else the path (local or s3://) is read. `length`: the file's
-// size as a listing gave it (Spark's binaryFile `length`), checked against the size limit before anything
-// else.
+// One image: its pixels when a reader decoded it already (Spark's image source), else its bytes when the
+// caller has them, else the path (local or s3://) is read. `length`: the file's size as a listing gave it
+// (Spark's binaryFile `length`), checked against the size limit before anything else.
 struct ImageInput {
   std::string path;
   std::optional<std::span<const std::uint8_t>> bytes;
   std::optional<std::int64_t> length;
+  std::optional<OpenCvPixels> pixels;
 };
 
 // Row i of `features` (row-major, feature_dim wide) belongs to input i; rows of failed inputs are NaN and
@@ -68,10 +70,17 @@ class Featurizer {
   // column `length` (a file over the size limit is an error row, neither read nor looked at). Returns one
   // row per input: path (file: prefix dropped, as `orchard run` writes paths), label (the parent folder),
   // features list<float> (null on error), stage and message (null when it worked).
+  // Or, instead of path/content/length, a struct column `image` as Spark's image source reads it (origin
+  // string, height, width, nChannels, mode int32, data binary: decoded pixels, OpenCvPixels' layout): the
+  // row's path is its origin, its pixels go through the decoded files' preprocessing (a missing or
+  // inconsistent picture is a "decode" error row naming the reason).
   nb::object FeaturizeArrow(nb::handle source, std::size_t batch_size);
 
  private:
   std::shared_ptr<arrow::RecordBatch> FeaturizeBatch(const arrow::RecordBatch& batch, std::size_t batch_size);
+  // Fills `slot` from one input's pixels, bytes or file; returns its failure, if any.
+  std::optional<ImageFailure> PrepareInput(const ImageInput& image_input, std::span<float> slot,
+                                           const char*& stage) const;
   // Runs with the GIL released; one caller at a time (the model's infer request is not shared).
   FeatureRows Run(std::span<const ImageInput> inputs, std::size_t batch_size);
   void RunBatch(std::span<const ImageInput> inputs, std::size_t start, std::size_t count,

@@ -98,12 +98,17 @@ def local_path(uri):
 def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
               threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None):
     """Features of a DataFrame of images: Spark's binaryFile source (path, length, content), or only `path`
-    (local paths or s3:// URIs the C++ side reads itself). A file over max_file_bytes (by `length`, or its
-    content's size) is a read error row. Returns FEATURISED_SCHEMA rows, one per image: a bad image has null
-    features and its stage (read | decode | preprocess | inference) and message; the job does not fail.
+    (local paths or s3:// URIs the C++ side reads itself), or Spark's image source (`spark.read.format("image")`:
+    a struct column `image` of decoded gray/BGR/BGRA pixels, any size; path = image.origin, and the pixels go
+    through the same resize and normalisation as decoded files, held to max_pixels; a file the image source
+    could not decode, or pixels not matching their size, is a decode error row). A file over max_file_bytes
+    (by `length`, or its content's size) is a read error row. Returns FEATURISED_SCHEMA rows, one per image: a
+    bad image has null features and its stage (read | decode | preprocess | inference) and message; the job
+    does not fail.
     threads: decode and inference threads per Python worker, 0 = the task's cores (spark.task.cpus).
     workers: an accumulator of _WorkersInfo, given each worker's model compile time and model identity."""
-    df = df.select(*[column for column in ("path", "length", "content") if column in df.columns])
+    columns = ["image"] if "image" in df.columns else ["path", "length", "content"]
+    df = df.select(*[column for column in columns if column in df.columns])
 
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value

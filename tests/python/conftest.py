@@ -160,6 +160,17 @@ def emr_node_venv(wheel, cluster_s3, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for every in-process Spark test (a session takes seconds to start), stopped at
+    the end of the test session."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard.spark
+    session = orchard.spark.session("local[2]", app_name="orchard-test")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def spark_cluster(cluster_s3, tmp_path_factory):
     """A Spark standalone master and two 1-core workers, each its own JVM on loopback (spark_cluster.py); the
     workers' environment has the S3 server's keys and endpoint, as an EMR node has its instance role."""

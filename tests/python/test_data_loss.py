@@ -279,7 +279,7 @@ def test_binding_applies_the_same_guard():
     orchard.check_overwrite("s3a://in/data", "s3a://out", ["_SUCCESS"], overwrite_bucket_root=True)
 
 
-def test_spark_job_refuses_what_orchard_run_refuses(work, tmp_path):
+def test_spark_job_refuses_what_orchard_run_refuses(spark, work, tmp_path):
     """The Spark job replaces features/ and errors/ whole (Spark's overwrite mode): onto the input's parent, or a
     folder whose features/ holds someone else's file, it must refuse before deleting anything."""
     sys.path.insert(0, str(REPO / "python"))
@@ -288,13 +288,9 @@ def test_spark_job_refuses_what_orchard_run_refuses(work, tmp_path):
     (other / "features").mkdir(parents=True)
     (other / "features" / "theirs.parquet").write_text("someone else's features")
     before = snapshot(work, other)
-    spark = orchard.spark.session("local[1]", app_name="orchard-data-loss")
-    try:
-        for output, reason in ((work, "contains the input"), (work / "data" / "Test", "is the input"),
-                               (other, "'features/theirs.parquet'")):
-            input = work / "data" / "Test" if output != work else work / "data"
-            with pytest.raises(orchard.spark.OutputRefused, match=reason):
-                orchard.spark.run(spark, input, output)
-    finally:
-        spark.stop()
+    for output, reason in ((work, "contains the input"), (work / "data" / "Test", "is the input"),
+                           (other, "'features/theirs.parquet'")):
+        input = work / "data" / "Test" if output != work else work / "data"
+        with pytest.raises(orchard.spark.OutputRefused, match=reason):
+            orchard.spark.run(spark, input, output)
     assert snapshot(work, other) == before

@@ -47,14 +47,6 @@ def cli_output(spark_input, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spark():
-    """One Spark session for the module's jobs (a session takes seconds to start)."""
-    session = orchard.spark.session("local[2]", app_name="orchard-test")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def spark_output(spark, spark_input, tmp_path_factory):
     output = tmp_path_factory.mktemp("spark") / "out"
     summary = orchard.spark.run(spark, spark_input, output, model=DEFAULT_MODEL, batch=8, pca_k=PCA_K)

@@ -41,6 +41,17 @@ std::optional<ImageFailure> ImageEmbedder::PreparePixels(const Image& rgb, std::
   return std::nullopt;
 }
 
+std::optional<ImageFailure> ImageEmbedder::PrepareOpenCv(const OpenCvPixels& pixels,
+                                                         std::span<float> slot) const {
+  Image rgb;
+  try {
+    rgb = ImageFromOpenCv(pixels, DecodeOptionsFor(spec_, max_pixels_));
+  } catch (const InputError& e) {
+    return ImageFailure{"decode", e.what()};
+  }
+  return PreparePixels(rgb, slot);
+}
+
 std::vector<std::optional<ImageFailure>> ImageEmbedder::Embed(std::span<const float> batch, std::size_t n,
                                                               std::span<float> features) const {
   const std::size_t dim = feature_dim();

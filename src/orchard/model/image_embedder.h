@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "orchard/image/image.h"
+#include "orchard/image/opencv_pixels.h"
 #include "orchard/image/preprocess_spec.h"
 #include "orchard/model/embedding_model.h"
 
@@ -43,6 +44,11 @@ class ImageEmbedder {
   // The same for a picture already decoded (R, G, B interleaved, as a decoder gives it), held to the same
   // pixel limit: an empty or oversized picture is returned as its failure.
   std::optional<ImageFailure> PreparePixels(const Image& rgb, std::span<float> slot) const;
+
+  // The same for pixels decoded by another reader in OpenCV's layout (Spark's image data source): converted
+  // to R, G, B by ImageFromOpenCv under the same pixel limit, then PreparePixels. A picture that is missing,
+  // oversized or does not match its declared size is returned as a "decode" failure.
+  std::optional<ImageFailure> PrepareOpenCv(const OpenCvPixels& pixels, std::span<float> slot) const;
 
   // Runs the model on the first n slots of `batch` (n × image_size() floats) and writes n × feature_dim()
   // floats into `features`. Returns the failure of each row that holds Inf or NaN (a model can overflow on
