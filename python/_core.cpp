@@ -12,6 +12,7 @@
 #include "arrow_capsule.h"
 #include "featurizer.h"
 #include "jobs.h"
+#include "manifest.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
 #include "orchard/storage/location.h"
@@ -79,6 +80,7 @@ NB_MODULE(_core, m) {
   orchard::python::ArrowBatches::Bind(m);
   BindFeaturizer(m);
   orchard::python::BindJobs(m);
+  orchard::python::BindManifest(m);
   orchard::python::BindPcaFunctions(m);
   m.def("output_path", &orchard::python::OutputPath, "path_or_uri"_a,
         "The path as `orchard run` writes it: Spark's `file:/a/b c.jpg` -> `/a/b c.jpg`; others unchanged.");

@@ -14,6 +14,7 @@
 #include "orchard/pipeline/output_layout.h"
 #include "orchard/pipeline/pca_stage.h"
 #include "orchard/pipeline/resume.h"
+#include "orchard/pipeline/run_manifest.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/storage/s3_filesystem.h"
 #include "orchard/table/input_inventory.h"
@@ -43,15 +44,6 @@ PcaOutcome FitPca(const CovarianceAccumulator& stats, const PcaSelection& select
                               "; features are written without the pca column"};
   }
   return {PcaModel::Fit(stats, selection), ""};
-}
-
-nlohmann::json PcaJson(const PcaOutcome& pca, const std::string& file) {
-  if (!pca.model) return {{"skipped", pca.skipped}, {"k", 0}};
-  return {{"file", file},
-          {"k", pca.model->k()},
-          {"dim", pca.model->dim()},
-          {"n_samples", pca.model->n_samples},
-          {"explained_variance_ratio", pca.model->explained_variance_ratio.sum()}};
 }
 
 // The parts of the job as _SUCCESS lists them: the parts written, without those left empty.
@@ -94,34 +86,34 @@ WrittenParts WriteParts(const OutputLayout& output, const ResumeState& state, co
   return written;
 }
 
-nlohmann::json Manifest(const RunSummary& summary, const Location& input, const LoadedModel& loaded,
-                        const RunOptions& options, const ExtractionSettings& settings, const PcaOutcome& pca,
-                        const ResumeState& state, const WrittenParts& parts, const CommitFiles& files) {
-  return {{"orchard_version", ORCHARD_VERSION},
-          {"input", input.uri()},
-          {"counts", {{"seen", summary.seen}, {"written", summary.written}, {"failed", summary.failed}}},
-          {"model",
-           {{"file", loaded.file.uri()},
-            {"sha256", loaded.sha256},
-            {"feature_tensor", loaded.model.feature_tensor()},
-            {"feature_dim", loaded.model.feature_dim()},
-            {"precision", PrecisionName(options.model.precision)},
-            {"static_batch", loaded.model.static_batch()},
-            {"streams", loaded.model.streams()}}},
-          {"preprocess", settings.preprocess.ToJson()},
-          {"pca", PcaJson(pca, files.pca)},
-          {"files",
-           {{"features", parts.features},
-            {"errors", parts.errors},
-            {"pca", pca.model ? nlohmann::json(files.pca) : nlohmann::json()},
-            {"pca_moments", files.moments},
-            {"inputs", files.inputs}}},
-          {"batch_size", options.model.batch_size},
-          {"io_threads", settings.read_threads},
-          {"decode_threads", settings.decode_threads},
-          {"wall_seconds", summary.wall_seconds},
-          {"attempt", {{"number", state.attempt}, {"images", summary.attempt_images}}},
-          {"images_per_second", summary.images_per_second}};
+// What `orchard run` tells RunManifest(); its own keys: the model's compiled batch and streams, and threads.
+ManifestFacts Facts(const RunSummary& summary, const Location& input, const LoadedModel& loaded,
+                    const RunOptions& options, const ExtractionSettings& settings, const PcaOutcome& pca,
+                    const ResumeState& state, const WrittenParts& parts, const CommitFiles& files) {
+  ManifestFacts facts;
+  facts.input = input.uri();
+  facts.written = summary.written;
+  facts.failed = summary.failed;
+  facts.model = {loaded.file.uri(), loaded.sha256, loaded.model.feature_tensor(), loaded.model.feature_dim(),
+                 std::string(PrecisionName(options.model.precision))};
+  facts.model_engine = {{"static_batch", loaded.model.static_batch()}, {"streams", loaded.model.streams()}};
+  facts.preprocess = settings.preprocess.ToJson();
+  if (pca.model) {
+    facts.pca = PcaFacts{pca.model->k(), pca.model->dim(), pca.model->n_samples,
+                         pca.model->explained_variance_ratio.sum()};
+  }
+  facts.pca_skipped = pca.skipped;
+  facts.feature_parts = parts.features;
+  facts.error_parts = parts.errors;
+  facts.pca_file = files.pca;
+  facts.moments_file = files.moments;
+  facts.inputs_file = files.inputs;
+  facts.batch_size = options.model.batch_size;
+  facts.attempt = state.attempt;
+  facts.attempt_images = summary.attempt_images;
+  facts.wall_seconds = summary.wall_seconds;
+  facts.engine = {{"io_threads", settings.read_threads}, {"decode_threads", settings.decode_threads}};
+  return facts;
 }
 
 }  // namespace
@@ -199,9 +191,10 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   summary.wall_seconds = SecondsSince(start);
   // This attempt's work over this attempt's time: rows kept from earlier attempts cost it nothing.
   summary.images_per_second = static_cast<double>(summary.attempt_images) / summary.wall_seconds;
-  summary.manifest = Manifest(summary, input, loaded, options, settings, pca, state, parts, files);
-  summary.manifest["timings"] = timings;
-  if (state.previous) summary.manifest["incremental"] = carried.changes;
+  ManifestFacts facts = Facts(summary, input, loaded, options, settings, pca, state, parts, files);
+  facts.timings = timings;
+  if (state.previous) facts.incremental = carried.changes;
+  summary.manifest = RunManifest(facts);
   WriteRunManifest(output, summary.manifest);
   // Only now: until _SUCCESS exists, the staged parts are what a resumed attempt builds on, and the finished
   // job's files what its readers read.
