@@ -1,5 +1,5 @@
 """The Spark job's output folder through Hadoop's FileSystem (local, s3a://, hdfs://, EMR's s3://): the overwrite
-guard, pca.parquet, _SUCCESS and the stage clock."""
+guard, pca.parquet, _SUCCESS (built by the C++ manifest writer) and the stage clock."""
 
 import json
 import sys
@@ -42,6 +42,21 @@ def write_file(spark, uri, data):
         stream.write(bytearray(data))
     finally:
         stream.close()
+
+
+def read_file(spark, uri):
+    """The bytes of a file, read through Hadoop (small files: manifests, moments, inventories)."""
+    filesystem, path = hadoop_file(spark, uri)
+    stream = filesystem.open(path)
+    try:
+        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+def exists(spark, uri):
+    filesystem, path = hadoop_file(spark, uri)
+    return bool(filesystem.exists(path))
 
 
 def delete_file(spark, uri):
@@ -104,31 +119,40 @@ class Stages:
             print(f"orchard.spark: {name} {self.seconds[name]:.1f} s", file=sys.stderr)
 
 
-def pca_json(pca, skipped):
-    if pca is None:
-        return {"skipped": skipped, "k": 0}
-    k, dim = pca["components"].shape
-    return {"file": "pca.parquet", "k": int(k), "dim": int(dim), "n_samples": int(pca["n_samples"]),
-            "explained_variance_ratio": float(np.sum(pca["explained_variance_ratio"]))}
+def success_text(spark, facts, model, workers, pca, stages):
+    """The text of _SUCCESS: `orchard run`'s manifest built by the same C++ function (orchard._core.run_manifest)
+    from the Spark job's facts (dict: input, counts, options, files, attempt, attempt_images, wall_seconds,
+    incremental), the model's identity (sha256, feature_tensor, feature_dim, preprocess as the Featurizers
+    report them), the PCA dict or None, and stage times; the Spark-only keys are engine, master and workers
+    (per worker: model compile seconds, threads, images featurised)."""
+    from orchard._core import run_manifest
+    options, files = facts["options"], facts["files"]
+    summary = None
+    if pca is not None:
+        k, dim = pca["components"].shape
+        summary = (int(k), int(dim), int(pca["n_samples"]), float(np.sum(pca["explained_variance_ratio"])))
+    engine = {"engine": "spark", "master": spark.sparkContext.master,
+              "workers": {name: {key: w.get(key) for key in ("compile_seconds", "threads", "images")}
+                          for name, w in sorted(workers.items())}}
+    return run_manifest(
+        input=str(facts["input"]), written=facts["counts"]["written"], failed=facts["counts"]["failed"],
+        model_file=str(options["model"]), model_sha256=model.get("sha256", ""),
+        feature_tensor=model.get("feature_tensor", ""), feature_dim=model.get("feature_dim", 0),
+        precision=options["precision"], preprocess=model.get("preprocess", "null"), pca=summary,
+        pca_skipped=facts["skipped"], features=files["features"], errors=files["errors"],
+        pca_file=files["pca"] or "", moments_file=files["pca_moments"], inputs_file=files["inputs"],
+        batch_size=options["batch"], attempt=facts["attempt"], attempt_images=facts["attempt_images"],
+        wall_seconds=facts["wall_seconds"], timings={f"{name}_seconds": s for name, s in stages.items()},
+        incremental=facts.get("incremental"), engine=json.dumps(engine))
 
 
-def manifest(spark, input, output, options, counts, workers, pca, skipped, stages, wall):
-    """`orchard run`'s _SUCCESS schema (README, "Output format") for the Spark job: model identity and
-    preprocessing as the workers' Featurizers report them, the part files as written, counts and stage times."""
-    worker = next(iter(workers.values()), {})
-    files = list_files(spark, output)
-    seen = counts["written"] + counts["failed"]
-    return {"orchard_version": __import__("orchard").__version__, "input": str(input),
-            "counts": {"seen": seen, **counts},
-            "model": {"file": str(options["model"]), "sha256": worker.get("sha256"),
-                      "feature_tensor": worker.get("feature_tensor"), "feature_dim": worker.get("feature_dim"),
-                      "precision": options["precision"]},
-            "preprocess": json.loads(worker["preprocess"]) if "preprocess" in worker else None,
-            "pca": pca_json(pca, skipped),
-            "files": {folder: [f for f in files if f.startswith(folder + "/") and f.endswith(".parquet")]
-                      for folder in ("features", "errors")} | {"pca": "pca.parquet" if pca else None},
-            "batch_size": options["batch"], "engine": "spark", "master": spark.sparkContext.master,
-            "workers": {name: {"compile_seconds": w["compile_seconds"], "threads": w["threads"]}
-                        for name, w in sorted(workers.items())},
-            "timings": {f"{name}_seconds": seconds for name, seconds in stages.items()},
-            "wall_seconds": wall, "images_per_second": seen / wall if wall > 0 else 0.0}
+def write_rows(spark, output, features, errors, rows_per_part, mode):
+    """features/ and errors/ with Spark's writer (ZSTD, like `orchard run`'s parts; Spark's default is Snappy);
+    an update appends (its parts have new names, Spark's write UUID). Returns {"features": [...], "errors": [...]},
+    the parts this write added, relative to OUTPUT."""
+    before = set(list_files(spark, output))
+    for frame, folder in ((features, "features"), (errors, "errors")):
+        (frame.write.mode(mode).option("compression", "zstd").option("maxRecordsPerFile", rows_per_part)
+         .parquet(child(output, folder)))
+    added = [name for name in list_files(spark, output) if name not in before and name.endswith(".parquet")]
+    return {folder: [name for name in added if name.startswith(folder + "/")] for folder in ("features", "errors")}

@@ -8,6 +8,7 @@
     run(spark, input, output)    the whole job, written with Spark's Parquet writer
 
     python -m orchard.spark run --input DIR|URI --output DIR|URI [--master local[2]] [--model M] [--pca-k K] ...
+                                [--incremental]
 
 Input and output are Hadoop URIs (a local folder, s3a://bucket/prefix, ...); see session() for s3a://.
 
@@ -27,8 +28,9 @@ import numpy as np
 import pyarrow as pa
 
 # Absolute imports: spark-submit runs this file as a script (__main__), outside its package.
-from orchard._spark_output import (OutputRefused, Stages, check_output, child, delete_file, manifest,
-                                   parquet_bytes, pca_table, write_file)
+from orchard import _spark_incremental as incremental_update
+from orchard._spark_output import (OutputRefused, Stages, child, parquet_bytes, pca_table, success_text, write_file,
+                                   write_rows)
 from orchard._spark_session import (s3a_committer_conf, s3a_conf, s3a_jar_conf, s3a_jars,  # noqa: F401 (API)
                                     session, started_by_spark_submit)
 
@@ -59,11 +61,11 @@ def _task_threads(threads):
 def _featurizer(key, workers=None):
     """The worker's Featurizer for `key`, compiled on first use. `workers` (an accumulator of _WorkersInfo), if
     given, gets {"host:pid": {compile_seconds, threads, sha256, feature_tensor, feature_dim, preprocess}} at every
-    call (once per task), also when the Featurizer was compiled by an earlier job of the session: the driver
-    prints the compile time per worker and writes the model's identity to _SUCCESS."""
+    call (once per task; featurise() adds the task's `images` at its end), also when the Featurizer was compiled
+    by an earlier job of the session: the driver prints the compile time per worker and writes the model's
+    identity to _SUCCESS."""
     cached = _FEATURIZERS.get(key)
     if cached is None:
-        import socket
         from orchard import Featurizer
         model, preset, feature_tensor, precision, threads, max_pixels, max_file_bytes = key
         started = time.time()
@@ -72,20 +74,30 @@ def _featurizer(key, workers=None):
         info = {"compile_seconds": time.time() - started, "threads": threads, "sha256": featurizer.sha256,
                 "feature_tensor": featurizer.feature_tensor, "feature_dim": featurizer.feature_dim,
                 "preprocess": featurizer.preprocess}
-        cached = _FEATURIZERS[key] = (featurizer, {f"{socket.gethostname()}:{os.getpid()}": info})
+        cached = _FEATURIZERS[key] = (featurizer, {_worker_name(): info})
     if workers is not None:
         workers.add(cached[1])
     return cached[0]
 
 
+def _worker_name():
+    import socket
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class _WorkersInfo:
-    """AccumulatorParam of {worker: info} dicts (a retried task reports the same worker's info again)."""
+    """AccumulatorParam of {worker: info} dicts (a retried task reports the same worker's info again); a
+    worker's `images` (the images its model was given) add up."""
 
     def zero(self, value):
         return {}
 
     def addInPlace(self, total, more):
-        total.update(more)
+        for name, info in more.items():
+            merged = total.setdefault(name, {})
+            images = merged.get("images", 0) + info.get("images", 0)
+            merged.update(info)
+            merged["images"] = images
         return total
 
 
@@ -113,13 +125,17 @@ def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value
         # (spark-submit runs this file as __main__).
-        from orchard.spark import _featurizer as cached, _task_threads as task_threads
+        from orchard.spark import _featurizer as cached, _task_threads as task_threads, _worker_name as worker_name
         key = (str(model), preset, feature_tensor, precision, task_threads(int(threads)), int(max_pixels),
                int(max_file_bytes))
         featurizer = cached(key, workers)
+        images = 0
         for record_batch in batches:
             # The whole batch crosses to C++ through the Arrow C data interface; the image bytes are read in place.
             yield pa.record_batch(featurizer.featurize_arrow(record_batch, batch=batch))
+            images += record_batch.num_rows
+        if workers is not None:
+            workers.add({worker_name(): {"images": images}})
 
     return df.mapInArrow(featurise_batches, FEATURISED_SCHEMA)
 
@@ -134,10 +150,20 @@ def _stream(batches):
 
 
 def fit_pca(features_df, k=0, variance=0.95):
-    """Exact PCA of the non-null `features`: a (count, mean, scatter) partial per partition in C++, merged and
-    eigen-decomposed on the driver by orchard.fit_pca_arrow. Returns its dict (mean, components, explained_variance,
-    explained_variance_ratio, total_variance, n_samples)."""
+    """Exact PCA of the non-null `features`: a (count, mean, scatter) partial per partition in C++, merged
+    (covariance()) and eigen-decomposed on the driver by orchard.fit_pca_arrow. Returns its dict (mean, components,
+    explained_variance, explained_variance_ratio, total_variance, n_samples)."""
     import orchard
+    merged = covariance(features_df)
+    if merged.num_rows == 0:
+        raise ValueError("PCA needs at least 2 featurised images, got none")
+    return orchard.fit_pca_arrow(merged, k=k, variance=variance)
+
+
+def covariance(features_df):
+    """The (count, mean, scatter) partial of the non-null `features`, as one Arrow row (covariance_partial_arrow's
+    schema; no row when there are none): a partial per partition in C++, merged in a tree, the last merge on the
+    driver."""
 
     def partials(batches):
         """One (count, mean, scatter) row per partition (none for an empty one), accumulated in C++."""
@@ -163,10 +189,8 @@ def fit_pca(features_df, k=0, variance=0.95):
     partitions = rows.rdd.getNumPartitions()
     if partitions > 16:
         rows = rows.repartition(int(np.ceil(np.sqrt(partitions)))).mapInArrow(merge, _PARTIAL_SCHEMA)
-    merged = rows.toArrow()
-    if merged.num_rows == 0:
-        raise ValueError("PCA needs at least 2 featurised images, got none")
-    return orchard.fit_pca_arrow(merged, k=k, variance=variance)
+    import orchard
+    return pa.table(orchard.merge_partials_arrow(rows.toArrow()))
 
 
 def _required_schema(fields):
@@ -204,12 +228,13 @@ def _vectors_not_null(df):
 
 
 def _images(spark, input, max_file_bytes):
-    """Every file below INPUT as Spark's binaryFile rows (path, length, content), except that a file over
-    max_file_bytes comes with a null content: the `length` filter is pushed into the binaryFile source, which
+    """Every file below INPUT (a folder, or a list of files) as Spark's binaryFile rows (path, length, content),
+    except that a file over max_file_bytes comes with a null content: the `length` filter is pushed into the binaryFile source, which
     then never reads it (Spark would fail the task over spark.sql.sources.binaryFile.maxLength, 2 GiB), and the
     C++ side makes it a read error row from its length."""
     from pyspark.sql import functions as F
-    listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
+    listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(
+        input if isinstance(input, list) else str(input))
     small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content")
     # One task for the (usually no) large files: as many partitions as the scan has, each a round trip to a
     # Python worker, would only add tasks.
@@ -243,72 +268,100 @@ def _image_scan_partitions(spark):
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
         batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite=False, overwrite_bucket_root=False,
         max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, rows_per_part=8192, log=False,
-        jvm_start_seconds=None):
+        jvm_start_seconds=None, incremental=False):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
     features/ (path, label, features, pca; at most rows_per_part rows a part), errors/ (path, stage, message),
-    pca.parquet and, last, _SUCCESS (`orchard run`'s manifest); an earlier _SUCCESS there is removed first, so a
-    failed rerun leaves none. A non-empty OUTPUT needs overwrite, and even then an output holding anything orchard
-    did not write, overlapping INPUT, or a bucket root without overwrite_bucket_root raises OutputRefused first
-    (check_output). Files over max_file_bytes and images over max_pixels are error rows, as in `orchard run`.
-    With fewer than 2 featurised images there is no PCA (`orchard run`'s small-job rule):
-    features without `pca`, no pca.parquet, and _SUCCESS says why. log: print stage times to stderr;
-    jvm_start_seconds: the session's start, when the caller measured it, joins the stage times."""
+    pca.parquet, pca_moments.parquet, inputs.parquet, _job.json and, last, _SUCCESS (`orchard run`'s manifest);
+    an earlier _SUCCESS there is removed first, so a failed rerun leaves none. A non-empty OUTPUT needs overwrite,
+    and even then an output holding anything orchard did not write, overlapping INPUT, or a bucket root without
+    overwrite_bucket_root raises OutputRefused first (check_output). Files over max_file_bytes and images over
+    max_pixels are error rows, as in `orchard run`. With fewer than 2 featurised images there is no PCA
+    (`orchard run`'s small-job rule): features without `pca`, no pca.parquet, and _SUCCESS says why.
+    incremental: OUTPUT holding a finished job of either engine with the same settings is updated to INPUT as it
+    is now, as `orchard run --incremental` does (docs/incremental.md): only new and replaced inputs are
+    featurised, rows of deleted and replaced ones dropped, the PCA refitted exactly from the stored moments;
+    OutputRefused when the job's settings differ or it kept no inventory. log: print stage times to stderr;
+    jvm_start_seconds: the session's start, when the caller measured it, joins the stage times. Returns the
+    _SUCCESS manifest as a dict."""
+    if incremental and overwrite:
+        raise OutputRefused("--incremental excludes --overwrite: an update keeps the finished job's rows")
+    settings = {"model": model, "preset": preset, "feature_tensor": feature_tensor, "precision": precision,
+                "batch": batch, "threads": threads, "max_pixels": max_pixels, "max_file_bytes": max_file_bytes}
     with _image_scan_partitions(spark):
-        return _run(spark, input, output, model, preset, feature_tensor, precision, batch, threads, pca_k,
-                    pca_variance, overwrite, overwrite_bucket_root, max_pixels, max_file_bytes, rows_per_part, log,
-                    jvm_start_seconds)
+        return _run(spark, input, output, settings, (pca_k, pca_variance), (overwrite, overwrite_bucket_root),
+                    rows_per_part, log, jvm_start_seconds, incremental)
 
 
-def _run(spark, input, output, model, preset, feature_tensor, precision, batch, threads, pca_k, pca_variance,
-         overwrite, overwrite_bucket_root, max_pixels, max_file_bytes, rows_per_part, log, jvm_start_seconds):
+def _featurised(spark, sources, settings, workers):
+    """featurise() of the images at `sources` (the input folder, or an update's list of files)."""
+    if isinstance(sources, list) and not sources:
+        return spark.createDataFrame([], FEATURISED_SCHEMA)
+    return featurise(_images(spark, sources, settings["max_file_bytes"]), workers=workers, **settings)
+
+
+def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, log, jvm_start_seconds,
+         incremental):
+    import orchard
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     started = time.time()
     stages = Stages(log)
     if jvm_start_seconds is not None:
         stages.seconds["jvm_start"] = jvm_start_seconds
-    check_output(spark, input, output, overwrite, overwrite_bucket_root)
-    delete_file(spark, child(output, "_SUCCESS"))
+    previous, model = incremental_update.prepare(spark, input, output, settings, replace, incremental)
     workers = spark.sparkContext.accumulator({}, _WorkersInfo())
+    listed = incremental_update.list_inputs(spark, input)
+    plan = incremental_update.plan_update(listed, previous) if previous else None
+    stages.end("list_inputs")
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
     # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
-    featurised = featurise(_images(spark, input, max_file_bytes), model=model, preset=preset,
-                           feature_tensor=feature_tensor, precision=precision, batch=batch, threads=threads,
-                           max_pixels=max_pixels, max_file_bytes=max_file_bytes, workers=workers)
+    featurised = _featurised(spark, plan.sources if plan else input, settings, workers)
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)
     by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())
-    counts = {"written": by_outcome.get(True, 0), "failed": by_outcome.get(False, 0)}
+    attempt_images = by_outcome.get(True, 0) + by_outcome.get(False, 0)
     stages.end("featurise")
     good = featurised.where("stage IS NULL").select("path", "label", "features")
     errors = featurised.where("stage IS NOT NULL").select("path", "stage", "message")
+    total = incremental_update.partial_of(covariance(good))
+    if previous:
+        carried, carried_errors, dropped = incremental_update.carried_rows(spark, previous, plan.dropped)
+        dropped_partial = incremental_update.partial_of(covariance(dropped)) if dropped is not None else None
+        total = incremental_update.merge(incremental_update.kept_moments(previous, dropped_partial), total)
+        good = good.unionByName(carried) if carried is not None else good
+        errors = errors.unionByName(carried_errors) if carried_errors is not None else errors
+    counts = {"written": total[0] if total else 0, "failed": errors.count()}
+    model = model or next(iter(workers.value.values()), {})
     pca, skipped = None, ""
     if counts["written"] >= 2:
-        pca = fit_pca(good, k=pca_k, variance=pca_variance)
+        pca = orchard.fit_pca([total], k=pca_settings[0], variance=pca_settings[1])
     else:
         skipped = (f"PCA needs at least 2 images with features, this job has {counts['written']}; features are "
                    "written without the pca column")
     stages.end("pca_fit")
-    # ZSTD, like `orchard run`'s parts (Spark's default is Snappy).
-    features = transform(good, pca) if pca else _vectors_not_null(good)
-    for frame, folder in ((features, "features"), (errors, "errors")):
-        (frame.write.mode("overwrite").option("compression", "zstd").option("maxRecordsPerFile", rows_per_part)
-         .parquet(child(output, folder)))
-    if pca:
-        write_file(spark, child(output, "pca.parquet"), parquet_bytes(pca_table(pca)))
-    else:
-        delete_file(spark, child(output, "pca.parquet"))
+    files = write_rows(spark, output, transform(good, pca) if pca else _vectors_not_null(good), errors,
+                        rows_per_part, "append" if previous else "overwrite")
+    attempt = previous.attempt if previous else 0
+    files |= incremental_update.write_commit_files(
+        spark, output, attempt, parquet_bytes(pca_table(pca)) if pca else None,
+        incremental_update.moments_bytes(total, model.get("feature_dim", 0)),
+        incremental_update.inventory_bytes(listed))
+    if not previous:
+        write_file(spark, child(output, "_job.json"), incremental_update.identity(input, settings, model).encode())
     featurised.unpersist()
     stages.end("transform_and_write")
     if log:
         for name, worker in sorted(workers.value.items()):
             print(f"orchard.spark: model compile on {name} {worker['compile_seconds']:.1f} s, "
                   f"{worker['threads']} threads", file=sys.stderr)
-    options = {"model": model, "precision": precision, "batch": batch}
-    summary = manifest(spark, input, output, options, counts, workers.value, pca, skipped, stages.seconds,
-                        time.time() - started)
-    write_file(spark, child(output, "_SUCCESS"), (json.dumps(summary, indent=2) + "\n").encode())
-    return summary
+    facts = {"input": input, "counts": counts, "options": settings, "files": files, "skipped": skipped,
+             "attempt": attempt, "attempt_images": attempt_images, "wall_seconds": time.time() - started,
+             "incremental": plan.changes if plan else None}
+    text = success_text(spark, facts, model, workers.value, pca, stages.seconds)
+    write_file(spark, child(output, "_SUCCESS"), text.encode())
+    if previous:  # only now: until the new _SUCCESS, readers read the finished job's files
+        incremental_update.delete_replaced(spark, output, previous.manifest, json.loads(text))
+    return json.loads(text)
 
 
 def argument_parser():
@@ -345,6 +398,9 @@ def argument_parser():
                    help="replace a non-empty output: deletes only what orchard writes there (as `orchard run`)")
     p.add_argument("--overwrite-bucket-root", action="store_true",
                    help="with --overwrite, allow the output to be a whole bucket")
+    p.add_argument("--incremental", action="store_true",
+                   help="update a finished job in the output (of either engine, same settings) to the input as "
+                        "it is now: featurise only new and replaced inputs, drop deleted ones, refit the PCA")
     return parser
 
 
@@ -364,7 +420,7 @@ def main(argv=None):
                       overwrite=args.overwrite, overwrite_bucket_root=args.overwrite_bucket_root,
                       max_pixels=args.max_pixels, max_file_bytes=args.max_file_bytes,
                       rows_per_part=args.rows_per_part, log=True,
-                      jvm_start_seconds=jvm_start)
+                      jvm_start_seconds=jvm_start, incremental=args.incremental)
     except OutputRefused as error:
         print(f"orchard.spark: usage error: {error}", file=sys.stderr)
         return 2
