@@ -43,7 +43,8 @@ def inventory_bytes(listed):
 
 
 def moments_bytes(total, dim):
-    """pca_moments.parquet (moments_file.h) of a (count, mean, scatter) partial; None: no rows of `dim`."""
+    """pca_moments.parquet (moments_file.h) of a (count, mean, scatter) partial; `total` None (no feature rows):
+    count 0 and zeros of `dim`."""
     count, mean, scatter = total if total is not None else (0, np.zeros(dim), np.zeros((dim, dim)))
     dim = len(mean)
     metadata = {"format_version": 1, "count": int(count), "dim": dim}

@@ -164,6 +164,7 @@ def covariance(features_df):
     """The (count, mean, scatter) partial of the non-null `features`, as one Arrow row (covariance_partial_arrow's
     schema; no row when there are none): a partial per partition in C++, merged in a tree, the last merge on the
     driver."""
+    import orchard
 
     def partials(batches):
         """One (count, mean, scatter) row per partition (none for an empty one), accumulated in C++."""
@@ -189,7 +190,6 @@ def covariance(features_df):
     partitions = rows.rdd.getNumPartitions()
     if partitions > 16:
         rows = rows.repartition(int(np.ceil(np.sqrt(partitions)))).mapInArrow(merge, _PARTIAL_SCHEMA)
-    import orchard
     return pa.table(orchard.merge_partials_arrow(rows.toArrow()))
 
 
@@ -229,9 +229,9 @@ def _vectors_not_null(df):
 
 def _images(spark, input, max_file_bytes):
     """Every file below INPUT (a folder, or a list of files) as Spark's binaryFile rows (path, length, content),
-    except that a file over max_file_bytes comes with a null content: the `length` filter is pushed into the binaryFile source, which
-    then never reads it (Spark would fail the task over spark.sql.sources.binaryFile.maxLength, 2 GiB), and the
-    C++ side makes it a read error row from its length."""
+    except that a file over max_file_bytes comes with a null content: the `length` filter is pushed into the
+    binaryFile source, which then never reads it (Spark would fail the task over
+    spark.sql.sources.binaryFile.maxLength, 2 GiB), and the C++ side makes it a read error row from its length."""
     from pyspark.sql import functions as F
     listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(
         input if isinstance(input, list) else str(input))
