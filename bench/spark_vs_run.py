@@ -5,7 +5,7 @@ machine, by
   - the same job through spark-submit on a Spark standalone cluster of N one-core workers, each its own JVM on
     loopback (tests/python/spark_cluster.py), the workers' Python from the checkout (PYTHONPATH).
 Prints images/s, images/s per core and the ratio to `orchard run` per core, then each Spark path's stage times
-(JVM start, model compile per worker, featurise, PCA fit, transform + write), whole-command wall time included
+(JVM start, model compile per worker, input listing, featurise, PCA fit, transform + write), whole-command wall time included
 (JVM start and cluster submission count).
 
     .venv/bin/python bench/spark_vs_run.py [--input DIR] [--cores 2] [--per-label 0]
@@ -27,7 +27,7 @@ SAMPLE = SHARED / "data" / "fruits-360-sample"
 sys.path.insert(0, str(REPO / "tests" / "python"))
 from spark_cluster import SparkCluster  # noqa: E402
 
-STAGE = re.compile(r"^orchard\.spark: (jvm_start|featurise|pca_fit|transform_and_write) ([0-9.]+) s$", re.M)
+STAGE = re.compile(r"^orchard\.spark: (jvm_start|list_inputs|featurise|pca_fit|transform_and_write) ([0-9.]+) s$", re.M)
 COMPILE = re.compile(r"^orchard\.spark: model compile on (\S+) ([0-9.]+) s, (\d+) threads$", re.M)
 
 
