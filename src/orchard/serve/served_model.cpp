@@ -39,24 +39,37 @@ std::string BatchMetrics(const InferenceBatcher::Stats& stats, const EmbeddingMo
   text += "orchard_inference_batch_size_bucket{le=\"+Inf\"} " + std::to_string(stats.batches) + "\n";
   text += "orchard_inference_batch_size_sum " + std::to_string(stats.images) + "\n";
   text += "orchard_inference_batch_size_count " + std::to_string(stats.batches) + "\n";
+  text +=
+      "# HELP orchard_inference_compiled_batch_calls_total Model calls by the compiled batch they ran on (of "
+      "the served version): a static model is compiled at 1 and --max-batch, a call runs on the smallest "
+      "that "
+      "holds its images, padded to it; \"dynamic\": any batch runs as is.\n"
+      "# TYPE orchard_inference_compiled_batch_calls_total counter\n";
+  for (const auto& [batch, calls] : stats.by_compiled_batch)
+    text += "orchard_inference_compiled_batch_calls_total{compiled_batch=\"" +
+            (batch == 0 ? std::string("dynamic") : std::to_string(batch)) + "\"} " + std::to_string(calls) +
+            "\n";
   return text;
 }
 
 }  // namespace
 
 ServedModel::ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options)
-    : recognizer(std::move(bundle), options.model_threads, options.max_pixels, options.max_batch),
+    : recognizer(std::move(bundle), options.model_threads, options.max_pixels, options.max_batch, {1}),
       batcher(recognizer, options.max_batch, options.max_wait),
       info{options.model_name, version, recognizer.bundle().labels.size(), recognizer.feature_dim()},
       similar(OpenServedIndex(options.index, recognizer.bundle())),
       max_batch_(options.max_batch) {}
 
 void ServedModel::WarmUp() {
-  // A full batch: the model's buffers for the largest batch are allocated now, so the RSS once ready is the
-  // base of the memory formula (README, "serve").
-  std::vector<PreparedImage> images(max_batch_, recognizer.Prepare(kWarmUpPng));
-  for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}))
-    if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);
+  // A lone image, then a full batch: every compiled batch runs once (a new version's too, before it is
+  // swapped in), and the model's buffers for the largest batch are allocated now, so the RSS once ready is
+  // the base of the memory formula (README, "serve").
+  for (const std::size_t size : {std::size_t{1}, max_batch_}) {
+    std::vector<PreparedImage> images(size, recognizer.Prepare(kWarmUpPng));
+    for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}))
+      if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);
+  }
   batcher.ResetStats();
 }
 

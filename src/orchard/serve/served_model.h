@@ -26,12 +26,13 @@ namespace orchard {
 // last holder destroys it.
 class ServedModel {
  public:
-  // Verifies and compiles the bundle's model (ModelError, IoError); opens options.index when it is set
-  // (UsageError when the index was made with other features than this bundle's: OpenServedIndex).
+  // Verifies and compiles the bundle's model (ModelError, IoError) for options.max_batch and, where the batch
+  // is static, for batch 1 too (a lone request runs unpadded); opens options.index when it is set (UsageError
+  // when the index was made with other features than this bundle's: OpenServedIndex).
   ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options);
 
-  // Runs the whole path (decode, preprocess, model, classifier) on a full batch of a built-in image. Throws
-  // what the path throws.
+  // Runs the whole path (decode, preprocess, model, classifier) on one and on a full batch of a built-in
+  // image, so that every compiled batch has run once. Throws what the path throws.
   void WarmUp();
 
   Recognizer recognizer;
