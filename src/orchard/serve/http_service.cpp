@@ -9,6 +9,7 @@
 #include "orchard/image/decode.h"
 #include "orchard/serve/client_error.h"
 #include "orchard/serve/connection_pool.h"
+#include "orchard/serve/head_deadline_server.h"
 #include "orchard/serve/request_guard.h"
 #include "orchard/serve/service.h"
 
@@ -252,7 +253,7 @@ void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostr
   LogSink sink(log);
   ModelManager models(options, sink);
   Service service(models, options, sink);
-  httplib::Server server;
+  HeadDeadlineServer server(options.header_timeout);
   service.Install(server);
   // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and the kernel
   // resets some of their connections. The listening socket is caught as it is created and given the system's.

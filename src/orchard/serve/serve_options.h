@@ -27,11 +27,12 @@ struct ServeOptions {
   std::size_t decode_threads = 0;      // images decoded at once; 0: one per core
   std::size_t top_k = 5;               // default; ?top_k=N per request
   std::string model_name = "orchard";  // the model's name in the /v2 protocol and the repository
-  std::chrono::seconds read_timeout{30};   // longest wait for the next bytes of a request
-  std::chrono::seconds write_timeout{30};  // longest wait for the client to take response bytes
-  std::chrono::seconds idle_timeout{5};    // keep-alive: longest wait for the next request
-  std::chrono::seconds drain_period{0};    // after SIGTERM: not ready, still serving, for this long
-  std::string auth_token_file;             // non-empty: every endpoint but health needs the Bearer token
+  std::chrono::seconds read_timeout{30};    // longest wait for the next bytes of a request
+  std::chrono::seconds write_timeout{30};   // longest wait for the client to take response bytes
+  std::chrono::seconds idle_timeout{5};     // keep-alive: longest wait for the next request
+  std::chrono::seconds header_timeout{10};  // longest from a request's first byte to the end of its headers
+  std::chrono::seconds drain_period{0};     // after SIGTERM: not ready, still serving, for this long
+  std::string auth_token_file;              // non-empty: every endpoint but health needs the Bearer token
   std::string index;  // non-empty: an output with an index (`orchard index`) for POST /v1/similar
 };
 
