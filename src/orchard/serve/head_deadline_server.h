@@ -22,7 +22,8 @@ class HeadDeadlineServer : public httplib::Server {
   explicit HeadDeadlineServer(std::chrono::milliseconds header_timeout) : header_timeout_(header_timeout) {}
 
  private:
-  // httplib's loop (keep-alive count and timeout, then process_request) over a DeadlineStream.
+  // httplib's loop (keep-alive count and timeout, then process_request) over a DeadlineStream, on a socket
+  // with TCP_NODELAY.
   bool process_and_close_socket(socket_t sock) override;
 
   const std::chrono::milliseconds header_timeout_;
