@@ -11,7 +11,7 @@ namespace {
 
 struct ServeArguments {
   ServeOptions options;
-  double max_wait_ms = 5.0;
+  double max_wait_ms = 0.0;  // ServeOptions::max_wait
   int poll_seconds = 30;
   int read_timeout_s = 30;
   int write_timeout_s = 30;

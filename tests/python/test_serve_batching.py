@@ -91,11 +91,12 @@ def compiled_batch_calls(server):
 
 
 def test_serve_lone_request_runs_on_the_batch_one_model_not_a_padded_full_batch(int8_bundle, photos):
-    """A static-batch service also compiles batch 1: a lone request runs on it instead of paying a whole padded
-    batch of --max-batch (before: one compiled batch, every call padded to 8), with the batched path's features."""
-    server = Service(dict(os.environ), "--bundle", str(int8_bundle), "--max-batch", "8", "--max-wait-ms", "5")
+    """A static-batch service also compiles the powers of two under --max-batch: a lone request runs at batch 1
+    instead of paying a whole padded batch (before: one compiled batch, every call padded to 8), a request of 3
+    images at batch 4, one of 8 at 8, all with the same features."""
+    server = Service(dict(os.environ), "--bundle", str(int8_bundle), "--max-batch", "8")
     try:
-        assert compiled_batch_calls(server) == {"1": 0, "8": 0}  # the warm-up's calls are not counted
+        assert compiled_batch_calls(server) == {"1": 0, "2": 0, "4": 0, "8": 0}  # the warm-up's are not counted
         photo = photos[0].read_bytes()
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         connection.request("POST", "/v1/embed", body=photo)
@@ -103,14 +104,16 @@ def test_serve_lone_request_runs_on_the_batch_one_model_not_a_padded_full_batch(
         assert response.status == 200
         lone = np.array(json.loads(response.read())["features"], dtype=np.float32)
         connection.close()
-        assert compiled_batch_calls(server) == {"1": 1, "8": 0}
-        # Eight copies in one /v2 request are queued together: one full batch, on the batch-8 model.
-        images = triton.InferInput("images", [8], "BYTES")
-        images.set_data_from_numpy(np.array([photo] * 8, dtype=object), binary_data=True)
-        result = server.client.infer("fruit", [images], outputs=[triton.InferRequestedOutput("features")])
-        assert compiled_batch_calls(server) == {"1": 1, "8": 1}
-        batched = result.as_numpy("features")
-        assert batched.shape == (8, lone.size)
+        assert compiled_batch_calls(server) == {"1": 1, "2": 0, "4": 0, "8": 0}
+        # The images of one /v2 request are queued together: one batch, on the smallest compiled batch holding it.
+        batched = []
+        for count, calls in ((3, {"1": 1, "2": 0, "4": 1, "8": 0}), (8, {"1": 1, "2": 0, "4": 1, "8": 1})):
+            images = triton.InferInput("images", [count], "BYTES")
+            images.set_data_from_numpy(np.array([photo] * count, dtype=object), binary_data=True)
+            result = server.client.infer("fruit", [images], outputs=[triton.InferRequestedOutput("features")])
+            assert compiled_batch_calls(server) == calls
+            assert result.as_numpy("features").shape == (count, lone.size)
+            batched.extend(result.as_numpy("features"))
         for row in batched:
             cosine = float(row @ lone / (np.linalg.norm(row) * np.linalg.norm(lone)))
             assert cosine > 0.9999, cosine

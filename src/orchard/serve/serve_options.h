@@ -21,7 +21,9 @@ struct ServeOptions {
   int port = 8080;                                // 0: any free port (the chosen one is logged)
   std::size_t max_body_bytes = 20 * 1024 * 1024;  // larger bodies get 413 before they are read
   std::size_t max_batch = 16;                     // images per model call
-  std::chrono::microseconds max_wait{5000};       // how long a request waits for others to share its batch
+  // How long a request waits for others to share its batch. 0 (Triton's default queue delay): a batch takes
+  // what is queued when the model is free; requests arriving while it runs make the next batch.
+  std::chrono::microseconds max_wait{0};
   std::size_t max_connections = 64;    // connections served at once, a thread each; more wait in the backlog
   std::size_t max_requests = 0;        // requests past their headers at once; 0: 2 * max_batch
   std::size_t decode_threads = 0;      // images decoded at once; 0: one per core

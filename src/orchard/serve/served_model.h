@@ -27,8 +27,9 @@ namespace orchard {
 class ServedModel {
  public:
   // Verifies and compiles the bundle's model (ModelError, IoError) for options.max_batch and, where the batch
-  // is static, for batch 1 too (a lone request runs unpadded); opens options.index when it is set (UsageError
-  // when the index was made with other features than this bundle's: OpenServedIndex).
+  // is static, for the powers of two under it too (a lone request runs at batch 1, a batch of n on the
+  // smallest compiled batch holding n); opens options.index when it is set (UsageError when the index was
+  // made with other features than this bundle's: OpenServedIndex).
   ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options);
 
   // Runs the whole path (decode, preprocess, model, classifier) on one and on a full batch of a built-in
