@@ -72,10 +72,13 @@ ServedModel::ServedModel(Bundle bundle, const std::string& version, const ServeO
       max_batch_(options.max_batch) {}
 
 void ServedModel::WarmUp() {
-  // A lone image, then a full batch: every compiled batch runs once (a new version's too, before it is
-  // swapped in), and the model's buffers for the largest batch are allocated now, so the RSS once ready is
-  // the base of the memory formula (README, "serve").
-  for (const std::size_t size : {std::size_t{1}, max_batch_}) {
+  // Every compiled batch runs once (a new version's too, before it is swapped in), the full batch last: the
+  // model's buffers for the largest batch are allocated now, so the RSS once ready is the base of the memory
+  // formula (README, "serve"). A dynamic batch runs a lone image and a full batch.
+  std::vector<std::size_t> sizes = recognizer.model().compiled_batches();
+  if (sizes.empty()) sizes.push_back(1);
+  if (sizes.back() != max_batch_) sizes.push_back(max_batch_);
+  for (const std::size_t size : sizes) {
     std::vector<PreparedImage> images(size, recognizer.Prepare(kWarmUpPng));
     for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}))
       if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);

@@ -32,8 +32,8 @@ class ServedModel {
   // made with other features than this bundle's: OpenServedIndex).
   ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options);
 
-  // Runs the whole path (decode, preprocess, model, classifier) on one and on a full batch of a built-in
-  // image, so that every compiled batch has run once. Throws what the path throws.
+  // Runs the whole path (decode, preprocess, model, classifier) on a built-in image at every compiled batch,
+  // the full batch last, so that each has run once. Throws what the path throws.
   void WarmUp();
 
   Recognizer recognizer;
