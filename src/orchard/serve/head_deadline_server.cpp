@@ -71,7 +71,7 @@ class DeadlineStream final : public httplib::Stream {
   void EndHead() { head_deadline_.reset(); }
 
   bool is_readable() const override {
-    if (head_deadline_ && Clock::now() >= *head_deadline_) return false;
+    if (HeadExpired()) return false;
     const auto wait =
         head_deadline_ ? std::min(read_timeout_, *head_deadline_ - Clock::now()) : read_timeout_;
     return begin_ < end_ || WaitFor(sock_, POLLIN, wait);
@@ -95,8 +95,10 @@ class DeadlineStream final : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
 
+  // Nothing is written once a head's deadline passed: httplib would answer the unfinished head 400 and keep
+  // the connection for a next request, which the slow client would start at once.
   ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
+    if (HeadExpired() || !is_writable()) return -1;
     ssize_t sent = 0;
     do {
       sent = ::send(sock_, ptr, size, MSG_NOSIGNAL);  // a closed peer is an error, not a SIGPIPE
@@ -113,6 +115,7 @@ class DeadlineStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  bool HeadExpired() const { return head_deadline_ && Clock::now() >= *head_deadline_; }
   ssize_t Receive(char* into, std::size_t size) const {
     ssize_t received = 0;
     do {
