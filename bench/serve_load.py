@@ -6,7 +6,7 @@
    clients: FastAPI + onnxruntime on uvicorn (bench/fastapi_peer.py, in .venv-bench); and benchmark_app's
    throughput on the same graph (`orchard export-model`), precision and batch as the service compiles it.
 2. Abuse, each while /v2/health/ready is polled: 1,000 idle connections; a slowloris client (connections sending
-   a header byte now and then); 100 decompression-bomb PNGs; 100 POST bodies without Content-Length. The service
+   a header byte now and then, cut at --header-timeout-s); 100 decompression-bomb PNGs; 100 POST bodies without Content-Length. The service
    must keep answering ready, and its peak RSS (VmHWM, reset once ready) must stay under the README's formula.
 
     .venv/bin/python bench/serve_load.py --bundle out/bundle [--seconds 10] [--output results.json]
@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -151,6 +152,15 @@ def compiled_static(port):
     return 'orchard_model_compiled_batch{static="true"}' in connection.getresponse().read().decode()
 
 
+def compiled_batch_calls(port):
+    """Model calls by the compiled batch they ran on (a static model: 1 and --max-batch), since start."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    pattern = r'^orchard_inference_compiled_batch_calls_total\{compiled_batch="(\w+)"\} (\S+)$'
+    return {batch: int(float(calls)) for batch, calls in re.findall(pattern, text, re.MULTILINE)}
+
+
 def benchmark_app_fps(binary, bundle, seconds, work, static):
     """benchmark_app on the graph orchard runs (export-model), at the bundle's precision and the service's
     batch, static or dynamic as the service compiled it (a static shape gives a quantised graph its int8
@@ -197,26 +207,39 @@ def idle_connections(port, count=1000, hold_seconds=4):
     return {"connections": count}
 
 
-def slowloris(port, count=200, seconds=12):
-    """Connections that send a request line, then one header byte every 2 s (under the read timeout)."""
+def closed_by_server(s):
+    """Whether the server closed `s` (end of stream or reset waiting). A send after the server's close still
+    succeeds (the reset comes back later), so closing is seen by reading, without blocking."""
+    if not select.select([s], [], [], 0)[0]:
+        return False
+    try:
+        return s.recv(65536) == b""
+    except OSError:
+        return True
+
+
+def slowloris(port, count=200, seconds=16):
+    """Connections that send a request line, then one header byte every 2 s (under the read timeout), for longer
+    than the service's --header-timeout-s (10 s), which must cut them."""
     sockets = []
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port))
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n")
         sockets.append(s)
-    deadline, alive = time.monotonic() + seconds, count
-    while time.monotonic() < deadline:
+    deadline, open_ = time.monotonic() + seconds, set(sockets)
+    while time.monotonic() < deadline and open_:
         time.sleep(2)
-        alive = 0
-        for s in sockets:
+        for s in list(open_):
+            if closed_by_server(s):
+                open_.discard(s)
+                continue
             try:
                 s.sendall(b"X")
-                alive += 1
             except OSError:
-                pass
+                open_.discard(s)
     for s in sockets:
         s.close()
-    return {"connections": count, "still_open_at_end": alive}
+    return {"connections": count, "still_open_at_end": len(open_)}
 
 
 def raw_request(port, data, timeout=60):
@@ -324,6 +347,7 @@ def main():
             result["average_batch"] = average_batch(port)  # cumulative since start
             results["orchard"].append(result)
         results["static_batch"] = compiled_static(port)
+        results["compiled_batch_calls"] = compiled_batch_calls(port)
         results["abuse"] = abuse(process, port)
     finally:
         process.terminate()
@@ -359,7 +383,8 @@ def report(results, images, seconds):
     print(f"benchmark_app, same graph, {shape} batch {SETTINGS['--max-batch']}, throughput hint: "
           f"{results['benchmark_app_fps']:.1f} images/s; orchard at {top['clients']} clients: "
           f"{top['requests_per_second'] / results['benchmark_app_fps']:.2f} of it "
-          f"(average batch {top['average_batch']:.1f})")
+          f"(average batch {top['average_batch']:.1f}); model calls by compiled batch: "
+          f"{json.dumps(results['compiled_batch_calls'])}")
     a = results["abuse"]
     for name, outcome in a["attacks"].items():
         print(f"{name}: {json.dumps(outcome)}")

@@ -11,11 +11,12 @@ namespace {
 
 struct ServeArguments {
   ServeOptions options;
-  double max_wait_ms = 5.0;
+  double max_wait_ms = 0.0;  // ServeOptions::max_wait
   int poll_seconds = 30;
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int idle_timeout_s = 5;
+  int header_timeout_s = 10;
   int drain_seconds = 0;
 };
 
@@ -105,6 +106,12 @@ CommandAction RegisterServeCommand(CLI::App& app) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   command
+      ->add_option("--header-timeout-s", args->header_timeout_s,
+                   "Longest time from a request's first byte to the end of its headers (slow clients are "
+                   "cut)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  command
       ->add_option("--drain-seconds", args->drain_seconds,
                    "On SIGTERM: answer not-ready but keep serving this long before closing (a second signal "
                    "stops at once)")
@@ -124,6 +131,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
     options.read_timeout = std::chrono::seconds(args->read_timeout_s);
     options.write_timeout = std::chrono::seconds(args->write_timeout_s);
     options.idle_timeout = std::chrono::seconds(args->idle_timeout_s);
+    options.header_timeout = std::chrono::seconds(args->header_timeout_s);
     options.drain_period = std::chrono::seconds(args->drain_seconds);
     options.poll_period = std::chrono::seconds(args->poll_seconds);
     const auto& stop = InstallStopHandler();

@@ -73,9 +73,9 @@ def features_by_path(output):
     ("eval", ["--bundle", "--report", "--split"]),
     ("predict", ["--bundle", "--top-k", "--features", "--batch"]),
     ("serve", ["--bundle", "--port", "--host", "--max-body-bytes", "--max-batch", "--max-wait-ms", "--model-name",
-               "--max-pixels", "--read-timeout-s", "--write-timeout-s", "--idle-timeout-s", "--drain-seconds",
-               "--auth-token-file", "--model-repository", "--poll-seconds", "--s3-endpoint", "--max-connections",
-               "--max-requests", "--decode-threads"]),
+               "--max-pixels", "--read-timeout-s", "--header-timeout-s", "--write-timeout-s", "--idle-timeout-s",
+               "--drain-seconds", "--auth-token-file", "--model-repository", "--poll-seconds", "--s3-endpoint",
+               "--max-connections", "--max-requests", "--decode-threads"]),
 ])
 def test_help_documents_every_option(command, options):
     result = run_orchard(command, "--help")

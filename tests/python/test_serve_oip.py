@@ -2,13 +2,16 @@
 (tritonclient[http]), and the hardening of issue 17 (limits answered before reading, --max-pixels, errors without
 internals, bearer token, access log, drain on SIGTERM)."""
 
+import http.client
 import io
 import json
 import re
+import select
 import signal
 import socket
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -328,3 +331,65 @@ def test_serve_read_and_idle_timeouts_close_slow_and_idle_connections(small_bund
         assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1
     finally:
         assert server.stop() == 0
+
+
+def slowloris(port, drip_seconds):
+    """Sends a request line, then one header byte every 0.5 s (far under the read timeout) for at most
+    `drip_seconds`. Returns (seconds until the server closed the connection, what it sent), or (None, b"") when
+    the connection was still open at the end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        while time.monotonic() - start < drip_seconds:
+            if select.select([connection], [], [], 0.5)[0]:
+                try:
+                    return time.monotonic() - start, read_until_closed(connection)
+                except ConnectionResetError:
+                    return time.monotonic() - start, b""
+            try:
+                connection.sendall(b"X")
+            except OSError:
+                return time.monotonic() - start, b""
+    return None, b""
+
+
+def test_serve_slowloris_is_cut_at_the_header_deadline_and_ready_still_answers(small_bundle):
+    """Before, httplib's read timeout bounded each wait for a byte, not the head: a client sending a header byte
+    every 0.5 s held its connection thread for ever, and two of them took both threads of --max-connections 2,
+    so /v2/health/ready got no answer. --header-timeout-s bounds the whole head."""
+    server = Server(small_bundle, "--header-timeout-s", "2", "--read-timeout-s", "30", "--max-connections", "2")
+    try:
+        wait_for_ready_closing(server.port)
+        outcomes = [None, None]
+        threads = [threading.Thread(target=lambda i=i: outcomes.__setitem__(i, slowloris(server.port, 40)))
+                   for i in range(2)]
+        for thread in threads:
+            thread.start()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/v2/health/ready")
+        assert connection.getresponse().status == 200
+        connection.close()
+        for thread in threads:
+            thread.join()
+        for cut_after, answer in outcomes:
+            assert cut_after is not None, "the slowloris connection was never closed"
+            assert answer == b"", answer  # no answer, not even a 400 inviting a next request
+    finally:
+        assert server.stop() == 0
+
+
+def wait_for_ready_closing(port):
+    """Polls /v2/health/ready on connections closed after each answer (no keep-alive connection is left to hold
+    one of the server's connection threads)."""
+    for _ in range(1200):
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/v2/health/ready", headers={"Connection": "close"})
+            if connection.getresponse().status == 200:
+                connection.close()
+                return
+            connection.close()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail("the server never became ready")

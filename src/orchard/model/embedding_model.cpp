@@ -44,10 +44,12 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
       break;
   }
   if (options.threads > 0) properties.emplace(ov::inference_num_threads(options.threads));
-  // With fewer threads than cores the process shares the machine (Spark task slots, several services): OpenVINO
-  // would pin every such process's threads to the same first cores, and two 1-thread Spark workers on 2 cores
-  // then ran at the speed of one (bench/results/spark_vs_run-*.txt). The OS scheduler spreads them instead.
-  if (options.threads > 0 && options.threads < ThreadsOrCores()) properties.emplace(ov::hint::enable_cpu_pinning(false));
+  // With fewer threads than cores the process shares the machine (Spark task slots, several services):
+  // OpenVINO would pin every such process's threads to the same first cores, and two 1-thread Spark workers
+  // on 2 cores then ran at the speed of one (bench/results/spark_vs_run-*.txt). The OS scheduler spreads them
+  // instead.
+  if (options.threads > 0 && options.threads < ThreadsOrCores())
+    properties.emplace(ov::hint::enable_cpu_pinning(false));
   return properties;
 }
 
@@ -96,37 +98,85 @@ struct EmbeddingModel::Impl {
   ModelSource source;  // first: the frontend library outlives everything made from it
   FeatureGraph graph;
   ov::Core core;
-  ov::CompiledModel compiled;
   std::size_t batch_size = 0;
   bool static_batch = true;
+  std::vector<std::size_t> compiled_batches;  // static: ascending, batch_size last; dynamic: empty
 
   struct Slot {
     ov::InferRequest request;
-    std::vector<float> padded;  // a static model's last, short batch of an Embed call, filled up with zeros
+    std::vector<float> padded;  // a short batch of a static model, filled up with zeros to its compiled batch
   };
-  std::vector<Slot> slots;
-  std::vector<Slot*> free_slots;
+  // The model compiled for one batch (static) or for any (dynamic), with its infer requests.
+  struct Compiled {
+    std::size_t batch = 0;  // static: the images of one inference; dynamic: the most Embed runs at once
+    ov::CompiledModel model;
+    std::vector<Slot> slots;
+    std::vector<Slot*> free_slots;
+  };
+  std::vector<Compiled> compiled;  // as compiled_batches (one entry for a dynamic batch); never resized later
   std::mutex slots_mutex;
   std::condition_variable slot_freed;
 
-  Slot& Acquire() {
+  Slot& Acquire(Compiled& target) {
     std::unique_lock lock(slots_mutex);
-    slot_freed.wait(lock, [this] { return !free_slots.empty(); });
-    Slot& slot = *free_slots.back();
-    free_slots.pop_back();
+    slot_freed.wait(lock, [&target] { return !target.free_slots.empty(); });
+    Slot& slot = *target.free_slots.back();
+    target.free_slots.pop_back();
     return slot;
   }
-  void Release(Slot& slot) {
+  void Release(Compiled& target, Slot& slot) {
     {
       std::lock_guard lock(slots_mutex);
-      free_slots.push_back(&slot);
+      target.free_slots.push_back(&slot);
     }
-    slot_freed.notify_one();
+    slot_freed.notify_all();  // waiters of several compiled batches share the condition
   }
 
-  // Runs one compiled batch on at most batch_size images.
-  void Infer(Slot& slot, std::span<const float> images, std::span<float> features);
+  // The index in `compiled` of the model a call of n <= batch_size images runs on.
+  std::size_t IndexFor(std::size_t n) const {
+    std::size_t i = 0;
+    while (static_batch && i + 1 < compiled.size() && compiled[i].batch < n) ++i;
+    return i;
+  }
+
+  // Compiles graph at `batch` and makes its infer requests (THROUGHPUT: as many as options.streams asks).
+  void Compile(const ModelOptions& options, const ov::AnyMap& properties, bool throughput, std::size_t batch);
+  // Runs one compiled batch on at most target.batch images.
+  void Infer(const Compiled& target, Slot& slot, std::span<const float> images, std::span<float> features);
 };
+
+namespace {
+
+// The static batches to compile: batch_size and the extra ones under it, ascending.
+std::vector<std::size_t> StaticBatches(const ModelOptions& options, std::size_t batch_size, bool hard_coded) {
+  std::vector<std::size_t> batches{batch_size};
+  if (!hard_coded) {
+    for (const std::size_t extra : options.extra_batches)
+      if (extra > 0 && extra < batch_size) batches.push_back(extra);
+  }
+  std::sort(batches.begin(), batches.end());
+  batches.erase(std::unique(batches.begin(), batches.end()), batches.end());
+  return batches;
+}
+
+}  // namespace
+
+void EmbeddingModel::Impl::Compile(const ModelOptions& options, const ov::AnyMap& properties, bool throughput,
+                                   std::size_t batch) {
+  Compiled& target = compiled.emplace_back();
+  target.batch = batch;
+  target.model = core.compile_model(WithBatch(graph.model, batch, static_batch), "CPU", properties);
+  std::uint32_t requests = 1;
+  if (throughput) {
+    requests = options.streams > 0 ? static_cast<std::uint32_t>(options.streams)
+                                   : target.model.get_property(ov::optimal_number_of_infer_requests);
+  }
+  target.slots.resize(std::max<std::uint32_t>(requests, 1));
+  for (auto& slot : target.slots) {
+    slot.request = target.model.create_infer_request();
+    target.free_slots.push_back(&slot);
+  }
+}
 
 EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
   if (options.batch_size == 0) throw UsageError("model batch size must be positive");
@@ -137,21 +187,15 @@ EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_un
   impl_->batch_size = contract.BatchFor(options.batch_size);
   impl_->static_batch =
       !contract.batch_follows_input || UsesStaticBatch(contract.quantised, options.precision);
+  if (impl_->static_batch)
+    impl_->compiled_batches = StaticBatches(options, impl_->batch_size, !contract.batch_follows_input);
   const bool throughput = options.streams > 1 || (options.streams == 0 && impl_->static_batch);
   const ov::AnyMap properties = CompileProperties(options, impl_->graph, throughput);
   try {
-    impl_->compiled = impl_->core.compile_model(
-        WithBatch(impl_->graph.model, impl_->batch_size, impl_->static_batch), "CPU", properties);
-    std::uint32_t requests = 1;
-    if (throughput) {
-      requests = options.streams > 0 ? static_cast<std::uint32_t>(options.streams)
-                                     : impl_->compiled.get_property(ov::optimal_number_of_infer_requests);
-    }
-    impl_->slots.resize(std::max<std::uint32_t>(requests, 1));
-    for (auto& slot : impl_->slots) {
-      slot.request = impl_->compiled.create_infer_request();
-      impl_->free_slots.push_back(&slot);
-    }
+    const std::vector<std::size_t> dynamic{impl_->batch_size};
+    const auto& batches = impl_->static_batch ? impl_->compiled_batches : dynamic;
+    impl_->compiled.reserve(batches.size());  // the slots' pointers must stay valid
+    for (const std::size_t batch : batches) impl_->Compile(options, properties, throughput, batch);
   } catch (const ov::Exception& error) {
     ThrowModelError(options.path, "cannot compile for CPU: " + ShortReason(error));
   }
@@ -169,7 +213,12 @@ std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.contract.f
 const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.contract.feature_tensor; }
 std::size_t EmbeddingModel::batch_size() const { return impl_->batch_size; }
 bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
-int EmbeddingModel::streams() const { return static_cast<int>(impl_->slots.size()); }
+int EmbeddingModel::streams() const { return static_cast<int>(impl_->compiled.back().slots.size()); }
+const std::vector<std::size_t>& EmbeddingModel::compiled_batches() const { return impl_->compiled_batches; }
+
+std::size_t EmbeddingModel::CompiledBatchFor(std::size_t n) const {
+  return impl_->static_batch ? impl_->compiled[impl_->IndexFor(std::min(n, impl_->batch_size))].batch : 0;
+}
 
 void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::span<float> features) {
   const ModelContract& contract = impl_->graph.contract;
@@ -185,25 +234,27 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
   }
   if (n == 0) return;
   const std::size_t step = impl_->static_batch ? impl_->batch_size : n;
-  // The infer request goes back to the pool however the call ends.
-  const auto release = [this](Impl::Slot* slot) { impl_->Release(*slot); };
-  const std::unique_ptr<Impl::Slot, decltype(release)> slot(&impl_->Acquire(), release);
   for (std::size_t start = 0; start < n; start += step) {
     const std::size_t m = std::min(step, n - start);
-    impl_->Infer(*slot, batch.subspan(start * image_size, m * image_size),
+    Impl::Compiled& target = impl_->compiled[impl_->IndexFor(m)];
+    // The infer request goes back to its pool however the call ends.
+    const auto release = [this, &target](Impl::Slot* slot) { impl_->Release(target, *slot); };
+    const std::unique_ptr<Impl::Slot, decltype(release)> slot(&impl_->Acquire(target), release);
+    impl_->Infer(target, *slot, batch.subspan(start * image_size, m * image_size),
                  features.subspan(start * dim, m * dim));
   }
 }
 
-void EmbeddingModel::Impl::Infer(Slot& slot, std::span<const float> images, std::span<float> features) {
+void EmbeddingModel::Impl::Infer(const Compiled& target, Slot& slot, std::span<const float> images,
+                                 std::span<float> features) {
   const ModelContract& contract = graph.contract;
   const float* input = images.data();
   std::size_t rows = images.size() / contract.image_size();
-  if (static_batch && rows < batch_size) {
-    slot.padded.assign(batch_size * contract.image_size(), 0.0F);
+  if (static_batch && rows < target.batch) {
+    slot.padded.assign(target.batch * contract.image_size(), 0.0F);
     std::copy(images.begin(), images.end(), slot.padded.begin());
     input = slot.padded.data();
-    rows = batch_size;
+    rows = target.batch;
   }
   try {
     // Wraps the caller's memory: OpenVINO only reads an input tensor, so casting away const is safe.

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "orchard/image/preprocess_spec.h"
 #include "orchard/model/model_contract.h"
@@ -29,6 +30,12 @@ struct ModelOptions {
   // dynamic: see UsesStaticBatch; a graph that hard-codes its batch runs at that one
   // (ModelContract::BatchFor). An image's features never depend on the batch it is in.
   std::size_t batch_size = kDefaultModelBatch;
+  // Further static batches compiled beside batch_size, for callers whose calls are often short: the service
+  // compiles batch 1 too, so that a lone request does not pay a whole padded batch (as Triton and OpenVINO
+  // Model Server do). A call of n images then runs on the smallest compiled batch holding n
+  // (CompiledBatchFor). Each costs one more compilation and its own compiled graph in memory. Ignored for a
+  // dynamic batch and for a graph that hard-codes its batch; sizes of 0 or above batch_size are ignored.
+  std::vector<std::size_t> extra_batches;
   // Inference streams: Embed calls that can run at once, each on its own infer request. 1: one stream across
   // all cores (OpenVINO's LATENCY hint). N > 1: N streams sharing the cores (THROUGHPUT). 0: as many as the
   // THROUGHPUT hint chooses for a static batch (2 on 2 cores: +5-10 %), 1 for a dynamic one (whose kernels
@@ -62,12 +69,18 @@ class EmbeddingModel {
   int input_height() const;
   std::size_t feature_dim() const;
   const std::string& feature_tensor() const;  // the tensor actually used
-  std::size_t batch_size() const;
+  std::size_t batch_size() const;  // the largest compiled batch: longer calls are cut into calls of it
   bool static_batch() const;
+  // The static batches compiled, ascending (batch_size() last); empty for a dynamic batch.
+  const std::vector<std::size_t>& compiled_batches() const;
+  // The compiled batch a call of n images (n cut to batch_size()) runs on, padded up to it: the smallest of
+  // compiled_batches() holding n; 0 for a dynamic batch (any n runs as is).
+  std::size_t CompiledBatchFor(std::size_t n) const;
   int streams() const;
 
   // `batch` holds n preprocessed images in input_layout(); writes n * feature_dim() floats into `features`.
-  // Any n: a static model runs it in calls of batch_size images (the last one padded), a dynamic one at once.
+  // Any n: a static model runs it in calls of batch_size images, the last one on CompiledBatchFor(its size),
+  // padded; a dynamic one at once.
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
   // Writes the graph this model runs (cut, pooled; batch left dynamic) as OpenVINO IR, e.g. for

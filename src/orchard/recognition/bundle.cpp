@@ -128,13 +128,15 @@ void Bundle::PredictProbabilities(std::span<const float> features, std::span<con
   classifier.PredictProbabilities(classifier_input == "features" ? features : projected, n, out);
 }
 
-EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads, std::size_t batch_size) {
+EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads, std::size_t batch_size,
+                                 std::vector<std::size_t> extra_batches) {
   ModelOptions options;
   options.path = reference.file;
   options.feature_tensor = reference.feature_tensor;
   options.precision = ParsePrecision(reference.precision);
   options.threads = threads;
   options.batch_size = batch_size;  // features do not depend on the batch
+  options.extra_batches = std::move(extra_batches);
   LoadedModel loaded = LoadModel(options, reference.sha256);
   const std::string where = "the bundle's model " + loaded.file.uri();
   if (loaded.model.feature_dim() != reference.feature_dim) {

@@ -44,9 +44,10 @@ std::vector<std::size_t> TopK(std::span<const float> probabilities, std::size_t 
   return order;
 }
 
-Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels, std::size_t batch_size)
+Recognizer::Recognizer(Bundle bundle, int model_threads, std::uint64_t max_pixels, std::size_t batch_size,
+                       std::vector<std::size_t> extra_batches)
     : bundle_(std::move(bundle)),
-      model_(OpenVerifiedModel(bundle_.model, model_threads, batch_size)),
+      model_(OpenVerifiedModel(bundle_.model, model_threads, batch_size, std::move(extra_batches))),
       embedder_(model_, bundle_.preprocess, max_pixels) {}
 
 PreparedImage Recognizer::Prepare(std::span<const std::uint8_t> bytes) const {

@@ -56,9 +56,10 @@ struct RecognizeOptions {
 class Recognizer {
  public:
   // Verifies and compiles the bundle's model (ModelError when it is missing or changed, or when the bundle's
-  // preprocessing does not fit it). `batch_size`: the model's compiled batch (OpenVerifiedModel).
+  // preprocessing does not fit it). `batch_size`, `extra_batches`: the model's compiled batches
+  // (OpenVerifiedModel).
   Recognizer(Bundle bundle, int model_threads = 0, std::uint64_t max_pixels = 100'000'000,
-             std::size_t batch_size = 1);
+             std::size_t batch_size = 1, std::vector<std::size_t> extra_batches = {});
   Recognizer(const Recognizer&) = delete;  // embedder_ refers to model_
   Recognizer& operator=(const Recognizer&) = delete;
 

@@ -1,35 +1,22 @@
-#include "orchard/serve/http_service.h"
+#include "orchard/serve/http_service.h"  // first: Eigen (through the recognizer) before httplib.h
 
-#include <httplib.h>
 #include <malloc.h>
 
-#include <functional>
-#include <mutex>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <semaphore>
+#include <memory>
 #include <thread>
 
 #include "orchard/common/error.h"
 #include "orchard/image/decode.h"
 #include "orchard/serve/client_error.h"
 #include "orchard/serve/connection_pool.h"
-#include "orchard/serve/decode_pool.h"
-#include "orchard/serve/index_page.h"
-#include "orchard/serve/oip_protocol.h"
+#include "orchard/serve/head_deadline_server.h"
 #include "orchard/serve/request_guard.h"
-#include "orchard/serve/served_model.h"
-#include "orchard/serve/server_metrics.h"
-#include "orchard/serve/similar_endpoint.h"
+#include "orchard/serve/service.h"
 
 namespace orchard {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Images per /v2 infer request: each is decoded to a model input before the batch runs, so this bounds a
-// request's memory along with the body limit.
-constexpr std::size_t kMaxImagesPerRequest = 64;
 
 // The request being handled by this thread (httplib handles a request in one thread): when it began and its
 // id, for the access log and the log line of an internal error. Empty when the request was refused before
@@ -40,12 +27,21 @@ struct RequestContext {
 };
 thread_local RequestContext current_request;
 
+std::size_t MaxRequests(const ServeOptions& options) {
+  return options.max_requests > 0 ? options.max_requests : 2 * options.max_batch;
+}
+
+bool ExpectsBody(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+}  // namespace
+
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump() + "\n", "application/json");
 }
 
-// Keeps the keys in the order they were made (RecognitionJson()'s: label first).
 void SendOrderedJson(httplib::Response& res, int status, const nlohmann::ordered_json& body) {
   res.status = status;
   res.set_content(body.dump() + "\n", "application/json");
@@ -70,358 +66,185 @@ std::string StatusMessage(int status, std::size_t max_body_bytes) {
   }
 }
 
-std::size_t MaxRequests(const ServeOptions& options) {
-  return options.max_requests > 0 ? options.max_requests : 2 * options.max_batch;
+Service::Service(ModelManager& models, const ServeOptions& options, LogSink& log)
+    : models_(models),
+      options_(options),
+      log_(log),
+      token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)),
+      requests_(static_cast<std::ptrdiff_t>(MaxRequests(options))),
+      decoders_(options.decode_threads) {}
+
+void Service::Install(httplib::Server& server) {
+  server.new_task_queue = [this] { return new ConnectionPool(options_.max_connections); };
+  server.set_payload_max_length(options_.max_body_bytes);
+  server.set_read_timeout(options_.read_timeout);
+  server.set_write_timeout(options_.write_timeout);
+  server.set_keep_alive_timeout(options_.idle_timeout.count());
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    current_request = {Clock::now(), std::to_string(next_request_id_++)};
+    return Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                           : httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty())
+      SendJson(res, res.status, {{"error", StatusMessage(res.status, options_.max_body_bytes)}});
+  });
+  server.set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
+                                      std::exception_ptr error) { InternalError(req, res, error); });
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) { Record(req, res); });
+  InstallV1(server);
+  InstallV2(server);
 }
 
-bool ExpectsBody(const std::string& method) {
-  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-}
-
-class Service {
- public:
-  Service(ModelManager& models, const ServeOptions& options, LogSink& log)
-      : models_(models),
-        options_(options),
-        log_(log),
-        token_(options.auth_token_file.empty() ? "" : ReadTokenFile(options.auth_token_file)),
-        requests_(static_cast<std::ptrdiff_t>(MaxRequests(options))),
-        decoders_(options.decode_threads) {}
-
-  void Install(httplib::Server& server) {
-    server.new_task_queue = [this] { return new ConnectionPool(options_.max_connections); };
-    server.set_payload_max_length(options_.max_body_bytes);
-    server.set_read_timeout(options_.read_timeout);
-    server.set_write_timeout(options_.write_timeout);
-    server.set_keep_alive_timeout(options_.idle_timeout.count());
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      current_request = {Clock::now(), std::to_string(next_request_id_++)};
-      return Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                             : httplib::Server::HandlerResponse::Handled;
-    });
-    server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
-      if (res.body.empty())
-        SendJson(res, res.status, {{"error", StatusMessage(res.status, options_.max_body_bytes)}});
-    });
-    server.set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
-                                        std::exception_ptr error) { InternalError(req, res, error); });
-    server.set_logger(
-        [this](const httplib::Request& req, const httplib::Response& res) { Record(req, res); });
-    InstallV1(server);
-    InstallV2(server);
-  }
-
-  // Runs one inference on a built-in image; readiness turns true when it passes. Errors go to the log.
-  void WarmUp() {
-    try {
-      models_.current()->WarmUp();
-      std::lock_guard lock(ready_mutex_);
-      ready_ = !draining_;
-    } catch (const std::exception& e) {
-      Log(std::string("orchard: warm-up inference failed, not ready: ") + e.what());
-    }
-  }
-
-  void Drain() {
+void Service::WarmUp() {
+  try {
+    models_.current()->WarmUp();
     std::lock_guard lock(ready_mutex_);
-    draining_ = true;
-    ready_ = false;
+    ready_ = !draining_;
+  } catch (const std::exception& e) {
+    Log(std::string("orchard: warm-up inference failed, not ready: ") + e.what());
   }
+}
 
-  void Log(const std::string& line) { log_.Line(line); }
+void Service::Drain() {
+  std::lock_guard lock(ready_mutex_);
+  draining_ = true;
+  ready_ = false;
+}
 
- private:
-  void InstallV1(httplib::Server& server) {
-    server.Post("/v1/predict", WithBody("/v1/predict", [this](const auto& req, auto body, auto& res) {
-                  Predict(req, body, res);
-                }));
-    server.Post("/v1/embed",
-                WithBody("/v1/embed", [this](const auto&, auto body, auto& res) { Embed(body, res); }));
-    server.Post("/v1/similar", WithBody("/v1/similar", [this](const auto& req, auto body, auto& res) {
-                  Similar(req, body, res);
-                }));
-    server.Get("/healthz", Timed("/healthz", [this](const auto&, auto& res) { Health(res); }));
-    server.Get("/metrics", [this](const auto&, auto& res) {
-      res.set_content(metrics_.Render(models_.MetricsText()), "text/plain; version=0.0.4");
-    });
-    server.Get("/", [](const auto&, auto& res) { res.set_content(IndexPage(), "text/html; charset=utf-8"); });
+// Refuses, before the body is read, what must not reach a handler. Returns false when `res` is the answer.
+bool Service::Admit(const httplib::Request& req, httplib::Response& res) {
+  if (!token_.empty() && !IsHealthPath(req.path) &&
+      !BearerMatches(req.get_header_value("Authorization"), token_)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    return Refuse(res, 401);
   }
-
-  void InstallV2(httplib::Server& server) {
-    const std::string model = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
-    server.Get("/v2/health/live",
-               [](const auto&, auto& res) { SendJson(res, 200, nlohmann::json::object()); });
-    server.Get("/v2/health/ready", [this](const auto&, auto& res) { Ready(res); });
-    server.Get("/v2", [](const auto&, auto& res) { SendJson(res, 200, oip::ServerMetadata()); });
-    server.Get(model, Timed("/v2/models/metadata", [this](const auto& req, auto& res) {
-                 SendJson(res, 200, oip::ModelMetadata(CheckModel(req, *models_.current())));
-               }));
-    server.Get(model + "/ready", Timed("/v2/models/ready", [this](const auto& req, auto& res) {
-                 CheckModel(req, *models_.current());
-                 Ready(res);
-               }));
-    server.Post(model + "/infer", WithBody("/v2/models/infer", [this](const auto& req, auto body, auto& res) {
-                  Infer(req, body, res);
-                }));
+  if (!ExpectsBody(req.method)) return true;
+  // httplib would read a length-less body until the connection ends, and discard an over-limit one by
+  // reading it. A chunked body is counted as it is read (ReadBody).
+  if (req.has_header("Transfer-Encoding"))
+    return req.get_header_value("Transfer-Encoding") == "chunked" || Refuse(res, 411);
+  if (!req.has_header("Content-Length")) return Refuse(res, 411);
+  const std::string length = req.get_header_value("Content-Length");
+  std::size_t bytes = 0;
+  try {
+    std::size_t used = 0;
+    bytes = std::stoull(length, &used);
+    if (used != length.size()) return Refuse(res, 400);
+  } catch (const std::exception&) {
+    return Refuse(res, 400);
   }
+  return bytes <= options_.max_body_bytes || Refuse(res, 413);
+}
 
-  // Refuses, before the body is read, what must not reach a handler. Returns false when `res` is the answer.
-  bool Admit(const httplib::Request& req, httplib::Response& res) {
-    if (!token_.empty() && !IsHealthPath(req.path) &&
-        !BearerMatches(req.get_header_value("Authorization"), token_)) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      return Refuse(res, 401);
+// An answer before the body was read: "Connection: close" tells the client not to reuse the connection,
+// whose unread body bytes would otherwise be taken for its next request.
+bool Service::Refuse(httplib::Response& res, int status) {
+  SendJson(res, status, {{"error", StatusMessage(status, options_.max_body_bytes)}});
+  res.set_header("Connection", "close");
+  return false;
+}
+
+void Service::InternalError(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+  const std::string& id = current_request.id;
+  std::string detail = "unknown exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    detail = e.what();
+  } catch (...) {
+  }
+  Log("orchard: internal error in request " + id + " (" + req.method + " " + req.path + "): " + detail);
+  SendJson(res, 500, {{"error", "internal error"}, {"request_id", id}});
+}
+
+void Service::Record(const httplib::Request& req, const httplib::Response& res) {
+  const std::string endpoint = EndpointLabel(req.path);
+  metrics_.CountRequest(endpoint, res.status);
+  const double latency_ms =
+      current_request.start == Clock::time_point{}
+          ? 0.0
+          : std::chrono::duration<double, std::milli>(Clock::now() - current_request.start).count();
+  Log(AccessLogLine(std::chrono::system_clock::now(), req.method, endpoint, res.status, res.body.size(),
+                    latency_ms, current_request.id));
+  current_request = {};
+}
+
+template <typename Handle>
+void Service::RunTimed(const std::string& endpoint, httplib::Response& res, Handle&& handle) {
+  const auto start = Clock::now();
+  try {
+    handle();
+  } catch (const ClientError& e) {
+    metrics_.CountError(endpoint, e.reason);
+    SendJson(res, e.status, {{"error", e.message}});
+  }
+  metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+httplib::Server::Handler Service::Timed(std::string endpoint, httplib::Server::Handler handler) {
+  return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const httplib::Request& req,
+                                                                              httplib::Response& res) {
+    RunTimed(endpoint, res, [&] { handler(req, res); });
+  };
+}
+
+httplib::Server::HandlerWithContentReader Service::WithBody(std::string endpoint, BodyHandler handler) {
+  return [this, endpoint = std::move(endpoint), handler = std::move(handler)](
+             const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    // Past this gate a request holds its body, decoded images and results: max_requests at once.
+    requests_.acquire();
+    const std::unique_ptr<std::counting_semaphore<>, void (*)(std::counting_semaphore<>*)> admitted(
+        &requests_, [](std::counting_semaphore<>* gate) { gate->release(); });
+    RunTimed(endpoint, res, [&] { handler(req, ReadBody(req, reader), res); });
+  };
+}
+
+// Reads the body as it arrives, so that a chunked one (its size unknown up front) is refused with 413 once
+// it passes the limit rather than read unbounded. Of a multipart body only the field "image" is kept.
+std::string Service::ReadBody(const httplib::Request& req, const httplib::ContentReader& reader) const {
+  std::string body;
+  std::size_t received = 0;
+  bool too_large = false;
+  bool keep = true;
+  const auto receive = [&](const char* data, std::size_t size) {
+    received += size;
+    if (received > options_.max_body_bytes) {
+      too_large = true;
+      return false;
     }
-    if (!ExpectsBody(req.method)) return true;
-    // httplib would read a length-less body until the connection ends, and discard an over-limit one by
-    // reading it. A chunked body is counted as it is read (ReadBody).
-    if (req.has_header("Transfer-Encoding"))
-      return req.get_header_value("Transfer-Encoding") == "chunked" || Refuse(res, 411);
-    if (!req.has_header("Content-Length")) return Refuse(res, 411);
-    const std::string length = req.get_header_value("Content-Length");
-    std::size_t bytes = 0;
-    try {
-      std::size_t used = 0;
-      bytes = std::stoull(length, &used);
-      if (used != length.size()) return Refuse(res, 400);
-    } catch (const std::exception&) {
-      return Refuse(res, 400);
-    }
-    return bytes <= options_.max_body_bytes || Refuse(res, 413);
+    if (keep) body.append(data, size);
+    return true;
+  };
+  const bool multipart = req.is_multipart_form_data();
+  bool has_image = false;
+  const bool read = multipart ? reader(
+                                    [&](const httplib::MultipartFormData& field) {
+                                      keep = field.name == "image" && !has_image;
+                                      has_image = has_image || keep;
+                                      return true;
+                                    },
+                                    receive)
+                              : reader(receive);
+  if (too_large) throw ClientError{413, "too_large", StatusMessage(413, options_.max_body_bytes)};
+  if (!read) throw ClientError{400, "body", "the body could not be read (malformed chunks or multipart)"};
+  if (multipart && !has_image)
+    throw ClientError{400, "no_image", "multipart body without an \"image\" field"};
+  return body;
+}
+
+// `what` names the image in messages ("the body", "image 2").
+PreparedImage Service::Prepare(const ServedModel& model, std::string_view body, const std::string& what) {
+  if (body.empty()) throw ClientError{400, "empty", what + " is empty"};
+  const std::span bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+  if (SniffFormat(bytes) == ImageFormat::kUnknown)
+    throw ClientError{415, "unsupported_type", what + " is not a JPEG, PNG or WebP image"};
+  try {
+    return decoders_.Run([&] { return model.recognizer.Prepare(bytes); });
+  } catch (const InputError& e) {
+    throw ClientError{400, "decode", what + ": cannot decode the image: " + e.what()};
   }
-
-  // An answer before the body was read: "Connection: close" tells the client not to reuse the connection,
-  // whose unread body bytes would otherwise be taken for its next request.
-  bool Refuse(httplib::Response& res, int status) {
-    SendJson(res, status, {{"error", StatusMessage(status, options_.max_body_bytes)}});
-    res.set_header("Connection", "close");
-    return false;
-  }
-
-  void InternalError(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
-    const std::string& id = current_request.id;
-    std::string detail = "unknown exception";
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      detail = e.what();
-    } catch (...) {
-    }
-    Log("orchard: internal error in request " + id + " (" + req.method + " " + req.path + "): " + detail);
-    SendJson(res, 500, {{"error", "internal error"}, {"request_id", id}});
-  }
-
-  void Record(const httplib::Request& req, const httplib::Response& res) {
-    const std::string endpoint = EndpointLabel(req.path);
-    metrics_.CountRequest(endpoint, res.status);
-    const double latency_ms =
-        current_request.start == Clock::time_point{}
-            ? 0.0
-            : std::chrono::duration<double, std::milli>(Clock::now() - current_request.start).count();
-    Log(AccessLogLine(std::chrono::system_clock::now(), req.method, endpoint, res.status, res.body.size(),
-                      latency_ms, current_request.id));
-    current_request = {};
-  }
-
-  template <typename Handle>
-  void RunTimed(const std::string& endpoint, httplib::Response& res, Handle&& handle) {
-    const auto start = Clock::now();
-    try {
-      handle();
-    } catch (const ClientError& e) {
-      metrics_.CountError(endpoint, e.reason);
-      SendJson(res, e.status, {{"error", e.message}});
-    }
-    metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
-  }
-
-  httplib::Server::Handler Timed(std::string endpoint, httplib::Server::Handler handler) {
-    return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const httplib::Request& req,
-                                                                                httplib::Response& res) {
-      RunTimed(endpoint, res, [&] { handler(req, res); });
-    };
-  }
-
-  // A handler of the request's image bytes: the body, or the multipart field "image".
-  using BodyHandler = std::function<void(const httplib::Request&, std::string_view, httplib::Response&)>;
-
-  httplib::Server::HandlerWithContentReader WithBody(std::string endpoint, BodyHandler handler) {
-    return [this, endpoint = std::move(endpoint), handler = std::move(handler)](
-               const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-      // Past this gate a request holds its body, decoded images and results: max_requests at once.
-      requests_.acquire();
-      const std::unique_ptr<std::counting_semaphore<>, void (*)(std::counting_semaphore<>*)> admitted(
-          &requests_, [](std::counting_semaphore<>* gate) { gate->release(); });
-      RunTimed(endpoint, res, [&] { handler(req, ReadBody(req, reader), res); });
-    };
-  }
-
-  // Reads the body as it arrives, so that a chunked one (its size unknown up front) is refused with 413 once
-  // it passes the limit rather than read unbounded. Of a multipart body only the field "image" is kept.
-  std::string ReadBody(const httplib::Request& req, const httplib::ContentReader& reader) const {
-    std::string body;
-    std::size_t received = 0;
-    bool too_large = false;
-    bool keep = true;
-    const auto receive = [&](const char* data, std::size_t size) {
-      received += size;
-      if (received > options_.max_body_bytes) {
-        too_large = true;
-        return false;
-      }
-      if (keep) body.append(data, size);
-      return true;
-    };
-    const bool multipart = req.is_multipart_form_data();
-    bool has_image = false;
-    const bool read = multipart ? reader(
-                                      [&](const httplib::MultipartFormData& field) {
-                                        keep = field.name == "image" && !has_image;
-                                        has_image = has_image || keep;
-                                        return true;
-                                      },
-                                      receive)
-                                : reader(receive);
-    if (too_large) throw ClientError{413, "too_large", StatusMessage(413, options_.max_body_bytes)};
-    if (!read) throw ClientError{400, "body", "the body could not be read (malformed chunks or multipart)"};
-    if (multipart && !has_image)
-      throw ClientError{400, "no_image", "multipart body without an \"image\" field"};
-    return body;
-  }
-
-  std::size_t TopK(const httplib::Request& req, const ServedModel& model) const {
-    if (!req.has_param("top_k")) return options_.top_k;
-    try {
-      const long k = std::stol(req.get_param_value("top_k"));
-      if (k >= 1) return std::min(static_cast<std::size_t>(k), model.info.labels);
-    } catch (const std::exception&) {
-    }
-    throw ClientError{400, "bad_parameter", "top_k must be a positive integer"};
-  }
-
-  // `what` names the image in messages ("the body", "image 2").
-  PreparedImage Prepare(const ServedModel& model, std::string_view body, const std::string& what) {
-    if (body.empty()) throw ClientError{400, "empty", what + " is empty"};
-    const std::span bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
-    if (SniffFormat(bytes) == ImageFormat::kUnknown)
-      throw ClientError{415, "unsupported_type", what + " is not a JPEG, PNG or WebP image"};
-    try {
-      return decoders_.Run([&] { return model.recognizer.Prepare(bytes); });
-    } catch (const InputError& e) {
-      throw ClientError{400, "decode", what + ": cannot decode the image: " + e.what()};
-    }
-  }
-
-  // `model` is the version serving when the request began: it finishes on it even if a newer one is swapped
-  // in.
-  Recognition Recognize(ServedModel& model, std::string_view body, const RecognizeOptions& options) {
-    if (body.empty())
-      throw ClientError{400, "empty", "empty body: send the image bytes (or a multipart \"image\" field)"};
-    Recognition result = model.batcher.Submit(Prepare(model, body, "the body"), options);
-    if (!result.ok()) throw ClientError{422, "inference", result.error};
-    return result;
-  }
-
-  void Predict(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    const auto model = models_.current();
-    SendOrderedJson(res, 200, RecognitionJson(Recognize(*model, body, {TopK(req, *model), false})));
-  }
-
-  void Embed(std::string_view body, httplib::Response& res) {
-    const Recognition result = Recognize(*models_.current(), body, {1, true});
-    SendJson(res, 200, {{"features", result.features}, {"pca", result.pca}});
-  }
-
-  void Similar(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    const auto model = models_.current();  // the index and the features come from one version
-    const SimilarIndex* index = model->similar ? &*model->similar : nullptr;
-    const std::size_t k = SimilarRequestK(index, req.has_param("k") ? req.get_param_value("k") : "");
-    SendJson(res, 200, SimilarAnswer(*index, Recognize(*model, body, {1, true}).features, k));
-  }
-
-  void Health(httplib::Response& res) const {
-    // The model's path stays out: it tells a caller about the host's file system.
-    const auto model = models_.current();
-    const Bundle& bundle = model->recognizer.bundle();
-    SendJson(res, 200,
-             {{"status", "ok"},
-              {"model_name", model->info.name},
-              {"model_version", model->info.version},
-              {"labels", bundle.labels.size()},
-              {"feature_dim", bundle.model.feature_dim},
-              {"pca_dim", bundle.pca.k()}});
-  }
-
-  void Ready(httplib::Response& res) const {
-    if (ready_) {
-      SendJson(res, 200, nlohmann::json::object());
-    } else {
-      SendJson(res, 503, {{"error", "not ready"}});
-    }
-  }
-
-  // 404 unless the path names the served model (and its version, when it names one). Returns its description.
-  static const oip::ModelInfo& CheckModel(const httplib::Request& req, const ServedModel& model) {
-    const oip::ModelInfo& info = model.info;
-    const bool version_ok =
-        req.matches.size() < 3 || !req.matches[2].matched || req.matches[2] == info.version;
-    if (req.matches.size() < 2 || req.matches[1] != info.name || !version_ok)
-      throw ClientError{404, "no_model",
-                        "no such model: this server serves \"" + info.name + "\" version " + info.version};
-    return info;
-  }
-
-  void Infer(const httplib::Request& req, std::string_view body, httplib::Response& res) {
-    const auto model = models_.current();
-    const oip::ModelInfo& info = CheckModel(req, *model);
-    if (!ready_) throw ClientError{503, "not_ready", "the model is not ready"};
-    std::optional<std::size_t> header_length;
-    if (req.has_header("Inference-Header-Content-Length")) {
-      try {
-        header_length = std::stoull(req.get_header_value("Inference-Header-Content-Length"));
-      } catch (const std::exception&) {
-        throw ClientError{400, "protocol", "Inference-Header-Content-Length is not a number"};
-      }
-    }
-    oip::InferRequest request;
-    try {
-      request = oip::ParseInferRequest(body, header_length, info, options_.top_k, kMaxImagesPerRequest);
-    } catch (const oip::ProtocolError& e) {
-      throw ClientError{400, "protocol", e.what()};
-    }
-    std::vector<PreparedImage> images;
-    for (std::size_t i = 0; i < request.images.size(); ++i)
-      images.push_back(Prepare(*model, request.images[i], "image " + std::to_string(i)));
-    const bool features = std::any_of(request.outputs.begin(), request.outputs.end(),
-                                      [](const auto& output) { return output.name == "features"; });
-    const auto results = model->batcher.SubmitAll(std::move(images), {request.top_k, features});
-    for (std::size_t i = 0; i < results.size(); ++i)
-      if (!results[i].ok())
-        throw ClientError{422, "inference", "image " + std::to_string(i) + ": " + results[i].error};
-    auto response = oip::EncodeInferResponse(request, info, results);
-    res.status = 200;
-    if (response.header_length) {
-      res.set_header("Inference-Header-Content-Length", std::to_string(*response.header_length));
-      res.set_content(std::move(response.body), "application/octet-stream");
-    } else {
-      res.set_content(std::move(response.body), "application/json");
-    }
-  }
-
-  ModelManager& models_;
-  const ServeOptions options_;
-  LogSink& log_;
-  const std::string token_;
-  std::mutex ready_mutex_;  // orders the warm-up's ready against a drain
-  bool draining_ = false;
-  std::atomic<bool> ready_{false};
-  std::atomic<std::uint64_t> next_request_id_{1};
-  ServerMetrics metrics_;
-  std::counting_semaphore<> requests_;  // requests past their headers (body, images, results in memory)
-  DecodePool decoders_;
-};
-
-}  // namespace
+}
 
 void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostream& log) {
   // Large buffers (bodies, decoded images) are mapped and unmapped, not kept in malloc's arenas: freed memory
@@ -430,7 +253,7 @@ void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostr
   LogSink sink(log);
   ModelManager models(options, sink);
   Service service(models, options, sink);
-  httplib::Server server;
+  HeadDeadlineServer server(options.header_timeout);
   service.Install(server);
   // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and the kernel
   // resets some of their connections. The listening socket is caught as it is created and given the system's.

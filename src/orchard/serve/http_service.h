@@ -29,6 +29,8 @@ namespace orchard {
 // reading; a chunked body as soon as it passes the limit); 411 for a body with neither Content-Length nor
 // chunked encoding; 401 without the token; 404/405; 503 before ready. A 500 says "internal error" and a
 // request id; the detail goes to `log`. One JSON access-log line per request goes to `log`.
+// A request's head (request line and headers) must arrive within header_timeout of its first byte, or its
+// connection is closed without an answer (head_deadline_server.h: a slowloris client cannot hold a thread).
 // Blocks until `stop` becomes true (checked every 100 ms), then turns readiness false, keeps serving for
 // drain_period (a load balancer's health checks take it out of rotation meanwhile), then refuses new
 // connections, finishes the requests in flight and returns. Writes "orchard: serving on http://HOST:PORT" to

@@ -10,7 +10,7 @@ InferenceBatcher::InferenceBatcher(Recognizer& recognizer, std::size_t max_batch
     : recognizer_(recognizer),
       max_batch_(std::max<std::size_t>(1, max_batch)),
       max_wait_(max_wait),
-      stats_{0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0)},
+      stats_(EmptyStats()),
       thread_([this] { Loop(); }) {}
 
 InferenceBatcher::~InferenceBatcher() {
@@ -55,7 +55,15 @@ InferenceBatcher::Stats InferenceBatcher::stats() const {
 
 void InferenceBatcher::ResetStats() {
   std::lock_guard lock(mutex_);
-  stats_ = {0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0)};
+  stats_ = EmptyStats();
+}
+
+InferenceBatcher::Stats InferenceBatcher::EmptyStats() const {
+  Stats empty{0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0), {}};
+  const auto& compiled = recognizer_.model().compiled_batches();
+  if (compiled.empty()) empty.by_compiled_batch[0] = 0;
+  for (const std::size_t batch : compiled) empty.by_compiled_batch[batch] = 0;
+  return empty;
 }
 
 void InferenceBatcher::Loop() {
@@ -74,6 +82,7 @@ void InferenceBatcher::Loop() {
     ++stats_.batches;
     stats_.images += batch.size();
     ++stats_.by_size[batch.size()];
+    ++stats_.by_compiled_batch[recognizer_.model().CompiledBatchFor(batch.size())];
     lock.unlock();
     Run(batch);
     lock.lock();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -30,11 +31,13 @@ class InferenceBatcher {
   // the images' order.
   std::vector<Recognition> SubmitAll(std::vector<PreparedImage> images, const RecognizeOptions& options);
 
-  // Sizes of the batches run so far, for the metrics: count and sum, and a histogram by size.
+  // Sizes of the batches run so far, for the metrics: count and sum, a histogram by size, and the model calls
+  // by the compiled batch they ran on (EmbeddingModel::CompiledBatchFor; 0: a dynamic batch).
   struct Stats {
     std::uint64_t batches = 0;
     std::uint64_t images = 0;
-    std::vector<std::uint64_t> by_size;  // index = batch size (0 unused)
+    std::vector<std::uint64_t> by_size;                      // index = batch size (0 unused)
+    std::map<std::size_t, std::uint64_t> by_compiled_batch;  // every compiled batch, 0 when unused
   };
   Stats stats() const;
   // Forgets the batches run so far (the warm-up's, which are not traffic).
@@ -48,6 +51,7 @@ class InferenceBatcher {
   };
   void Loop();
   void Run(std::deque<Pending>& batch);
+  Stats EmptyStats() const;
 
   Recognizer& recognizer_;
   const std::size_t max_batch_;

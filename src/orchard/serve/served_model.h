@@ -26,12 +26,14 @@ namespace orchard {
 // last holder destroys it.
 class ServedModel {
  public:
-  // Verifies and compiles the bundle's model (ModelError, IoError); opens options.index when it is set
-  // (UsageError when the index was made with other features than this bundle's: OpenServedIndex).
+  // Verifies and compiles the bundle's model (ModelError, IoError) for options.max_batch and, where the batch
+  // is static, for the powers of two under it too (a lone request runs at batch 1, a batch of n on the
+  // smallest compiled batch holding n); opens options.index when it is set (UsageError when the index was
+  // made with other features than this bundle's: OpenServedIndex).
   ServedModel(Bundle bundle, const std::string& version, const ServeOptions& options);
 
-  // Runs the whole path (decode, preprocess, model, classifier) on a full batch of a built-in image. Throws
-  // what the path throws.
+  // Runs the whole path (decode, preprocess, model, classifier) on a built-in image at every compiled batch,
+  // the full batch last, so that each has run once. Throws what the path throws.
   void WarmUp();
 
   Recognizer recognizer;
