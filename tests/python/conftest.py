@@ -52,6 +52,24 @@ def rows_by_path(output, filesystem=None):
                 table.column("pca").to_pylist())}
 
 
+def assert_same_rows_and_pca_as_fresh_run(ours, fresh, features_atol=0.0):
+    """An updated output against a fresh run over the same inputs: the same paths, features (equal, or within
+    features_atol), pca column (1e-6 relative), explained variances and components of the PCA _SUCCESS lists,
+    and counts."""
+    ours_rows, fresh_rows = rows_by_path(ours), rows_by_path(fresh)
+    assert sorted(ours_rows) == sorted(fresh_rows)
+    for path, (features, pca) in ours_rows.items():
+        np.testing.assert_allclose(features, fresh_rows[path][0], rtol=features_atol, atol=features_atol)
+        np.testing.assert_allclose(pca, fresh_rows[path][1], rtol=1e-6, atol=1e-5)
+    manifest, fresh_manifest = read_manifest(ours), read_manifest(fresh)
+    ours_pca, fresh_pca = pq.read_table(ours / manifest["files"]["pca"]), pq.read_table(fresh / "pca.parquet")
+    np.testing.assert_allclose(ours_pca.column("explained_variance").to_numpy(),
+                               fresh_pca.column("explained_variance").to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.array(ours_pca.column("vector").to_pylist()),
+                               np.array(fresh_pca.column("vector").to_pylist()), atol=1e-6)
+    assert manifest["counts"] == fresh_manifest["counts"]
+
+
 def assert_same_pca_model(ours, reference, k):
     """Two pca.parquet tables: k components, explained variances within 1e-6 relative, the same subspace (each
     of our components keeps its norm when projected onto the span of the reference's)."""

@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, REPO, SAMPLE, read_manifest, rows_by_path, run_orchard
+from conftest import (ORCHARD_BIN, REPO, SAMPLE, assert_same_rows_and_pca_as_fresh_run, read_manifest, rows_by_path,
+                      run_orchard)
 
 OPTIONS = ["--rows-per-part", "64", "--batch", "8", "--pca-k", "8", "--precision", "f32"]
 LABELS = ("Cherry", "Kiwi", "Plum", "Lemon")
@@ -39,18 +40,8 @@ def run(input_folder, output, *extra, check=True):
 def assert_same_output(ours, fresh):
     """Same rows (paths, labels, features) and the same PCA (explained variances, components, pca column)
     as a fresh run over the same inputs, and every file listed by _SUCCESS and nothing else in features/."""
-    ours_rows, fresh_rows = rows_by_path(ours), rows_by_path(fresh)
-    assert sorted(ours_rows) == sorted(fresh_rows)
-    for path, (features, pca) in ours_rows.items():
-        np.testing.assert_array_equal(features, fresh_rows[path][0])
-        np.testing.assert_allclose(pca, fresh_rows[path][1], rtol=1e-6, atol=1e-5)
-    manifest, fresh_manifest = read_manifest(ours), read_manifest(fresh)
-    ours_pca, fresh_pca = pq.read_table(ours / manifest["files"]["pca"]), pq.read_table(fresh / "pca.parquet")
-    np.testing.assert_allclose(ours_pca.column("explained_variance").to_numpy(),
-                               fresh_pca.column("explained_variance").to_numpy(), rtol=1e-6)
-    np.testing.assert_allclose(np.array(ours_pca.column("vector").to_pylist()),
-                               np.array(fresh_pca.column("vector").to_pylist()), atol=1e-6)
-    assert manifest["counts"] == fresh_manifest["counts"]
+    assert_same_rows_and_pca_as_fresh_run(ours, fresh)
+    manifest = read_manifest(ours)
     listed = sorted(manifest["files"]["features"])
     assert sorted(f"features/{p.name}" for p in (ours / "features").iterdir()) == listed
     assert sorted(f"errors/{p.name}" for p in (ours / "errors").iterdir()) == sorted(manifest["files"]["errors"])

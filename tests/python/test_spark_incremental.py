@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DEFAULT_MODEL, REPO, SAMPLE, read_manifest, rows_by_path, run_orchard
+from conftest import (DEFAULT_MODEL, REPO, SAMPLE, assert_same_rows_and_pca_as_fresh_run, read_manifest,
+                      rows_by_path, run_orchard)
 
 sys.path.insert(0, str(REPO / "python"))
 import orchard  # noqa: E402
@@ -75,18 +76,8 @@ def assert_pca_fits_its_rows(output):
 def assert_same_output(ours, fresh):
     """Same rows (paths, features) and PCA (explained variances, components, pca column) as a fresh Spark run,
     and exactly the files _SUCCESS lists are there (the finished job's are deleted)."""
-    ours_rows, fresh_rows = rows_by_path(ours), rows_by_path(fresh)
-    assert sorted(ours_rows) == sorted(fresh_rows)
-    for path, (features, pca) in ours_rows.items():
-        np.testing.assert_allclose(features, fresh_rows[path][0], rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(pca, fresh_rows[path][1], rtol=1e-6, atol=1e-5)
-    manifest, fresh_manifest = read_manifest(ours), read_manifest(fresh)
-    ours_pca, fresh_pca = pq.read_table(ours / manifest["files"]["pca"]), pq.read_table(fresh / "pca.parquet")
-    np.testing.assert_allclose(ours_pca.column("explained_variance").to_numpy(),
-                               fresh_pca.column("explained_variance").to_numpy(), rtol=1e-6)
-    np.testing.assert_allclose(np.array(ours_pca.column("vector").to_pylist()),
-                               np.array(fresh_pca.column("vector").to_pylist()), atol=1e-6)
-    assert manifest["counts"] == fresh_manifest["counts"]
+    assert_same_rows_and_pca_as_fresh_run(ours, fresh, features_atol=1e-6)
+    manifest = read_manifest(ours)
     listed, present = listed_and_present(ours, manifest)
     assert listed == present
 

@@ -101,6 +101,11 @@ PcaModel PcaModel::Fit(const CovarianceAccumulator& stats, const PcaSelection& s
   return model;
 }
 
+namespace {
+// Fewer rows than this are projected row by row (dgemv) rather than with dgemm (below).
+constexpr Eigen::Index kGemmMinRows = 8;
+}  // namespace
+
 void PcaModel::Transform(std::span<const float> rows, std::size_t n, std::span<float> out) const {
   if (rows.size() != n * dim() || out.size() != n * k()) {
     throw std::invalid_argument("PcaModel::Transform: " + std::to_string(n) + " rows need " +
@@ -117,10 +122,23 @@ void PcaModel::Transform(std::span<const float> rows, std::size_t n, std::span<f
   Eigen::MatrixXd centred = x.cast<double>();
   centred.rowwise() -= mean.transpose();
   Eigen::MatrixXd projected(n_rows, components.rows());
-  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_rows),
-              static_cast<blasint>(components.rows()), static_cast<blasint>(dim()), 1.0, centred.data(),
-              static_cast<blasint>(n_rows), components.data(), static_cast<blasint>(components.rows()), 0.0,
-              projected.data(), static_cast<blasint>(n_rows));
+  const auto k_rows = static_cast<blasint>(components.rows());
+  const auto d = static_cast<blasint>(dim());
+  if (n_rows < kGemmMinRows) {
+    // dgemm packs the whole k x D components (9 MB for a served open-set whitening) at every call: for the
+    // one image of a served request that copy cost more than the product. dgemv reads it once, in place.
+    for (Eigen::Index i = 0; i < n_rows; ++i) {
+      const Eigen::VectorXd row = centred.row(i).transpose();
+      Eigen::VectorXd result(components.rows());
+      cblas_dgemv(CblasColMajor, CblasNoTrans, k_rows, d, 1.0, components.data(), k_rows, row.data(), 1, 0.0,
+                  result.data(), 1);
+      projected.row(i) = result.transpose();
+    }
+  } else {
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_rows), k_rows, d, 1.0,
+                centred.data(), static_cast<blasint>(n_rows), components.data(), k_rows, 0.0,
+                projected.data(), static_cast<blasint>(n_rows));
+  }
   y = projected.cast<float>();
 }
 

@@ -136,6 +136,22 @@ TEST(PcaModel, TransformCentresAndProjects) {
   for (float v : projected_mean) EXPECT_NEAR(v, 0.0f, 1e-5f);
 }
 
+// A served request projects one image: fewer rows than dgemm pays for go row by row (dgemv), with the same
+// projections as the rows get inside a large batch.
+TEST(PcaModel, FewRowsProjectAsInALargeBatch) {
+  const auto rows = RowsWithKnownCovariance(RandomOrthonormal(kDim, 63), 64);
+  const PcaModel model = FitAll(rows, kDim, {.k = 5});
+  constexpr std::size_t kBatch = 64;
+  std::vector<float> batched(kBatch * model.k());
+  model.Transform(std::span(rows).first(kBatch * kDim), kBatch, batched);
+  for (std::size_t n = 1; n <= 9; ++n) {
+    std::vector<float> few(n * model.k());
+    model.Transform(std::span(rows).first(n * kDim), n, few);
+    for (std::size_t i = 0; i < few.size(); ++i)
+      EXPECT_NEAR(few[i], batched[i], 1e-5f) << n << " rows, " << i;
+  }
+}
+
 TEST(PcaModel, TransformRejectsWrongSizes) {
   const PcaModel model = FitAll(RandomRows(50, 4, 71), 4, {.k = 2});
   std::vector<float> rows(3 * 4), out(3 * 2);
