@@ -12,9 +12,9 @@ ConnectionPool::~ConnectionPool() { shutdown(); }
 void ConnectionPool::enqueue(std::function<void()> connection) {
   std::unique_lock lock(mutex_);
   // A connection is taken only by an idle thread: never more queued than threads waiting for work.
-  changed_.wait(lock, [this] { return queue_.size() < idle_ || stopping_; });
+  thread_idle_.wait(lock, [this] { return queue_.size() < idle_ || stopping_; });
   queue_.push_back(std::move(connection));
-  changed_.notify_all();
+  work_queued_.notify_one();
 }
 
 void ConnectionPool::shutdown() {
@@ -23,7 +23,8 @@ void ConnectionPool::shutdown() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  changed_.notify_all();
+  work_queued_.notify_all();
+  thread_idle_.notify_all();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
 }
@@ -32,8 +33,8 @@ void ConnectionPool::Work() {
   std::unique_lock lock(mutex_);
   while (true) {
     ++idle_;
-    changed_.notify_all();  // an accept waiting for a free thread may go on
-    changed_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+    thread_idle_.notify_one();  // an accept waiting for a free thread may go on
+    work_queued_.wait(lock, [this] { return !queue_.empty() || stopping_; });
     --idle_;
     if (queue_.empty()) return;  // stopping, nothing left to serve
     auto connection = std::move(queue_.front());
