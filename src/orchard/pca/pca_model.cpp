@@ -127,12 +127,11 @@ void PcaModel::Transform(std::span<const float> rows, std::size_t n, std::span<f
   if (n_rows < kGemmMinRows) {
     // dgemm packs the whole k x D components (9 MB for a served open-set whitening) at every call: for the
     // one image of a served request that copy cost more than the product. dgemv reads it once, in place.
+    // Row i of the column-major centred and projected matrices is strided by n_rows.
+    const auto stride = static_cast<blasint>(n_rows);
     for (Eigen::Index i = 0; i < n_rows; ++i) {
-      const Eigen::VectorXd row = centred.row(i).transpose();
-      Eigen::VectorXd result(components.rows());
-      cblas_dgemv(CblasColMajor, CblasNoTrans, k_rows, d, 1.0, components.data(), k_rows, row.data(), 1, 0.0,
-                  result.data(), 1);
-      projected.row(i) = result.transpose();
+      cblas_dgemv(CblasColMajor, CblasNoTrans, k_rows, d, 1.0, components.data(), k_rows, centred.data() + i,
+                  stride, 0.0, projected.data() + i, stride);
     }
   } else {
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_rows), k_rows, d, 1.0,
