@@ -38,7 +38,8 @@ def list_inputs(spark, input):
 
 
 def inventory_bytes(listed):
-    """inputs.parquet (input_inventory.h) of list_inputs()'s table."""
+    """inputs.parquet (input_inventory.h) of a table of path, size and mtime_ms (list_inputs()'s, or a fresh
+    job's featurised rows')."""
     return parquet_bytes(listed.select(["path", "size", "mtime_ms"]).cast(INVENTORY_SCHEMA))
 
 

@@ -108,7 +108,7 @@ def local_path(uri):
 
 
 def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
-              threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None):
+              threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None, keep=()):
     """Features of a DataFrame of images: Spark's binaryFile source (path, length, content), or only `path`
     (local paths or s3:// URIs the C++ side reads itself), or Spark's image source (`spark.read.format("image")`:
     a struct column `image` of decoded gray/BGR/BGRA pixels, any size; path = image.origin, and the pixels go
@@ -118,9 +118,13 @@ def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="
     bad image has null features and its stage (read | decode | preprocess | inference) and message; the job
     does not fail.
     threads: decode and inference threads per Python worker, 0 = the task's cores (spark.task.cpus).
-    workers: an accumulator of _WorkersInfo, given each worker's model compile time and model identity."""
+    workers: an accumulator of _WorkersInfo, given each worker's model compile time and model identity.
+    keep: names of further columns of `df` (atomic types) copied to each image's row after FEATURISED_SCHEMA's
+    (run() keeps the scan's size and modification time: the inventory of an update's keys, with no second scan)."""
     columns = ["image"] if "image" in df.columns else ["path", "length", "content"]
-    df = df.select(*[column for column in columns if column in df.columns])
+    df = df.select(*[column for column in columns if column in df.columns and column not in keep], *keep)
+    schema = ", ".join([FEATURISED_SCHEMA, *(f"{df.schema[name].name} {df.schema[name].dataType.simpleString()}"
+                                             for name in keep)])
 
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value
@@ -132,12 +136,15 @@ def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="
         images = 0
         for record_batch in batches:
             # The whole batch crosses to C++ through the Arrow C data interface; the image bytes are read in place.
-            yield pa.record_batch(featurizer.featurize_arrow(record_batch, batch=batch))
+            rows = pa.record_batch(featurizer.featurize_arrow(record_batch, batch=batch))
+            for name in keep:  # a row per input row, in order
+                rows = rows.append_column(name, record_batch.column(name))
+            yield rows
             images += record_batch.num_rows
         if workers is not None:
             workers.add({worker_name(): {"images": images}})
 
-    return df.mapInArrow(featurise_batches, FEATURISED_SCHEMA)
+    return df.mapInArrow(featurise_batches, schema)
 
 
 def _stream(batches):
@@ -231,15 +238,17 @@ def _images(spark, input, max_file_bytes):
     """Every file below INPUT (a folder, or a list of files) as Spark's binaryFile rows (path, length, content),
     except that a file over max_file_bytes comes with a null content: the `length` filter is pushed into the
     binaryFile source, which then never reads it (Spark would fail the task over
-    spark.sql.sources.binaryFile.maxLength, 2 GiB), and the C++ side makes it a read error row from its length."""
+    spark.sql.sources.binaryFile.maxLength, 2 GiB), and the C++ side makes it a read error row from its length.
+    Each row also has mtime_ms, the file's modification time (milliseconds since the epoch)."""
     from pyspark.sql import functions as F
     listing = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(
         input if isinstance(input, list) else str(input))
-    small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content")
+    mtime_ms = F.unix_millis("modificationTime").alias("mtime_ms")
+    small = listing.where(F.col("length") <= max_file_bytes).select("path", "length", "content", mtime_ms)
     # One task for the (usually no) large files: as many partitions as the scan has, each a round trip to a
     # Python worker, would only add tasks.
     large = listing.where(F.col("length") > max_file_bytes).select(
-        "path", "length", F.lit(None).cast("binary").alias("content")).coalesce(1)
+        "path", "length", F.lit(None).cast("binary").alias("content"), mtime_ms).coalesce(1)
     return small.unionByName(large)
 
 
@@ -293,10 +302,12 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
 
 
 def _featurised(spark, sources, settings, workers):
-    """featurise() of the images at `sources` (the input folder, or an update's list of files)."""
+    """featurise() of the images at `sources` (the input folder, or an update's list of files), each row with
+    its input's key: length (bytes) and mtime_ms."""
     if isinstance(sources, list) and not sources:
-        return spark.createDataFrame([], FEATURISED_SCHEMA)
-    return featurise(_images(spark, sources, settings["max_file_bytes"]), workers=workers, **settings)
+        return spark.createDataFrame([], f"{FEATURISED_SCHEMA}, length long, mtime_ms long")
+    return featurise(_images(spark, sources, settings["max_file_bytes"]), workers=workers,
+                     keep=("length", "mtime_ms"), **settings)
 
 
 def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, log, jvm_start_seconds,
@@ -310,9 +321,11 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
         stages.seconds["jvm_start"] = jvm_start_seconds
     previous, model = incremental_update.prepare(spark, input, output, settings, replace, incremental)
     workers = spark.sparkContext.accumulator({}, _WorkersInfo())
-    listed = incremental_update.list_inputs(spark, input)
-    plan = incremental_update.plan_update(listed, previous) if previous else None
-    stages.end("list_inputs")
+    listed = plan = None
+    if previous:  # an update lists first: only the inputs new or replaced since are featurised
+        listed = incremental_update.list_inputs(spark, input)
+        plan = incremental_update.plan_update(listed, previous)
+        stages.end("list_inputs")
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
     # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
@@ -320,6 +333,8 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)
     by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())
     attempt_images = by_outcome.get(True, 0) + by_outcome.get(False, 0)
+    if listed is None:  # a fresh job featurised every input: its rows are the inventory (no second scan)
+        listed = featurised.selectExpr("path", "length AS size", "mtime_ms").toArrow()
     stages.end("featurise")
     good = featurised.where("stage IS NULL").select("path", "label", "features")
     errors = featurised.where("stage IS NOT NULL").select("path", "stage", "message")
