@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace orchard {
 
@@ -25,17 +26,40 @@ InferenceBatcher::~InferenceBatcher() {
   }
 }
 
-Recognition InferenceBatcher::Submit(PreparedImage image, const RecognizeOptions& options) {
+InferenceBatcher::Arrival::Arrival(Arrival&& other) noexcept
+    : batcher_(other.batcher_), images_(std::exchange(other.images_, 0)) {}
+
+InferenceBatcher::Arrival::~Arrival() {
+  if (images_ == 0) return;
+  {
+    std::lock_guard lock(batcher_->mutex_);
+    batcher_->Withdraw(*this);
+  }
+  batcher_->wake_.notify_all();  // a batch waiting for these images need not wait any longer
+}
+
+InferenceBatcher::Arrival InferenceBatcher::Expect(std::size_t images) {
+  std::lock_guard lock(mutex_);
+  expected_ += images;
+  return Arrival(*this, images);
+}
+
+void InferenceBatcher::Withdraw(Arrival& arrival) {
+  expected_ -= std::min(expected_, std::exchange(arrival.images_, 0));
+}
+
+Recognition InferenceBatcher::Submit(PreparedImage image, const RecognizeOptions& options, Arrival& arrival) {
   std::vector<PreparedImage> images;
   images.push_back(std::move(image));
-  return std::move(SubmitAll(std::move(images), options).front());
+  return std::move(SubmitAll(std::move(images), options, arrival).front());
 }
 
 std::vector<Recognition> InferenceBatcher::SubmitAll(std::vector<PreparedImage> images,
-                                                     const RecognizeOptions& options) {
+                                                     const RecognizeOptions& options, Arrival& arrival) {
   std::vector<std::future<Recognition>> futures;
   {
     std::lock_guard lock(mutex_);
+    Withdraw(arrival);
     if (stopping_) throw std::runtime_error("the server is stopping");
     for (auto& image : images) {
       queue_.push_back({std::move(image), options, {}});
@@ -71,9 +95,12 @@ void InferenceBatcher::Loop() {
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    // A lone request waits at most max_wait for company; a full batch goes at once.
-    const auto deadline = std::chrono::steady_clock::now() + max_wait_;
-    wake_.wait_until(lock, deadline, [this] { return stopping_ || queue_.size() >= max_batch_; });
+    // A lone request waits at most max_wait for company, and a batch at most kArrivalWait for the images
+    // being decoded for requests already here; a full batch goes at once.
+    const auto opened = std::chrono::steady_clock::now();
+    const auto full = [this] { return stopping_ || queue_.size() >= max_batch_; };
+    wake_.wait_until(lock, opened + max_wait_, full);
+    wake_.wait_until(lock, opened + kArrivalWait, [&] { return full() || expected_ == 0; });
     std::deque<Pending> batch;
     while (!queue_.empty() && batch.size() < max_batch_) {
       batch.push_back(std::move(queue_.front()));

@@ -71,11 +71,12 @@ void Service::Infer(const httplib::Request& req, std::string_view body, httplib:
     throw ClientError{400, "protocol", e.what()};
   }
   std::vector<PreparedImage> images;
+  auto arrival = model->batcher.Expect(request.images.size());
   for (std::size_t i = 0; i < request.images.size(); ++i)
     images.push_back(Prepare(*model, request.images[i], "image " + std::to_string(i)));
   const bool features = std::any_of(request.outputs.begin(), request.outputs.end(),
                                     [](const auto& output) { return output.name == "features"; });
-  const auto results = model->batcher.SubmitAll(std::move(images), {request.top_k, features});
+  const auto results = model->batcher.SubmitAll(std::move(images), {request.top_k, features}, arrival);
   for (std::size_t i = 0; i < results.size(); ++i)
     if (!results[i].ok())
       throw ClientError{422, "inference", "image " + std::to_string(i) + ": " + results[i].error};

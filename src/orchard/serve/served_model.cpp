@@ -80,7 +80,8 @@ void ServedModel::WarmUp() {
   if (sizes.back() != max_batch_) sizes.push_back(max_batch_);
   for (const std::size_t size : sizes) {
     std::vector<PreparedImage> images(size, recognizer.Prepare(kWarmUpPng));
-    for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}))
+    auto arrival = batcher.Expect(size);
+    for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}, arrival))
       if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);
   }
   batcher.ResetStats();

@@ -39,7 +39,8 @@ std::size_t Service::TopK(const httplib::Request& req, const ServedModel& model)
 Recognition Service::Recognize(ServedModel& model, std::string_view body, const RecognizeOptions& options) {
   if (body.empty())
     throw ClientError{400, "empty", "empty body: send the image bytes (or a multipart \"image\" field)"};
-  Recognition result = model.batcher.Submit(Prepare(model, body, "the body"), options);
+  auto arrival = model.batcher.Expect(1);
+  Recognition result = model.batcher.Submit(Prepare(model, body, "the body"), options, arrival);
   if (!result.ok()) throw ClientError{422, "inference", result.error};
   return result;
 }
