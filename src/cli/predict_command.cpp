@@ -64,7 +64,7 @@ std::size_t PredictBatch(Recognizer& recognizer, std::span<const std::string> in
 
 int Predict(const PredictArguments& args) {
   Recognizer recognizer(Bundle::Load(args.bundle));
-  std::cerr << recognizer.contract().NotesText();
+  std::cerr << recognizer.model().NotesText();
   const RecognizeOptions options{args.top_k, args.features};
   std::size_t failed = 0;
   const std::span<const std::string> inputs(args.inputs);

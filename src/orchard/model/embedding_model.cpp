@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <openvino/core/except.hpp>
 #include <openvino/core/graph_util.hpp>
@@ -63,6 +64,24 @@ std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, st
   return fixed;
 }
 
+// The runtime precision of most convolutions and matrix products of `compiled`. The keys are those of
+// ov::exec_model_info (LAYER_TYPE, RUNTIME_PRECISION), whose header the PyPI wheel does not ship.
+std::string ComputePrecisionOf(const ov::CompiledModel& compiled) {
+  std::map<std::string, int> counts;
+  for (const auto& op : compiled.get_runtime_model()->get_ordered_ops()) {
+    const auto& info = op->get_rt_info();
+    const auto type = info.find("layerType");
+    const auto precision = info.find("runtimePrecision");
+    if (type == info.end() || precision == info.end()) continue;
+    const auto name = type->second.as<std::string>();
+    if (name == "Convolution" || name == "FullyConnected" || name == "MatMul")
+      ++counts[precision->second.as<std::string>()];
+  }
+  const auto most = std::max_element(counts.begin(), counts.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  return most == counts.end() ? std::string() : most->first;
+}
+
 ov::Shape BatchShape(const ModelContract& contract, std::size_t n) {
   const auto h = static_cast<std::size_t>(contract.height);
   const auto w = static_cast<std::size_t>(contract.width);
@@ -114,6 +133,8 @@ struct EmbeddingModel::Impl {
     std::vector<Slot*> free_slots;
   };
   std::vector<Compiled> compiled;  // as compiled_batches (one entry for a dynamic batch); never resized later
+  Precision precision = Precision::kF32;
+  std::string compute_precision;
   std::mutex slots_mutex;
   std::condition_variable slot_freed;
 
@@ -199,6 +220,8 @@ EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_un
   } catch (const ov::Exception& error) {
     ThrowModelError(options.path, "cannot compile for CPU: " + ShortReason(error));
   }
+  impl_->precision = options.precision;
+  impl_->compute_precision = ComputePrecisionOf(impl_->compiled.front().model);
 }
 
 EmbeddingModel::~EmbeddingModel() = default;
@@ -215,6 +238,21 @@ std::size_t EmbeddingModel::batch_size() const { return impl_->batch_size; }
 bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->compiled.back().slots.size()); }
 const std::vector<std::size_t>& EmbeddingModel::compiled_batches() const { return impl_->compiled_batches; }
+
+const std::string& EmbeddingModel::compute_precision() const { return impl_->compute_precision; }
+
+std::string EmbeddingModel::NotesText() const {
+  std::string text = contract().NotesText();
+  const std::string& runs = impl_->compute_precision;
+  if (impl_->precision == Precision::kInt8 && !runs.empty() && runs != "u8" && runs != "i8") {
+    text +=
+        "orchard: int8: OpenVINO runs this model's convolutions in " + runs +
+        ", not int8: the CPU plugin did not fuse its quantisation into int8 kernels (a QDQ model, as NNCF "
+        "writes, is fused), so speed and features are those of a " +
+        runs + " run\n";
+  }
+  return text;
+}
 
 std::size_t EmbeddingModel::CompiledBatchFor(std::size_t n) const {
   return impl_->static_batch ? impl_->compiled[impl_->IndexFor(std::min(n, impl_->batch_size))].batch : 0;

@@ -129,7 +129,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   auto stage_start = Clock::now();
   LoadedModel loaded = LoadModel(options.model);
   timings["model_load_seconds"] = SecondsSince(stage_start);
-  log << loaded.model.contract().NotesText();
+  log << loaded.model.NotesText();
   ExtractionSettings settings{input,
                               output.staging(),
                               output.errors(),

@@ -85,7 +85,7 @@ std::size_t WriteSimilar(const SimilarOptions& options, std::ostream& out, std::
   if (options.k < 1) throw UsageError("--k must be at least 1");
   const SimilarIndex index = SimilarIndex::Open(options.index);
   EmbeddingModel model = OpenVerifiedModel(ModelReference::FromJson(index.manifest().at("model")));
-  log << model.contract().NotesText();
+  log << model.NotesText();
   const ImageEmbedder embedder(model, PreprocessSpec::FromJson(index.manifest().at("preprocess")),
                                kMaxPixels);
   std::size_t failed = 0;

@@ -114,7 +114,7 @@ ModelManager::~ModelManager() {
 
 std::shared_ptr<ServedModel> ModelManager::Load(Bundle bundle, const std::string& version) {
   auto model = std::make_shared<ServedModel>(std::move(bundle), version, options_);
-  std::string notes = model->recognizer.contract().NotesText();
+  std::string notes = model->recognizer.model().NotesText();
   if (!notes.empty()) log_.Line(notes.substr(0, notes.size() - 1));  // as predict and run say them
   return model;
 }
