@@ -45,9 +45,10 @@ struct ModelOptions {
   static constexpr std::size_t kDefaultModelBatch = 8;
 };
 
-// Whether the model is compiled for a static batch. Static shapes are faster (bf16 ResNet50 +25%) and
-// give the CPU plugin's int8 kernels to a quantised graph (MobileNetV2-int8 at int8: 3x), whose rounding
-// differs from the model's definition (static at f32 vs onnxruntime: cosine 0.9997 mean, 0.995 worst). So a
+// Whether the model is compiled for a static batch. Static shapes are faster (bf16 ResNet50 +25%; the
+// quantised MobileNetV2 at int8: 3x, its convolutions in bf16 as OpenVINO does not fuse its QLinearConv,
+// see NotesText), and a static quantised graph's rounding differs from the model's definition (static at
+// f32 vs onnxruntime: cosine 0.9997 mean, 0.995 worst). So a
 // quantised graph at f32 keeps a dynamic batch: computed dequantised in f32, it equals onnxruntime
 // and OpenCV-DNN (tests/python/test_model_reference.py).
 bool UsesStaticBatch(bool quantised, Precision precision);
