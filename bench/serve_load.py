@@ -76,7 +76,9 @@ def start_orchard(binary, bundle):
     options = [str(v) for item in SETTINGS.items() for v in item]
     process = subprocess.Popen([str(binary), "serve", "--bundle", str(bundle), "--port", "0", *options],
                                stderr=subprocess.PIPE, text=True)
-    match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", process.stderr.readline())
+    # The model's notes (e.g. that an int8 model's convolutions run in bf16) come before the serving line.
+    match = next(filter(None, (re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+                               for line in process.stderr)), None)
     if not match:
         process.kill()
         sys.exit("orchard serve did not start")

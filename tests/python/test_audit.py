@@ -10,7 +10,7 @@ import http.client
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, SAMPLE, run_orchard
+from conftest import ORCHARD_BIN, SAMPLE, run_orchard, serving_port
 from planted_faults import copy_subset, plant
 from test_recognition import chromium_dom
 
@@ -129,7 +129,7 @@ def test_serve_similar_answers_the_nearest_indexed_images(planted_run):
     process = subprocess.Popen([str(ORCHARD_BIN), "serve", "--bundle", str(root / "bundle"), "--index", str(output),
                                 "--port", "0"], stderr=subprocess.PIPE, text=True)
     try:
-        port = int(re.search(r"serving on http://127\.0\.0\.1:(\d+)", process.stderr.readline()).group(1))
+        port = serving_port(process.stderr)
         threading.Thread(target=process.stderr.read, daemon=True).start()
         query = sorted((planted_run["images"] / "Test" / "Lemon").glob("*.jpg"))[0]
 

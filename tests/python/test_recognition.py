@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, SAMPLE, read_manifest, run_orchard, write_manifest
+from conftest import ORCHARD_BIN, SAMPLE, read_manifest, run_orchard, serving_port, write_manifest
 
 EXIT_USAGE, EXIT_IO, EXIT_PARTIAL = 2, 3, 4
 TRAIN_PER_LABEL, TEST_PER_LABEL = 24, 8
@@ -273,10 +273,7 @@ class Server:
             [str(ORCHARD_BIN), "serve", "--bundle", str(bundle), "--port", "0", "--max-body-bytes", str(MAX_BODY),
              "--max-batch", "8", "--max-wait-ms", "20"],
             stderr=subprocess.PIPE, text=True)
-        line = self.process.stderr.readline()
-        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        assert match, f"no serving line: {line!r}"
-        self.port = int(match.group(1))
+        self.port = serving_port(self.process.stderr)
         # The access log (a line per request) goes to stderr: drained so that the pipe never fills.
         self.reader = threading.Thread(target=self.process.stderr.read, daemon=True)
         self.reader.start()

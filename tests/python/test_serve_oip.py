@@ -19,7 +19,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from conftest import ORCHARD_BIN, SAMPLE, run_orchard, write_manifest
+from conftest import ORCHARD_BIN, SAMPLE, run_orchard, serving_port, write_manifest
 
 MAX_BODY = 1_000_000
 MAX_PIXELS = 1_000_000
@@ -53,10 +53,7 @@ class Server:
             [str(ORCHARD_BIN), "serve", "--bundle", str(bundle), "--port", "0", "--max-body-bytes", str(MAX_BODY),
              "--max-pixels", str(MAX_PIXELS), "--model-name", "fruit", "--max-wait-ms", "5", *options],
             stderr=subprocess.PIPE, text=True)
-        line = self.process.stderr.readline()
-        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        assert match, f"no serving line: {line!r}"
-        self.port = int(match.group(1))
+        self.port = serving_port(self.process.stderr)
         self.url = f"127.0.0.1:{self.port}"
         self.lines = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from conftest import DEFAULT_MODEL, ORCHARD_BIN
+from conftest import DEFAULT_MODEL, ORCHARD_BIN, serving_port
 from fake_imds import FakeImds
 from s3_server import ACCESS_KEY, SECRET_KEY
 from test_serve_oip import images_per_label, small_bundle  # noqa: F401 (a fixture)
@@ -80,10 +80,7 @@ class Service:
         self.process = subprocess.Popen(
             [str(ORCHARD_BIN), "serve", "--port", "0", "--model-name", "fruit", "--idle-timeout-s", "60", *options],
             stderr=subprocess.PIPE, text=True, env=env)
-        line = self.process.stderr.readline()
-        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        assert match, f"no serving line: {line!r}"
-        self.port = int(match.group(1))
+        self.port = serving_port(self.process.stderr)
         self.lines = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
         self.reader.start()
