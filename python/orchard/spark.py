@@ -123,8 +123,7 @@ def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="
     (run() keeps the scan's size and modification time: the inventory of an update's keys, with no second scan)."""
     columns = ["image"] if "image" in df.columns else ["path", "length", "content"]
     df = df.select(*[column for column in columns if column in df.columns and column not in keep], *keep)
-    schema = ", ".join([FEATURISED_SCHEMA, *(f"{df.schema[name].name} {df.schema[name].dataType.simpleString()}"
-                                             for name in keep)])
+    schema = ", ".join([FEATURISED_SCHEMA, *(f"{name} {df.schema[name].dataType.simpleString()}" for name in keep)])
 
     def featurise_batches(batches):
         # Through the module, so that the cache is the worker's even when this closure was pickled by value

@@ -240,8 +240,6 @@ bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->compiled.back().slots.size()); }
 const std::vector<std::size_t>& EmbeddingModel::compiled_batches() const { return impl_->compiled_batches; }
 
-const std::string& EmbeddingModel::compute_precision() const { return impl_->compute_precision; }
-
 std::string EmbeddingModel::NotesText() const {
   std::string text = contract().NotesText();
   const std::string& runs = impl_->compute_precision;

@@ -84,13 +84,10 @@ class EmbeddingModel {
   // padded; a dynamic one at once.
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
-  // The precision the compiled model's convolutions and matrix products run in, as OpenVINO's runtime graph
-  // reports it ("u8", "i8", "bf16", "f32"; the most frequent when they differ; "" when there are none).
-  const std::string& compute_precision() const;
   // contract().NotesText() and, for an int8 run whose convolutions do not run in int8 (a quantisation the
   // CPU plugin's low-precision transformations do not fuse, e.g. the QLinearConv operators of the ONNX model
-  // zoo's MobileNetV2; a QDQ model's are fused), a note saying so: its speed and numbers are then those of
-  // compute_precision().
+  // zoo's MobileNetV2; a QDQ model's are fused), a note naming the precision they run in ("bf16", "f32", as
+  // OpenVINO's runtime graph reports it): speed and numbers are then those of that precision.
   std::string NotesText() const;
 
   // Writes the graph this model runs (cut, pooled; batch left dynamic) as OpenVINO IR, e.g. for
