@@ -83,6 +83,16 @@ std::string ComputePrecisionOf(const ov::CompiledModel& compiled) {
   return most == counts.end() ? std::string() : most->first;
 }
 
+// The note of an int8 run whose convolutions run in `runs` (ComputePrecisionOf) rather than in int8; "" when
+// they do run in int8.
+std::string Int8Note(const std::string& runs) {
+  if (runs.empty() || runs == "u8" || runs == "i8") return "";
+  return "orchard: int8: OpenVINO runs this model's convolutions in " + runs +
+         ", not int8: the CPU plugin did not fuse its quantisation into int8 kernels (a QDQ model, as NNCF "
+         "writes, is fused), so speed and features are those of a " +
+         runs + " run\n";
+}
+
 ov::Shape BatchShape(const ModelContract& contract, std::size_t n) {
   const auto h = static_cast<std::size_t>(contract.height);
   const auto w = static_cast<std::size_t>(contract.width);
@@ -134,8 +144,7 @@ struct EmbeddingModel::Impl {
     std::vector<Slot*> free_slots;
   };
   std::vector<Compiled> compiled;  // as compiled_batches (one entry for a dynamic batch); never resized later
-  Precision precision = Precision::kF32;
-  std::string compute_precision;
+  std::string int8_note;           // an int8 run's Int8Note(); "" at other precisions
   std::mutex slots_mutex;
   std::condition_variable slot_freed;
 
@@ -221,8 +230,8 @@ EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_un
   } catch (const ov::Exception& error) {
     ThrowModelError(options.path, "cannot compile for CPU: " + ShortReason(error));
   }
-  impl_->precision = options.precision;
-  impl_->compute_precision = ComputePrecisionOf(impl_->compiled.front().model);
+  if (options.precision == Precision::kInt8)  // the runtime graph is walked only where the note can apply
+    impl_->int8_note = Int8Note(ComputePrecisionOf(impl_->compiled.front().model));
 }
 
 EmbeddingModel::~EmbeddingModel() = default;
@@ -240,18 +249,7 @@ bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->compiled.back().slots.size()); }
 const std::vector<std::size_t>& EmbeddingModel::compiled_batches() const { return impl_->compiled_batches; }
 
-std::string EmbeddingModel::NotesText() const {
-  std::string text = contract().NotesText();
-  const std::string& runs = impl_->compute_precision;
-  if (impl_->precision == Precision::kInt8 && !runs.empty() && runs != "u8" && runs != "i8") {
-    text +=
-        "orchard: int8: OpenVINO runs this model's convolutions in " + runs +
-        ", not int8: the CPU plugin did not fuse its quantisation into int8 kernels (a QDQ model, as NNCF "
-        "writes, is fused), so speed and features are those of a " +
-        runs + " run\n";
-  }
-  return text;
-}
+std::string EmbeddingModel::NotesText() const { return contract().NotesText() + impl_->int8_note; }
 
 std::size_t EmbeddingModel::CompiledBatchFor(std::size_t n) const {
   return impl_->static_batch ? impl_->compiled[impl_->IndexFor(std::min(n, impl_->batch_size))].batch : 0;
