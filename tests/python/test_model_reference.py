@@ -21,11 +21,11 @@ from conftest import run_orchard as run_cli
 from conftest import write_manifest
 
 
-def run_orchard(paths, tmp_path):
+def run_orchard(paths, tmp_path, precision="f32"):
     """Features per absolute path, from `orchard run` on a manifest of `paths`."""
     manifest = write_manifest(tmp_path / "manifest.txt", paths)
     out = tmp_path / "out"
-    run_cli("run", "--input", manifest, "--output", out, "--precision", "f32", "--pca-k", "2")
+    run_cli("run", "--input", manifest, "--output", out, "--precision", precision, "--pca-k", "2")
     table = pq.read_table(out / "features")
     rows = {os.path.realpath(p): np.asarray(f, dtype=np.float32)
             for p, f in zip(table.column("path").to_pylist(), table.column("features").to_pylist())}
@@ -66,6 +66,17 @@ def test_features_match_reference_on_identical_pixels(tmp_path):
     cos = cosines(ours, theirs)
     print(f"identical pixels: cosine min {cos.min():.6f} mean {cos.mean():.6f}")
     assert (cos >= 0.999).all(), dict(zip(map(str, pngs), cos.round(6)))
+
+
+def test_int8_kernel_features_match_reference_on_identical_pixels(tmp_path):
+    """`--precision int8` runs the convolutions as int8 kernels (test_int8_kernels.py), which requantise with their
+    own rounding: codes near .5 flip and the flips compound over the layers. Measured on 168 Test photos: cosine to
+    the spec 0.980 min, 0.988 mean -- the size of the preprocessing noise below (0.979 min, 0.984 mean)."""
+    pngs = as_224_pngs(ref.sample_images(20), tmp_path / "images")
+    cos = cosines(run_orchard(pngs, tmp_path, "int8"), ref.features(pngs))
+    print(f"int8 kernels, identical pixels: cosine min {cos.min():.6f} mean {cos.mean():.6f}")
+    assert (cos >= 0.97).all(), dict(zip(map(str, pngs), cos.round(6)))
+    assert cos.mean() >= 0.98
 
 
 def test_features_match_reference_on_original_jpegs(tmp_path):

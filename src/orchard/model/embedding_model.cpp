@@ -212,7 +212,9 @@ void EmbeddingModel::Impl::Compile(const ModelOptions& options, const ov::AnyMap
 EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_unique<Impl>()) {
   if (options.batch_size == 0) throw UsageError("model batch size must be positive");
   if (options.streams < 0) throw UsageError("streams must be 0 (automatic) or more");
-  impl_->source = ModelSource::Open(options.path);
+  impl_->source =
+      ModelSource::Open(options.path, options.precision == Precision::kInt8 ? QuantisedOps::kInt8Kernels
+                                                                            : QuantisedOps::kExact);
   impl_->graph = BuildFeatureGraph(impl_->source, options.feature_tensor);
   const ModelContract& contract = impl_->graph.contract;
   impl_->batch_size = contract.BatchFor(options.batch_size);

@@ -302,7 +302,7 @@ void ThrowModelError(const std::filesystem::path& path, const std::string& reaso
   throw ModelError("model " + path.string() + ": " + reason);
 }
 
-ModelSource ModelSource::Open(const std::filesystem::path& path) {
+ModelSource ModelSource::Open(const std::filesystem::path& path, QuantisedOps quantised_ops) {
   ModelSource source;
   source.path = path;
   std::error_code ec;
@@ -318,7 +318,7 @@ ModelSource ModelSource::Open(const std::filesystem::path& path) {
       }
     }
     if (source.frontend != nullptr && source.frontend->get_name() == "onnx")
-      AddOnnxWorkarounds(*source.frontend);
+      AddOnnxWorkarounds(*source.frontend, quantised_ops);
   } catch (const ov::Exception& error) {
     ThrowModelError(path, ShortReason(error));
   }

@@ -17,6 +17,17 @@
 
 namespace orchard {
 
+// How the ONNX frontend translates quantised operators (QLinearConv, QLinearAdd) of a model.
+enum class QuantisedOps {
+  // Float ops on the integer codes that reproduce the ONNX spec's integer arithmetic exactly on every CPU;
+  // the convolutions run in f32 (or bf16).
+  kExact,
+  // The QDQ form OpenVINO writes for QuantizeLinear/DequantizeLinear (FakeQuantize, then dequantising
+  // Convert/Subtract/Multiply), which the CPU plugin's low-precision transformations fuse into int8
+  // kernels. Requantisation then rounds as those kernels do, not as the spec says.
+  kInt8Kernels,
+};
+
 // A model file opened through OpenVINO's frontend API. The frontend library must stay loaded while graphs it
 // made are alive, so whoever owns the graph keeps this too.
 struct ModelSource {
@@ -25,7 +36,9 @@ struct ModelSource {
   ov::frontend::FrontEnd::Ptr frontend;
   bool spatial_size_fixed = false;  // the file's input height/width are dynamic; Load() fixes them at 224
 
-  static ModelSource Open(const std::filesystem::path& path);  // ModelError if missing or not ONNX/TFLite
+  // ModelError if missing or not ONNX/TFLite. `quantised_ops` applies to ONNX files.
+  static ModelSource Open(const std::filesystem::path& path,
+                          QuantisedOps quantised_ops = QuantisedOps::kExact);
   // The frontend's model of the file, with the image input's dynamic height and width (if any) fixed at
   // 224, so that the graph's shapes are known down to the pooling op.
   ov::frontend::InputModel::Ptr Load() const;
@@ -61,9 +74,9 @@ struct FeatureGraph {
   ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch
 };
 
-// Translators for ONNX ops that this OpenVINO release converts wrongly (see onnx_qlinear_ops.cpp). Must be
-// added before the frontend loads a model.
-void AddOnnxWorkarounds(ov::frontend::FrontEnd& frontend);
+// Translators for ONNX ops that this OpenVINO release converts wrongly (see onnx_qlinear_ops.cpp), in the
+// form `quantised_ops` asks for. Must be added before the frontend loads a model.
+void AddOnnxWorkarounds(ov::frontend::FrontEnd& frontend, QuantisedOps quantised_ops);
 
 // The framework's op type for a framework node (an op the frontend left untranslated), else the OpenVINO
 // type.
