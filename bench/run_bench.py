@@ -230,9 +230,9 @@ def measure_engine(args, work, sgemm):
                 rows.append(dict(model=name, precision=precision,
                                  skipped=f"no {path.name} (bench/quantize_resnet50.py writes it)"))
                 continue
-            ir = work / f"{path.stem}.xml"
+            ir = work / f"{path.stem}-{precision}.xml"  # int8 translates a QLinear model for int8 kernels
             if not ir.exists():
-                run([args.orchard, "export-model", "--model", path, "--output", ir])
+                run([args.orchard, "export-model", "--model", path, "--precision", precision, "--output", ir])
             gflop = gflop or model_gflop(ir)  # the float model's count; quantising keeps the convolutions
             input_shape = ov.Core().read_model(ir).input().get_partial_shape()
             bench = {kind: benchmark_app(ir, precision, input_shape, args.bench_seconds, kind == "dynamic",

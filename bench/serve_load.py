@@ -141,7 +141,8 @@ def benchmark_app_fps(binary, bundle, seconds, work, static):
     manifest = json.loads((bundle / "bundle.json").read_text())["model"]
     ir = work / "serve-graph.xml"
     subprocess.run([str(binary), "export-model", "--model", manifest["file"], "--feature-tensor",
-                    manifest["feature_tensor"], "--output", str(ir)], check=True, capture_output=True)
+                    manifest["feature_tensor"], "--precision", manifest["precision"], "--output", str(ir)],
+                   check=True, capture_output=True)
     batch = SETTINGS["--max-batch"]
     command = [str(REPO / ".venv" / "bin" / "benchmark_app"), "-m", str(ir), "-d", "CPU", "-hint", "throughput",
                "-layout", "[NCHW]", "-shape" if static else "-data_shape", f"[{batch},3,224,224]", "-t", str(int(seconds))]

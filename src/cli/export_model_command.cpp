@@ -19,10 +19,12 @@ namespace {
 struct ExportArguments {
   ExportArguments() { model.path = DefaultModelPath(); }
   ModelOptions model;
+  std::string precision = "f32";
   std::filesystem::path output;
 };
 
-int RunExport(const ExportArguments& args) {
+int RunExport(ExportArguments args) {
+  args.model.precision = ParsePrecision(args.precision);
   const EmbeddingModel model(args.model);
   std::error_code error;
   if (args.output.has_parent_path()) std::filesystem::create_directories(args.output.parent_path(), error);
@@ -47,6 +49,12 @@ CommandAction RegisterExportModelCommand(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--feature-tensor", args->model.feature_tensor,
                       "Tensor to cut the model at (default: the input of its global average pool)");
+  command
+      ->add_option("--precision", args->precision,
+                   "The run's precision: int8 exports a quantised ONNX model's QLinear operators in the QDQ "
+                   "form that runs int8 kernels, as `orchard run --precision int8` does")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
   command->add_option("--output,-o", args->output, "IR file to write; must end in .xml (weights go to .bin)")
       ->required()
       ->check([](const std::string& path) {

@@ -70,3 +70,18 @@ def test_int8_run_of_a_model_without_int8_kernels_says_so(tmp_path):
 def test_int8_run_of_a_qdq_model_runs_int8_kernels_without_a_note(tmp_path):
     stderr = int8_run(tmp_path, qdq_model(tmp_path / "qdq.onnx")).stderr
     assert NOTE not in stderr, stderr
+
+
+def test_export_model_writes_the_graph_of_the_runs_precision(tmp_path):
+    """benchmark_app measured the f32 translation of the default model when the service ran it at int8: export-model
+    had no --precision, and the two graphs differ (int8: QLinearConv as FakeQuantize-requantised int8 convolutions;
+    f32: exact float arithmetic, no FakeQuantize after a convolution)."""
+    import openvino as ov
+
+    def fake_quantizes(precision):
+        ir = tmp_path / f"{precision}.xml"
+        run_orchard("export-model", "--precision", precision, "--output", ir)
+        return sum(op.get_type_name() == "FakeQuantize" for op in ov.Core().read_model(ir).get_ops())
+
+    # The default model has 52 QLinearConv; its input QuantizeLinear is a FakeQuantize at either precision.
+    assert fake_quantizes("int8") == fake_quantizes("f32") + 52

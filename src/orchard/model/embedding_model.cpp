@@ -36,9 +36,9 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
       properties.emplace(ov::hint::inference_precision(ov::element::bf16));
       break;
     case Precision::kInt8:
-      // The CPU plugin runs int8 kernels where it fuses the graph's quantisation (QDQ: yes; the model zoo's
-      // QLinearConv: no, and NotesText says so); there is no "int8 hint" that could quantise a float model
-      // without calibration data.
+      // The CPU plugin runs int8 kernels where it fuses the graph's quantisation (QDQ and ONNX QLinearConv:
+      // yes, see QuantisedOps; uint8 TFLite: no, and NotesText says so); there is no "int8 hint" that could
+      // quantise a float model without calibration data.
       if (!graph.contract.quantised) {
         throw UsageError("int8 needs a quantised model (e.g. quantise it with NNCF); " +
                          options.path.string() + " has no quantisation");

@@ -46,11 +46,10 @@ struct ModelOptions {
 };
 
 // Whether the model is compiled for a static batch. Static shapes are faster (bf16 ResNet50 +25%; the
-// quantised MobileNetV2 at int8: 3x, its convolutions in bf16 as OpenVINO does not fuse its QLinearConv,
-// see NotesText), and a static quantised graph's rounding differs from the model's definition (static at
-// f32 vs onnxruntime: cosine 0.9997 mean, 0.995 worst). So a
-// quantised graph at f32 keeps a dynamic batch: computed dequantised in f32, it equals onnxruntime
-// and OpenCV-DNN (tests/python/test_model_reference.py).
+// quantised MobileNetV2 at int8: 3x, measured when its convolutions still ran in bf16), and a static
+// quantised graph's rounding differs from the model's definition (static at f32 vs onnxruntime: cosine 0.9997
+// mean, 0.995 worst). So a quantised graph at f32 keeps a dynamic batch: computed dequantised in f32, it
+// equals onnxruntime and OpenCV-DNN (tests/python/test_model_reference.py).
 bool UsesStaticBatch(bool quantised, Precision precision);
 
 // A CNN cut at its feature tensor and compiled once for the CPU with OpenVINO.
@@ -85,9 +84,10 @@ class EmbeddingModel {
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
   // contract().NotesText() and, for an int8 run whose convolutions do not run in int8 (a quantisation the
-  // CPU plugin's low-precision transformations do not fuse, e.g. the QLinearConv operators of the ONNX model
-  // zoo's MobileNetV2; a QDQ model's are fused), a note naming the precision they run in ("bf16", "f32", as
-  // OpenVINO's runtime graph reports it): speed and numbers are then those of that precision.
+  // CPU plugin's low-precision transformations do not fuse, e.g. a uint8 TFLite model's; a QDQ model's, and
+  // an ONNX model's QLinearConv as orchard translates them at int8, are fused), a note naming the precision
+  // they run in ("bf16", "f32", as OpenVINO's runtime graph reports it): speed and numbers are then those of
+  // that precision.
   std::string NotesText() const;
 
   // Writes the graph this model runs (cut, pooled; batch left dynamic) as OpenVINO IR, e.g. for
