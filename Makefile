@@ -4,7 +4,7 @@ OUTPUT ?= out/fruits-360-sample
 BUNDLE ?= out/bundle
 REPORT ?= out/report
 
-.PHONY: demo test setup build bench recognize open-set serve-bench
+.PHONY: demo test setup build bench recognize open-set serve-bench serve-bench-int8
 
 setup:
 	bash scripts/setup.sh
@@ -48,6 +48,14 @@ open-set: setup
 serve-bench: recognize
 	bash scripts/setup_bench.sh
 	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE) --output bench/results/serve_load.json
+
+# The same with a bundle trained on `run --precision int8` features, whose model runs int8 kernels.
+serve-bench-int8: setup
+	bash scripts/setup_bench.sh
+	test -f $(OUTPUT)-int8/_SUCCESS || \
+	  build/orchard run --input $(SAMPLE) --output $(OUTPUT)-int8 --precision int8 --overwrite
+	test -f $(BUNDLE)-int8/bundle.json || build/orchard train $(OUTPUT)-int8 --bundle $(BUNDLE)-int8
+	.venv/bin/python bench/serve_load.py --bundle $(BUNDLE)-int8 --output bench/results/serve_load-int8.json
 
 .PHONY: bench-memory bench-spark fuzz compat
 
