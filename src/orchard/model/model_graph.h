@@ -22,9 +22,10 @@ enum class QuantisedOps {
   // Float ops on the integer codes that reproduce the ONNX spec's integer arithmetic exactly on every CPU;
   // the convolutions run in f32 (or bf16).
   kExact,
-  // The QDQ form OpenVINO writes for QuantizeLinear/DequantizeLinear (FakeQuantize, then dequantising
-  // Convert/Subtract/Multiply), which the CPU plugin's low-precision transformations fuse into int8
-  // kernels. Requantisation then rounds as those kernels do, not as the spec says.
+  // QLinearConv in the QDQ form OpenVINO writes for QuantizeLinear/DequantizeLinear (dequantising
+  // Convert/Subtract/Multiply, then FakeQuantize), which the CPU plugin's low-precision transformations fuse
+  // into int8 kernels; their requantisation then rounds as those kernels do, not as the spec says. The adds
+  // stay exact.
   kInt8Kernels,
 };
 
