@@ -80,12 +80,17 @@ class Service:
         self.process = subprocess.Popen(
             [str(ORCHARD_BIN), "serve", "--port", "0", "--model-name", "fruit", "--idle-timeout-s", "60", *options],
             stderr=subprocess.PIPE, text=True, env=env)
-        self.port = serving_port(self.process.stderr)
-        self.lines = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
-        self.reader.start()
-        self.client = triton.InferenceServerClient(f"127.0.0.1:{self.port}")
-        wait_for(self.client.is_server_ready, "the service never became ready")
+        try:  # a service that never serves or never turns ready must not outlive its test
+            self.port = serving_port(self.process.stderr)
+            self.lines = []
+            self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
+            self.reader.start()
+            self.client = triton.InferenceServerClient(f"127.0.0.1:{self.port}")
+            wait_for(self.client.is_server_ready, "the service never became ready")
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def get(self, path):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
