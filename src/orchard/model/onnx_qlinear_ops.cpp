@@ -21,6 +21,7 @@
 #include <openvino/op/round.hpp>
 #include <openvino/op/subtract.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "orchard/model/model_graph.h"
@@ -55,17 +56,21 @@ Output<ov::Node> Dequantise(const Output<ov::Node>& q, const Output<ov::Node>& s
   return std::make_shared<ov::op::v1::Multiply>(Centred(q, zero_point), scale);
 }
 
+// The lowest and highest code of an 8-bit zero point's type (i8 or u8), as float.
+std::pair<float, float> CodeRange(const ov::element::Type& type) {
+  return type == ov::element::i8 ? std::pair{-128.0F, 127.0F} : std::pair{0.0F, 255.0F};
+}
+
 // `units` is the value divided by the output scale. Rounds half to even and saturates, as QuantizeLinear
 // specifies. Deliberately not a FakeQuantize: the CPU plugin's low-precision transformations would then run
 // the residual adds in int8 with their own rescaling, which put 20% of codes off by one after the first
 // QLinearAdd (cosine 0.977 to OpenCV at the feature tensor). Float ops give the spec's result on every CPU.
 Output<ov::Node> ToCodes(const Output<ov::Node>& units, const Output<ov::Node>& zero_point) {
   const auto type = zero_point.get_element_type();
-  const bool is_signed = type == ov::element::i8;
+  const auto [lowest, highest] = CodeRange(type);
   auto rounded = std::make_shared<ov::op::v5::Round>(units, ov::op::v5::Round::RoundMode::HALF_TO_EVEN);
   auto shifted = std::make_shared<ov::op::v1::Add>(rounded, ToF32(zero_point));
-  auto saturated =
-      std::make_shared<ov::op::v0::Clamp>(shifted, is_signed ? -128.0 : 0.0, is_signed ? 127.0 : 255.0);
+  auto saturated = std::make_shared<ov::op::v0::Clamp>(shifted, lowest, highest);
   return std::make_shared<ov::op::v0::Convert>(saturated, type);
 }
 
@@ -75,9 +80,9 @@ Output<ov::Node> ToCodes(const Output<ov::Node>& units, const Output<ov::Node>& 
 Output<ov::Node> FakeQuantisedCodes(const Output<ov::Node>& value, const Output<ov::Node>& scale,
                                     const Output<ov::Node>& zero_point) {
   const auto type = zero_point.get_element_type();
-  const bool is_signed = type == ov::element::i8;
-  const auto low = ov::op::v0::Constant::create(ov::element::f32, {1}, {is_signed ? -128.0F : 0.0F});
-  const auto high = ov::op::v0::Constant::create(ov::element::f32, {1}, {is_signed ? 127.0F : 255.0F});
+  const auto [lowest, highest] = CodeRange(type);
+  const auto low = ov::op::v0::Constant::create(ov::element::f32, {1}, {lowest});
+  const auto high = ov::op::v0::Constant::create(ov::element::f32, {1}, {highest});
   const auto value_of = [&](const Output<ov::Node>& code) {
     return std::make_shared<ov::op::v1::Multiply>(
         scale, std::make_shared<ov::op::v1::Subtract>(code, ToF32(zero_point)));
