@@ -43,8 +43,10 @@ class SparkCluster:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.cores, self.memory = cores, memory
+        # The executors' scratch (a copy of every shipped jar, ~0.5 GB a job) under root too: in /tmp, Spark's
+        # default, it outlived every killed worker and filled the disk after some 15 test runs.
         self.env = spark_env({**(env or {}), "SPARK_CONF_DIR": str(self.root / "conf"),
-                              "SPARK_LOG_DIR": str(self.root / "logs")})
+                              "SPARK_LOG_DIR": str(self.root / "logs"), "SPARK_LOCAL_DIRS": str(self.root / "local")})
         (self.root / "conf").mkdir(exist_ok=True)
         self.port = _free_port()
         self.url = f"spark://127.0.0.1:{self.port}"
@@ -128,10 +130,13 @@ class SparkCluster:
         return subprocess.run(self._submit_command(args, conf), capture_output=True, text=True,
                               env={**self.env, **(env or {})}, timeout=timeout)
 
-    def submit_async(self, args, conf=None, env=None):
-        """spark-submit as submit(), without waiting: the Popen (stdout and stderr piped, text)."""
-        return subprocess.Popen(self._submit_command(args, conf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={**self.env, **(env or {})})
+    def submit_async(self, args, conf=None, env=None, log=None):
+        """spark-submit as submit(), without waiting: the Popen, its stdout and stderr going to the file `log`.
+        A file, not a pipe: a caller waiting for something else does not drain a pipe, and a driver whose log
+        filled one blocked in its logger, holding the lock its scheduler needed to register executors."""
+        with open(log, "w") as output:
+            return subprocess.Popen(self._submit_command(args, conf), stdout=output, stderr=subprocess.STDOUT,
+                                    text=True, env={**self.env, **(env or {})})
 
     def stop(self):
         for index in list(self._workers):

@@ -180,18 +180,20 @@ def test_killed_worker_still_gives_every_image_exactly_once(spark_cluster, uploa
     venv_python, _, _ = emr_node_venv
     output = "s3a://" + _bucket_key(EMR_SETTINGS["output"]) + "cluster-killed/"
     options, script = _step_args(venv_python, output)
-    job = spark_cluster.submit_async(options + script, conf=_conf(uploaded), env=uploaded.client_env())
+    log = spark_cluster.root / "killed-worker-job.log"
+    job = spark_cluster.submit_async(options + script, conf=_conf(uploaded), env=uploaded.client_env(), log=log)
     try:
         deadline = time.monotonic() + 600
         while not spark_cluster.python_workers(1) and job.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert job.poll() is None, "the job ended before worker 1 ran a Python task"
         spark_cluster.kill_worker(1)
-        _, stderr = job.communicate(timeout=900)
+        job.wait(timeout=900)
     finally:
         if job.poll() is None:
             job.kill()
         spark_cluster.start_worker(1)
+    stderr = log.read_text()
     assert job.returncode == 0, stderr[-5000:]
     assert re.search(r"Lost executor|ExecutorLostFailure|Executor lost|worker.*(lost|removed)", stderr, re.I), \
         stderr[-3000:]
