@@ -15,12 +15,12 @@ for _candidate in (_os.environ.get("ORCHARD_CORE_DIR"),
     if _candidate and _Path(_candidate).is_dir() and _candidate not in __path__:
         __path__.append(_candidate)
 
-from ._core import (ArrowBatches, Featurizer, check_overwrite, covariance_partial,  # noqa: E402
+from ._core import (DEFAULT_BATCH, ArrowBatches, Featurizer, check_overwrite, covariance_partial,  # noqa: E402
                     covariance_partial_arrow, fit_pca, fit_pca_arrow, merge_partials, merge_partials_arrow,
                     output_path, pca_transform, pca_transform_arrow, subtract_partial, __version__)
 from .api import Bundle, Prediction, RunSummary, evaluate, read, run, train  # noqa: E402
 
 __all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "train",
-           "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
+           "DEFAULT_BATCH", "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
            "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
            "pca_transform_arrow", "subtract_partial", "__version__"]

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 # Absolute imports: spark-submit runs this file as a script (__main__), outside its package.
 from orchard import _spark_incremental as incremental_update
+from orchard._core import DEFAULT_BATCH
 from orchard._spark_output import (OutputRefused, Stages, child, parquet_bytes, pca_table, success_text, write_file,
                                    write_rows)
 from orchard._spark_session import (s3a_committer_conf, s3a_conf, s3a_jar_conf, s3a_jars,  # noqa: F401 (API)
@@ -107,7 +108,7 @@ def local_path(uri):
     return output_path(uri)
 
 
-def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=32,
+def featurise(df, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32", batch=DEFAULT_BATCH,
               threads=0, max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, workers=None, keep=()):
     """Features of a DataFrame of images: Spark's binaryFile source (path, length, content), or only `path`
     (local paths or s3:// URIs the C++ side reads itself), or Spark's image source (`spark.read.format("image")`:
@@ -274,7 +275,7 @@ def _image_scan_partitions(spark):
 
 
 def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="", precision="f32",
-        batch=32, threads=0, pca_k=0, pca_variance=0.95, overwrite=False, overwrite_bucket_root=False,
+        batch=DEFAULT_BATCH, threads=0, pca_k=0, pca_variance=0.95, overwrite=False, overwrite_bucket_root=False,
         max_pixels=100_000_000, max_file_bytes=MAX_FILE_BYTES, rows_per_part=8192, log=False,
         jvm_start_seconds=None, incremental=False):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
@@ -398,7 +399,8 @@ def argument_parser():
     p.add_argument("--preprocess", default="", choices=["", "imagenet", "caffe", "tf", "raw"],
                    help="default: the model's (raw for uint8/int8 input, else imagenet)")
     p.add_argument("--precision", default="f32", choices=["f32", "bf16", "int8"])
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                   help=f"images per inference call (default {DEFAULT_BATCH}, as `orchard run`)")
     p.add_argument("--threads", type=int, default=0,
                    help="decode and inference threads per Python worker; 0 = the task's cores (spark.task.cpus)")
     p.add_argument("--max-pixels", type=int, default=100_000_000,
