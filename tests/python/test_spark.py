@@ -138,6 +138,14 @@ def test_pca_equals_single_machine(spark_output, cli_output):
         np.testing.assert_allclose(ours_pca[path], expected, atol=1e-3 * np.abs(expected).max())
 
 
+def test_parts_are_written_one_per_task_slot_not_per_scan_partition(spark, spark_output):
+    """The image scan makes at least 4 partitions per task slot, which balance the featurising. The job wrote a
+    part per scan partition: 44 parts of ~470 rows for the sample and 3x the write time of a task per slot."""
+    _, summary = spark_output
+    assert 1 <= len(summary["files"]["features"]) <= spark.sparkContext.defaultParallelism
+    assert len(summary["files"]["errors"]) == 1
+
+
 def test_corrupt_file_is_an_error_row(spark_output):
     output, _ = spark_output
     errors = pq.read_table(output / "errors").to_pylist()
