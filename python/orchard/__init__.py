@@ -21,6 +21,6 @@ from ._core import (DEFAULT_BATCH, ArrowBatches, Featurizer, check_overwrite, co
 from .api import Bundle, Prediction, RunSummary, evaluate, read, run, train  # noqa: E402
 
 __all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "train",
-           "DEFAULT_BATCH", "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial", "covariance_partial_arrow",
-           "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
+           "DEFAULT_BATCH", "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial",
+           "covariance_partial_arrow", "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
            "pca_transform_arrow", "subtract_partial", "__version__"]

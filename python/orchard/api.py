@@ -79,7 +79,8 @@ class _ProgressBar:
 
 def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.PathLike | None = None,
         preprocess: str | None = None, feature_tensor: str | None = None, pca_k: int | None = None,
-        pca_variance: float = 0.95, precision: str = "f32", batch: int = _core.DEFAULT_BATCH, streams: int = 0, threads: int = 0,
+        pca_variance: float = 0.95, precision: str = "f32", batch: int = _core.DEFAULT_BATCH, streams: int = 0,
+        threads: int = 0,
         io_threads: int = 16, overwrite: bool = False, overwrite_bucket_root: bool = False,
         incremental: bool = False, max_pixels: int = 100_000_000,
         max_file_bytes: int = 256 << 20, rows_per_part: int = 8192, s3_endpoint: str | None = None,

@@ -361,7 +361,8 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
                    "written without the pca column")
     stages.end("pca_fit")
     good = _per_slot(good)
-    files = write_rows(spark, output, transform(good, pca) if pca else _vectors_not_null(good), errors.coalesce(1),
+    errors = errors.coalesce(1)  # error rows are few and small: one task, one part (more past rows_per_part)
+    files = write_rows(spark, output, transform(good, pca) if pca else _vectors_not_null(good), errors,
                        rows_per_part, "append" if previous else "overwrite")
     attempt = previous.attempt if previous else 0
     files |= incremental_update.write_commit_files(
