@@ -130,7 +130,7 @@ class SparkCluster:
         return subprocess.run(self._submit_command(args, conf), capture_output=True, text=True,
                               env={**self.env, **(env or {})}, timeout=timeout)
 
-    def submit_async(self, args, conf=None, env=None, log=None):
+    def submit_async(self, args, *, log, conf=None, env=None):
         """spark-submit as submit(), without waiting: the Popen, its stdout and stderr going to the file `log`.
         A file, not a pipe: a caller waiting for something else does not drain a pipe, and a driver whose log
         filled one blocked in its logger, holding the lock its scheduler needed to register executors."""
