@@ -7,8 +7,9 @@ machine, by
 Prints images/s, images/s per core and the ratio to `orchard run` per core, then each Spark path's stage times
 (JVM start, model compile per worker, input listing, featurise, PCA fit, transform + write), whole-command wall
 time included (JVM start and cluster submission count), and the CPU-seconds each engine's processes took, by
-role (cpu_by_role.py): the Python workers against orchard run, and the JVMs' share with their JIT compilers apart. --copies N runs every
-engine on N copies of the input (N x the images), to tell per-image costs from fixed ones.
+role (cpu_by_role.py): the Python workers against orchard run, and the JVMs' share with their JIT compilers
+apart. --copies N runs every engine on N copies of the input (N x the images), to tell per-image costs from fixed
+ones.
 
     .venv/bin/python bench/spark_vs_run.py [--input DIR] [--cores 2] [--per-label 0] [--copies 1]
 """
