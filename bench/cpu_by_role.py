@@ -4,11 +4,13 @@
         run(...)
     print(cpu.table())
 
-A thread samples /proc every `period` seconds and keeps each thread's last utime + stime, so a thread that ends
-loses at most `period` of its CPU time. Roles are told by command line: orchard (the CLI), the Python workers
-(pyspark.daemon), the executor JVMs, the driver JVM (SparkSubmit), the driver's Python, the standalone master
-and worker daemons. JVM threads are split into JIT (HotSpot's C1/C2 compiler threads), GC, the executors' task
-threads and the rest, which is where a Spark job's CPU beyond its Python workers goes.
+A thread samples /proc every `period` seconds and keeps each thread's last utime + stime, less what it had used
+when the block began (a process started earlier, such as a cluster's daemons, counts only its CPU during the
+block), so a thread that ends loses at most `period` of its CPU time. Roles are told by command line: orchard
+(the CLI), the Python workers (pyspark.daemon), the executor JVMs, the driver JVM (SparkSubmit), the driver's
+Python, the standalone master and worker daemons. JVM threads are split into JIT (HotSpot's C1/C2 compiler
+threads), GC, the executors' task threads and the rest, which is where a Spark job's CPU beyond its Python
+workers goes.
 """
 
 import collections
@@ -42,10 +44,13 @@ class CpuByRole:
     def __init__(self, period=0.5):
         self.period = period
         self._seconds = {}  # (pid, tid) -> (role, kind, CPU-seconds so far)
+        self._before = {}  # (pid, tid) -> CPU-seconds it had used when the block began
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self):
+        self._sample()
+        self._before = {thread: seconds for thread, (_, _, seconds) in self._seconds.items()}
         self._thread.start()
         return self
 
@@ -81,16 +86,16 @@ class CpuByRole:
     def by_role(self):
         """{role: {kind: CPU-seconds}}, kind "" being threads of no listed kind."""
         totals = collections.defaultdict(collections.Counter)
-        for role, kind, seconds in self._seconds.values():
-            totals[role][kind] += seconds
+        for thread, (role, kind, seconds) in self._seconds.items():
+            totals[role][kind] += seconds - self._before.get(thread, 0.0)
         return totals
 
     def table(self):
         """One line per role: its CPU-seconds, and for JVMs those of their JIT, GC and task threads."""
-        lines = []
-        for role, kinds in sorted(self.by_role().items(), key=lambda item: -sum(item[1].values())):
+        lines, roles = [], self.by_role()
+        for role, kinds in sorted(roles.items(), key=lambda item: -sum(item[1].values())):
             split = ", ".join(f"{kind} {kinds[kind]:.1f}" for kind in ("JIT", "GC", "tasks") if kinds[kind])
             lines.append(f"  {role:<16} {sum(kinds.values()):7.1f} CPU-s" + (f" ({split})" if split else ""))
-        total = sum(sum(kinds.values()) for kinds in self.by_role().values())
+        total = sum(sum(kinds.values()) for kinds in roles.values())
         return "\n".join([*lines, f"  {'total':<16} {total:7.1f} CPU-s"])
 
