@@ -111,12 +111,23 @@ def _parquet_layout(folder):
     return columns, part.metadata.row_group(0).column(0).compression
 
 
+def _vector_dictionary_pages(folder):
+    """{column: has a dictionary page} of the float columns in a folder's first part's first row group."""
+    chunks = pq.ParquetFile(sorted(folder.glob("*.parquet"))[0]).metadata.row_group(0)
+    return {chunks.column(i).path_in_schema: chunks.column(i).has_dictionary_page
+            for i in range(chunks.num_columns) if chunks.column(i).physical_type == "FLOAT"}
+
+
 def test_parquet_schema_equals_orchard_run(spark_output, cli_output):
     """Spark cannot take fixed_size_list from mapInArrow, but its Parquet files have `orchard run`'s Parquet schema
     (all columns required, LIST of required float) and compression; only the Arrow schema in the footer differs,
     so pyarrow reads `list<float>` where `orchard run`'s parts give `fixed_size_list<float>[D]` (README, Spark)."""
     output, _ = spark_output
     assert _parquet_layout(output / "features") == _parquet_layout(cli_output / "features")
+    # Vectors without a dictionary in both engines: their values are all distinct (dictionary encoding hashed
+    # each float, then fell back to PLAIN).
+    assert (_vector_dictionary_pages(output / "features") == _vector_dictionary_pages(cli_output / "features")
+            == {"features.list.element": False, "pca.list.element": False})
     spark_part = next((output / "features").glob("*.parquet"))
     cli_part = next((cli_output / "features").glob("*.parquet"))
     spark_schema, cli_schema = pq.read_schema(spark_part), pq.read_schema(cli_part)

@@ -3,23 +3,45 @@
 #include <arrow/type.h>
 #include <arrow/util/key_value_metadata.h>
 #include <parquet/arrow/reader.h>
+#include <parquet/arrow/schema.h>
 #include <parquet/properties.h>
 
 #include "orchard/storage/arrow_status.h"
 
 namespace orchard {
 
+namespace {
+
+// Float vectors barely compress; zstd at a low level still shrinks strings and costs little time. Float and
+// double columns (the feature and PCA vectors' elements) go without dictionary encoding: their values are all
+// distinct, so the writer would hash each into a dictionary it then drops for PLAIN. The Spark job's writer
+// does the same (python/orchard/_spark_output.py, _no_dictionary_options).
+std::shared_ptr<parquet::WriterProperties> WriterPropertiesFor(
+    const arrow::Schema& schema, const parquet::ArrowWriterProperties& arrow_properties,
+    const std::string& uri) {
+  parquet::WriterProperties::Builder builder;
+  builder.compression(parquet::Compression::ZSTD)->max_row_group_length(kParquetRowsPerBatch);
+  std::shared_ptr<parquet::SchemaDescriptor> descriptor;
+  ThrowIfError(parquet::arrow::ToParquetSchema(&schema, *builder.build(), arrow_properties, &descriptor),
+               uri);
+  for (int i = 0; i < descriptor->num_columns(); ++i) {
+    const auto type = descriptor->Column(i)->physical_type();
+    if (type == parquet::Type::FLOAT || type == parquet::Type::DOUBLE) {
+      builder.disable_dictionary(descriptor->Column(i)->path());
+    }
+  }
+  return builder.build();
+}
+
+}  // namespace
+
 ParquetFileWriter::ParquetFileWriter(const Location& location, std::shared_ptr<arrow::Schema> schema,
                                      const std::unordered_map<std::string, std::string>& metadata)
     : location_(location) {
   if (!metadata.empty()) schema = schema->WithMetadata(arrow::key_value_metadata(metadata));
   sink_ = ValueOrThrow(location.fs->OpenOutputStream(location.path), location.uri());
-  // Float vectors barely compress; zstd at a low level still shrinks strings and costs little time.
-  auto properties = parquet::WriterProperties::Builder()
-                        .compression(parquet::Compression::ZSTD)
-                        ->max_row_group_length(kParquetRowsPerBatch)
-                        ->build();
   auto arrow_properties = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  const auto properties = WriterPropertiesFor(*schema, *arrow_properties, location.uri());
   writer_ = ValueOrThrow(parquet::arrow::FileWriter::Open(*schema, arrow::default_memory_pool(), sink_,
                                                           properties, arrow_properties),
                          location.uri());

@@ -2,8 +2,11 @@
 
 #include <arrow/array.h>
 #include <gtest/gtest.h>
+#include <parquet/file_reader.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include "orchard/table/parquet_io.h"
 
@@ -38,6 +41,33 @@ TEST(FeatureTableTest, BatchRoundTripsThroughParquetWithPcaColumn) {
     EXPECT_EQ(std::vector<float>(read_pca.values.begin(), read_pca.values.end()), pca);
   });
   EXPECT_EQ(batches, 1);
+  std::filesystem::remove_all(dir);
+}
+
+// Feature values are all distinct: a dictionary of them was hashed for every float, then dropped for PLAIN.
+TEST(FeatureTableTest, VectorColumnsAreWrittenWithoutDictionaryStringsWithIt) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("orchard-dictionary-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const Location file = ResolveLocation((dir / "part.parquet").string());
+  const std::vector<float> features = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> pca = {0.5f, -0.5f};
+  auto batch = AddPcaColumn(MakeFeatureBatch({"/a/x.jpg", "/b/y.jpg"}, {"a", "a"}, {features, 3}), {pca, 1});
+  ParquetFileWriter writer(file, FeatureSchema(3, 1));
+  writer.Write(*batch);
+  writer.Close();
+
+  const auto reader = parquet::ParquetFileReader::OpenFile((dir / "part.parquet").string());
+  const auto row_group = reader->metadata()->RowGroup(0);
+  std::map<std::string, bool> dictionary;
+  for (int i = 0; i < row_group->num_columns(); ++i) {
+    dictionary[row_group->ColumnChunk(i)->path_in_schema()->ToDotString()] =
+        row_group->ColumnChunk(i)->has_dictionary_page();
+  }
+  EXPECT_EQ(
+      dictionary,
+      (std::map<std::string, bool>{
+          {"features.list.element", false}, {"label", true}, {"path", true}, {"pca.list.element", false}}));
   std::filesystem::remove_all(dir);
 }
 
