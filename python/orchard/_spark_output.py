@@ -155,7 +155,8 @@ def _no_dictionary_options(frame):
     (bench/results/spark-dictionary-2026-12-02.txt)."""
     from pyspark.sql.types import ArrayType, DoubleType, FloatType
     return {f"parquet.enable.dictionary#{field.name}.list.element": "false" for field in frame.schema.fields
-            if isinstance(field.dataType, ArrayType) and isinstance(field.dataType.elementType, (FloatType, DoubleType))}
+            if isinstance(field.dataType, ArrayType)
+            and isinstance(field.dataType.elementType, (FloatType, DoubleType))}
 
 
 def write_rows(spark, output, features, errors, rows_per_part, mode):
