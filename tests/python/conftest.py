@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,18 +28,6 @@ def run_orchard(*args, check=True):
     if check and result.returncode != 0:
         pytest.fail(f"orchard {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
     return result
-
-
-def serving_port(stderr):
-    """The port of `orchard serve --port 0`, from the "serving on http://127.0.0.1:PORT" line of its stderr (a
-    text stream); the model's notes (e.g. the int8 one) come before it."""
-    lines = []
-    for line in stderr:
-        match = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-        if match:
-            return int(match.group(1))
-        lines.append(line)
-    pytest.fail(f"orchard serve ended without a serving line: {''.join(lines)!r}")
 
 
 def sample_images(split="Test", per_label=10):

@@ -3,15 +3,13 @@ by the test (planted_faults.py), `orchard similar`, POST /v1/similar and eval's 
 
 import json
 import re
-import subprocess
-import threading
-import http.client
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, SAMPLE, run_orchard, serving_port
+from conftest import SAMPLE, run_orchard
 from planted_faults import copy_subset, plant
+from serve_process import ServeProcess
 from test_recognition import chromium_dom
 
 LABELS = ["Avocado", "Golden 1", "Kiwi", "Lemon", "Pomegranate", "Strawberry"]
@@ -126,26 +124,15 @@ def test_serve_similar_answers_the_nearest_indexed_images(planted_run):
     run_orchard("index", output)
     if not (root / "bundle").exists():
         run_orchard("train", output, "--bundle", root / "bundle")
-    process = subprocess.Popen([str(ORCHARD_BIN), "serve", "--bundle", str(root / "bundle"), "--index", str(output),
-                                "--port", "0"], stderr=subprocess.PIPE, text=True)
+    server = ServeProcess("--bundle", root / "bundle", "--index", output)
     try:
-        port = serving_port(process.stderr)
-        threading.Thread(target=process.stderr.read, daemon=True).start()
         query = sorted((planted_run["images"] / "Test" / "Lemon").glob("*.jpg"))[0]
-
-        def post(path):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("POST", path, body=query.read_bytes())
-            response = connection.getresponse()
-            return response.status, json.loads(response.read())
-
-        status, answer = post("/v1/similar?k=2")
+        status, answer = server.json("POST", "/v1/similar?k=2", query.read_bytes())
         assert status == 200 and len(answer["similar"]) == 2
         assert answer["similar"][0] == {"path": str(query), "label": "Lemon", "distance": pytest.approx(0, abs=1e-4)}
-        assert post("/v1/similar?k=0")[0] == 400
+        assert server.json("POST", "/v1/similar?k=0", query.read_bytes())[0] == 400
     finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        assert server.stop() == 0
 
 
 @pytest.mark.parametrize("command, options", [

@@ -2,12 +2,10 @@
 real HTTP (predict, embed, errors, limits, batching, metrics, the page)."""
 
 import concurrent.futures
-import http.client
 import json
 import re
 import shutil
 import subprocess
-import threading
 import uuid
 from pathlib import Path
 
@@ -15,7 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, SAMPLE, read_manifest, run_orchard, serving_port, write_manifest
+from conftest import SAMPLE, read_manifest, run_orchard, write_manifest
+from serve_process import ServeProcess
 
 EXIT_USAGE, EXIT_IO, EXIT_PARTIAL = 2, 3, 4
 TRAIN_PER_LABEL, TEST_PER_LABEL = 24, 8
@@ -267,40 +266,9 @@ def test_predict_answers_label_null_for_an_unknown_fruit_and_a_label_for_a_known
 
 # --- serve -------------------------------------------------------------------------------------------------------
 
-class Server:
-    def __init__(self, bundle):
-        self.process = subprocess.Popen(
-            [str(ORCHARD_BIN), "serve", "--bundle", str(bundle), "--port", "0", "--max-body-bytes", str(MAX_BODY),
-             "--max-batch", "8", "--max-wait-ms", "20"],
-            stderr=subprocess.PIPE, text=True)
-        self.port = serving_port(self.process.stderr)
-        # The access log (a line per request) goes to stderr: drained so that the pipe never fills.
-        self.reader = threading.Thread(target=self.process.stderr.read, daemon=True)
-        self.reader.start()
-
-    def request(self, method, path, body=None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, response.getheader("Content-Type"), response.read()
-        finally:
-            connection.close()
-
-    def json(self, method, path, body=None, headers=None):
-        status, content_type, data = self.request(method, path, body, headers)
-        assert content_type.startswith("application/json"), (status, content_type, data[:200])
-        return status, json.loads(data)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        return self.process.returncode
-
-
 @pytest.fixture(scope="module")
 def server(bundle):
-    server = Server(bundle)
+    server = ServeProcess("--bundle", bundle, "--max-body-bytes", MAX_BODY, "--max-batch", 8, "--max-wait-ms", 20)
     yield server
     assert server.stop() == 0
 

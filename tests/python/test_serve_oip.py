@@ -9,7 +9,6 @@ import re
 import select
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -19,7 +18,8 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from conftest import ORCHARD_BIN, SAMPLE, run_orchard, serving_port, write_manifest
+from conftest import SAMPLE, run_orchard, write_manifest
+from serve_process import ServeProcess
 
 MAX_BODY = 1_000_000
 MAX_PIXELS = 1_000_000
@@ -44,20 +44,13 @@ def small_bundle(tmp_path_factory):
     return root / "bundle"
 
 
-class Server:
-    """`orchard serve` on a free loopback port; its stderr (the access log) is collected by a thread so that the
-    pipe never fills."""
+class Server(ServeProcess):
+    """The service with the protocol tests' limits, a request of raw bytes, and a wait for readiness by the
+    protocol's own client."""
 
     def __init__(self, bundle, *options):
-        self.process = subprocess.Popen(
-            [str(ORCHARD_BIN), "serve", "--bundle", str(bundle), "--port", "0", "--max-body-bytes", str(MAX_BODY),
-             "--max-pixels", str(MAX_PIXELS), "--model-name", "fruit", "--max-wait-ms", "5", *options],
-            stderr=subprocess.PIPE, text=True)
-        self.port = serving_port(self.process.stderr)
-        self.url = f"127.0.0.1:{self.port}"
-        self.lines = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
-        self.reader.start()
+        super().__init__("--bundle", bundle, "--max-body-bytes", MAX_BODY, "--max-pixels", MAX_PIXELS,
+                         "--model-name", "fruit", "--max-wait-ms", 5, *options)
 
     def wait_ready(self):
         """Polls /v2/health/ready until it answers 200 (the warm-up inference has run); no fixed sleep."""
@@ -83,12 +76,6 @@ class Server:
             while len(body) < length:
                 body += connection.recv(65536)
         return int(head.split()[1]), head.decode(), body.decode()
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-        self.reader.join(timeout=10)
-        return self.process.returncode
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ import http.client
 import json
 import re
 import shutil
-import signal
-import subprocess
 import threading
 import time
 
@@ -15,9 +13,10 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from conftest import DEFAULT_MODEL, ORCHARD_BIN, serving_port
+from conftest import DEFAULT_MODEL
 from fake_imds import FakeImds
 from s3_server import ACCESS_KEY, SECRET_KEY
+from serve_process import ServeProcess
 from test_serve_oip import images_per_label, small_bundle  # noqa: F401 (a fixture)
 
 BUCKET = "models"
@@ -71,35 +70,23 @@ def role_env(s3_server, imds, tmp_path):
     return env
 
 
-class Service:
+class Service(ServeProcess):
     """`orchard serve` on a free loopback port, ready. A long idle timeout: on this busy machine a client thread
     may be descheduled for seconds between connecting and sending, and a server that closed the idle connection
     meanwhile would make the request fail with a reset (a race of keep-alive itself, not of the service)."""
 
     def __init__(self, env, *options):
-        self.process = subprocess.Popen(
-            [str(ORCHARD_BIN), "serve", "--port", "0", "--model-name", "fruit", "--idle-timeout-s", "60", *options],
-            stderr=subprocess.PIPE, text=True, env=env)
-        try:  # a service that never serves or never turns ready must not outlive its test
-            self.port = serving_port(self.process.stderr)
-            self.lines = []
-            self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
-            self.reader.start()
-            self.client = triton.InferenceServerClient(f"127.0.0.1:{self.port}")
+        super().__init__("--model-name", "fruit", "--idle-timeout-s", 60, *options, env=env)
+        try:  # a service that never turns ready must not outlive its test
+            self.client = triton.InferenceServerClient(self.url)
             wait_for(self.client.is_server_ready, "the service never became ready")
         except BaseException:
-            self.process.kill()
-            self.process.wait()
+            self.kill()
             raise
 
     def get(self, path):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            connection.close()
+        status, _, body = self.request("GET", path)
+        return status, body.decode()
 
     def version(self):
         return json.loads(self.get("/healthz")[1])["model_version"]
@@ -107,10 +94,7 @@ class Service:
     def stop(self):
         # The client's keep-alive connections would hold the drain for the long idle timeout.
         self.client.close()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=120)
-        self.reader.join(timeout=10)
-        return self.process.returncode
+        return super().stop(timeout=120)
 
 
 def wait_for(condition, message):
