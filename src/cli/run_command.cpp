@@ -73,8 +73,8 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command
       ->add_option(
           "--streams", o.model.streams,
-          "Inference streams, batches in flight at once: 0 = OpenVINO's throughput choice for a static "
-          "batch, 1 for a dynamic one; 1 = one stream across all cores")
+          "Inference streams, batches in flight at once: 0 = OpenVINO's throughput choice (a stream per "
+          "core); 1 = one stream across all cores")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
   command

@@ -19,6 +19,11 @@ ORCHARD_BIN = Path(os.environ.get("ORCHARD_BIN", REPO / "build" / "orchard"))
 SHARED = Path(os.environ.get("ORCHARD_SHARED", REPO.parent / "shared"))
 SAMPLE = SHARED / "data" / "fruits-360-sample"
 DEFAULT_MODEL = SHARED / "models" / "mobilenetv2-12-int8.onnx"
+# OpenVINO's int8 convolutions saturate on CPUs without VNNI, where orchard runs the default model's quantised
+# operators dequantised in f32 instead (embedding_model.cpp, CpuHasInt8DotProducts).
+CPU_HAS_VNNI = bool({"avx512_vnni", "avx_vnni"} & set(
+    next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+          if line.startswith("flags")), [])))
 RESNET50 = Path(os.environ.get("ORCHARD_RESNET50", REPO / "models-generated" / "resnet50-notop.onnx"))
 
 
