@@ -7,8 +7,10 @@ import re
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
+import tritonclient.http as triton
 
 from conftest import ORCHARD_BIN
 
@@ -42,6 +44,17 @@ class ServeProcess:
         self.lines = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
         self.reader.start()
+
+    def wait_ready(self, timeout=30):
+        """Polls /v2/health/ready with the protocol's own client (tritonclient) until it answers 200 (the warm-up
+        inference has run), at most `timeout` seconds; no fixed sleep. Returns the client."""
+        client = triton.InferenceServerClient(self.url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if client.is_server_ready():
+                return client
+            time.sleep(0.05)
+        pytest.fail("the server never became ready")
 
     def request(self, method, path, body=None, headers=None):
         """One request on a new connection: (status, Content-Type, body bytes)."""

@@ -45,21 +45,11 @@ def small_bundle(tmp_path_factory):
 
 
 class Server(ServeProcess):
-    """The service with the protocol tests' limits, a request of raw bytes, and a wait for readiness by the
-    protocol's own client."""
+    """The service with the protocol tests' limits, and a request of raw bytes."""
 
     def __init__(self, bundle, *options):
         super().__init__("--bundle", bundle, "--max-body-bytes", MAX_BODY, "--max-pixels", MAX_PIXELS,
                          "--model-name", "fruit", "--max-wait-ms", 5, *options)
-
-    def wait_ready(self):
-        """Polls /v2/health/ready until it answers 200 (the warm-up inference has run); no fixed sleep."""
-        client = triton.InferenceServerClient(self.url)
-        for _ in range(600):
-            if client.is_server_ready():
-                return client
-            threading.Event().wait(0.05)
-        pytest.fail("the server never became ready")
 
     def raw(self, data):
         """Sends raw bytes and returns (status, headers+body text) of the first answer."""

@@ -78,8 +78,7 @@ class Service(ServeProcess):
     def __init__(self, env, *options):
         super().__init__("--model-name", "fruit", "--idle-timeout-s", 60, *options, env=env)
         try:  # a service that never turns ready must not outlive its test
-            self.client = triton.InferenceServerClient(self.url)
-            wait_for(self.client.is_server_ready, "the service never became ready")
+            self.client = self.wait_ready(timeout=DEADLINE_S)
         except BaseException:
             self.kill()
             raise
