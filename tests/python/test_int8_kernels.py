@@ -3,18 +3,22 @@ default model (the ONNX model zoo's MobileNetV2, QLinearConv operators) ran at "
 AVX-512 BF16 CPU and f32 ones elsewhere: a user who chose int8 for its speed got neither its speed nor its numbers
 (benchmark_app -pc: brgconv_*_bf16; onnxruntime runs the same file in int8, 0.97 ms a photo against 1.9-2.2 ms).
 At int8 orchard now translates QLinearConv to the QDQ form the CPU plugin fuses (onnx_qlinear_ops.cpp); its features
-are checked against the reference in test_model_reference.py. The shared uint8 TFLite still runs in float."""
+are checked against the reference in test_model_reference.py. The shared uint8 TFLite (asymmetric uint8 weights)
+still runs mostly in float. At f32 no quantised model runs int8 kernels."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import CPU_HAS_VNNI, DEFAULT_MODEL, SHARED, run_orchard, sample_images
+from conftest import CPU_HAS_VNNI, DEFAULT_MODEL, SHARED, rows_by_path, run_orchard, sample_images
 
 NOTE = "orchard: int8: OpenVINO runs this model's convolutions in"
 NO_VNNI = "orchard: int8: this CPU has no VNNI instructions"
+SHARED_UINT8_TFLITE = SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite"
 
 
 def qdq_model(path):
@@ -66,7 +70,7 @@ def test_int8_run_of_the_default_models_qlinearconv_runs_int8_kernels_without_a_
 
 
 def test_int8_run_of_a_model_without_int8_kernels_says_so(tmp_path):
-    stderr = int8_run(tmp_path, SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite").stderr
+    stderr = int8_run(tmp_path, SHARED_UINT8_TFLITE).stderr
     assert (NOTE in stderr and ", not int8:" in stderr) if CPU_HAS_VNNI else NO_VNNI in stderr, stderr
 
 
@@ -75,17 +79,64 @@ def test_int8_run_of_a_qdq_model_runs_int8_kernels_without_a_note(tmp_path):
     assert NOTE not in stderr, stderr
 
 
+def export(tmp_path, model, precision):
+    """The graph `orchard run --precision PRECISION` compiles, read back with OpenVINO."""
+    import openvino as ov
+
+    ir = tmp_path / f"{Path(model).stem}-{precision}.xml"
+    run_orchard("export-model", "--model", model, "--precision", precision, "--output", ir)
+    return ov.Core().read_model(ir)
+
+
+def fake_quantizes(model):
+    return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+
+
 def test_export_model_writes_the_graph_of_the_runs_precision(tmp_path):
     """benchmark_app measured the f32 translation of the default model when the service ran it at int8: export-model
     had no --precision, and the two graphs differ (int8: QLinearConv as FakeQuantize-requantised int8 convolutions;
-    f32: exact float arithmetic, no FakeQuantize after a convolution)."""
+    f32: exact float arithmetic, no FakeQuantize at all)."""
+    # The default model has 52 QLinearConv and an input QuantizeLinear. Without VNNI the int8 run computes them
+    # dequantised, as f32 does, and the graph says so.
+    assert fake_quantizes(export(tmp_path, DEFAULT_MODEL, "f32")) == 0
+    assert fake_quantizes(export(tmp_path, DEFAULT_MODEL, "int8")) == (53 if CPU_HAS_VNNI else 0)
+
+
+@pytest.mark.parametrize("model", ["qdq", "shared_uint8_tflite"])
+def test_f32_runs_no_int8_kernels(tmp_path, model):
+    """The CPU plugin fuses every FakeQuantize it recognises into int8 convolutions, whatever the precision hint: at
+    f32 a QDQ model ran both its convolutions in u8, and a uint8 TFLite from Keras 35 of its; on a CPU without VNNI
+    those kernels saturate (that TFLite's features fell to cosine 0.927 to LiteRT on an AMD EPYC Zen 3,
+    test_model_compat.py). f32 computes each FakeQuantize by its definition in float instead."""
     import openvino as ov
 
-    def fake_quantizes(precision):
-        ir = tmp_path / f"{precision}.xml"
-        run_orchard("export-model", "--precision", precision, "--output", ir)
-        return sum(op.get_type_name() == "FakeQuantize" for op in ov.Core().read_model(ir).get_ops())
+    path = qdq_model(tmp_path / "qdq.onnx") if model == "qdq" else SHARED_UINT8_TFLITE
+    graph = export(tmp_path, path, "f32")
+    graph.reshape([1, *list(graph.input().get_partial_shape())[1:]])
+    compiled = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    kernels = [(op.get_friendly_name(), op.get_rt_info()["runtimePrecision"].astype(str))
+               for op in compiled.get_runtime_model().get_ops()
+               if op.get_rt_info()["layerType"].astype(str) in ("Convolution", "FullyConnected", "MatMul")]
+    assert kernels and all(precision == "f32" for _, precision in kernels), kernels
 
-    # The default model has 52 QLinearConv; its input QuantizeLinear is a FakeQuantize at either precision. Without
-    # VNNI the int8 run computes them dequantised, as f32 does, and the graph says so.
-    assert fake_quantizes("int8") == fake_quantizes("f32") + (52 if CPU_HAS_VNNI else 0)
+
+def test_f32_features_do_not_depend_on_the_streams(tmp_path):
+    """Computed in float, the shared uint8 TFLite's weights were dequantised by OpenVINO at run time (Convert ->
+    Subtract -> Multiply, marked not to fold by its TFLite frontend), and under the throughput hint with 2 streams
+    one compile in two gave features at cosine 0.2-0.7 to the 1-stream ones. The weights are now f32 constants."""
+    images = tmp_path / "in" / "Kiwi"
+    images.mkdir(parents=True)
+    for image in sample_images("Test", 4)[:4]:
+        shutil.copy(image, images / image.name)
+
+    def features(streams, attempt):
+        out = tmp_path / f"out-{streams}-{attempt}"
+        run_orchard("run", "--input", tmp_path / "in", "--output", out, "--model", SHARED_UINT8_TFLITE,
+                    "--streams", streams)
+        rows = rows_by_path(out)
+        return np.stack([rows[path][0] for path in sorted(rows)])
+
+    one_stream = features(1, 0)
+    for attempt in range(4):  # each run compiles anew: a wrong compile showed up in every other one
+        np.testing.assert_allclose(features(2, attempt), one_stream, rtol=1e-5, atol=1e-5,
+                                   err_msg=f"--streams 2, run {attempt}")

@@ -36,9 +36,10 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
       properties.emplace(ov::hint::inference_precision(ov::element::bf16));
       break;
     case Precision::kInt8:
-      // The CPU plugin runs int8 kernels where it fuses the graph's quantisation (QDQ and ONNX QLinearConv:
-      // yes, see QuantisedOps; uint8 TFLite: no, and NotesText says so); there is no "int8 hint" that could
-      // quantise a float model without calibration data.
+      // The CPU plugin runs int8 kernels where it fuses the graph's quantisation (QDQ, ONNX QLinearConv and
+      // a TFLite file with int8 weights: yes, see QuantisedOps; the shared uint8 TFLite with its asymmetric
+      // uint8 weights: no, and NotesText says so); there is no "int8 hint" that could quantise a float model
+      // without calibration data.
       if (!graph.contract.quantised) {
         throw UsageError("int8 needs a quantised model (e.g. quantise it with NNCF); " +
                          options.path.string() + " has no quantisation");
@@ -103,9 +104,8 @@ bool CpuHasInt8DotProducts() {
 
 constexpr const char* kNoVnniNote =
     "orchard: int8: this CPU has no VNNI instructions (AVX-512 VNNI or AVX-VNNI), where OpenVINO's int8 "
-    "convolutions saturate with full-range int8 weights, so the model's QLinear operators run dequantised in "
-    "f32: its exact features, at f32 speed (a QDQ model is still fused into int8 kernels: quantise it with "
-    "NNCF's overflow fix for such CPUs)\n";
+    "convolutions saturate with full-range int8 weights, so the model's quantised operators run dequantised "
+    "in f32: its exact features, at f32 speed\n";
 
 ov::Shape BatchShape(const ModelContract& contract, std::size_t n) {
   const auto h = static_cast<std::size_t>(contract.height);

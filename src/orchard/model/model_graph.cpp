@@ -305,6 +305,7 @@ void ThrowModelError(const std::filesystem::path& path, const std::string& reaso
 ModelSource ModelSource::Open(const std::filesystem::path& path, QuantisedOps quantised_ops) {
   ModelSource source;
   source.path = path;
+  source.quantised_ops = quantised_ops;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) ThrowModelError(path, "no such file");
   try {
@@ -373,6 +374,7 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
                                                         graph.model->get_results().at(0)->input_value(0)));
     AcceptF32(graph.model);
     SetBatch(*graph.model, contract, source.path);
+    if (source.quantised_ops == QuantisedOps::kExact) ComputeQuantisationInFloat(graph.model);
   } catch (const ov::Exception& error) {
     ThrowModelError(source.path, ShortReason(error));
   }

@@ -17,15 +17,18 @@
 
 namespace orchard {
 
-// How the ONNX frontend translates quantised operators (QLinearConv, QLinearAdd) of a model.
+// How a model's quantised operators are computed: ONNX QLinearConv / QLinearAdd, QuantizeLinear /
+// DequantizeLinear pairs (QDQ) and a TFLite file's quantised tensors, the last two as FakeQuantize ops.
 enum class QuantisedOps {
-  // Float ops on the integer codes that reproduce the ONNX spec's integer arithmetic exactly on every CPU;
-  // the convolutions run in f32 (or bf16).
+  // Float arithmetic on every CPU: QLinear ops as float ops on the integer codes that reproduce the ONNX
+  // spec's integer arithmetic exactly, each FakeQuantize as its definition's float arithmetic
+  // (ComputeQuantisationInFloat), integer weights dequantised into f32 constants; the convolutions run in f32
+  // (or bf16).
   kExact,
   // QLinearConv in the QDQ form OpenVINO writes for QuantizeLinear/DequantizeLinear (dequantising
-  // Convert/Subtract/Multiply, then FakeQuantize), which the CPU plugin's low-precision transformations fuse
-  // into int8 kernels; their requantisation then rounds as those kernels do, not as the spec says. The adds
-  // stay exact.
+  // Convert/Subtract/Multiply, then FakeQuantize), and FakeQuantize ops kept, which the CPU plugin's
+  // low-precision transformations fuse into int8 kernels; their requantisation then rounds as those kernels
+  // do, not as the spec says. The adds stay exact.
   kInt8Kernels,
 };
 
@@ -36,8 +39,9 @@ struct ModelSource {
   ov::frontend::FrontEndManager manager;
   ov::frontend::FrontEnd::Ptr frontend;
   bool spatial_size_fixed = false;  // the file's input height/width are dynamic; Load() fixes them at 224
+  QuantisedOps quantised_ops = QuantisedOps::kExact;
 
-  // ModelError if missing or not ONNX/TFLite. `quantised_ops` applies to ONNX files.
+  // ModelError if missing or not ONNX/TFLite.
   static ModelSource Open(const std::filesystem::path& path,
                           QuantisedOps quantised_ops = QuantisedOps::kExact);
   // The frontend's model of the file, with the image input's dynamic height and width (if any) fixed at
@@ -74,6 +78,11 @@ struct FeatureGraph {
   std::shared_ptr<ov::Model> model;  // one f32 input [B, 3, H, W] or [B, H, W, 3]; one f32 output [B, dim]
   ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch
 };
+
+// Computes the quantisation of `model` in float: every FakeQuantize becomes the arithmetic of its definition
+// (clamp, scale, round half to even, scale back), so that no int8 kernel computes it, and integer weights are
+// dequantised once into f32 constants (quantisation_in_float.cpp says why).
+void ComputeQuantisationInFloat(const std::shared_ptr<ov::Model>& model);
 
 // Translators for ONNX ops that this OpenVINO release converts wrongly (see onnx_qlinear_ops.cpp), in the
 // form `quantised_ops` asks for. Must be added before the frontend loads a model.
