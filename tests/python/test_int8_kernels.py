@@ -53,12 +53,17 @@ def qdq_model(path):
     return path
 
 
-def int8_run(tmp_path, model):
+def photos(tmp_path, count):
+    """An input folder of `count` sample photos under one label."""
     images = tmp_path / "in" / "Kiwi"
     images.mkdir(parents=True)
-    for image in sample_images("Test", 2)[:2]:
+    for image in sample_images("Test", count)[:count]:
         shutil.copy(image, images / image.name)
-    return run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "out", "--model", model,
+    return tmp_path / "in"
+
+
+def int8_run(tmp_path, model):
+    return run_orchard("run", "--input", photos(tmp_path, 2), "--output", tmp_path / "out", "--model", model,
                        "--precision", "int8")
 
 
@@ -124,14 +129,11 @@ def test_f32_features_do_not_depend_on_the_streams(tmp_path):
     """Computed in float, the shared uint8 TFLite's weights were dequantised by OpenVINO at run time (Convert ->
     Subtract -> Multiply, marked not to fold by its TFLite frontend), and under the throughput hint with 2 streams
     one compile in two gave features at cosine 0.2-0.7 to the 1-stream ones. The weights are now f32 constants."""
-    images = tmp_path / "in" / "Kiwi"
-    images.mkdir(parents=True)
-    for image in sample_images("Test", 4)[:4]:
-        shutil.copy(image, images / image.name)
+    inputs = photos(tmp_path, 4)
 
     def features(streams, attempt):
         out = tmp_path / f"out-{streams}-{attempt}"
-        run_orchard("run", "--input", tmp_path / "in", "--output", out, "--model", SHARED_UINT8_TFLITE,
+        run_orchard("run", "--input", inputs, "--output", out, "--model", SHARED_UINT8_TFLITE,
                     "--streams", streams)
         rows = rows_by_path(out)
         return np.stack([rows[path][0] for path in sorted(rows)])
