@@ -33,9 +33,16 @@ SHARED_UINT8_POOL = "MobilenetV2/Logits/AvgPool"
 COSINE = 0.999
 # Integer (uint8) TFLite models have no single right answer at 0.999: each requantisation step may round either
 # way, and ~50 of them compound. LiteRT's own two kernel sets on the same uint8 pixels (its default XNNPACK
-# kernels and its reference kernels, BUILTIN_REF) agree at per-image cosine min 0.99601 on the shared model and
-# 0.9604 on the generated one (docs/models.md, "Integer models"). So the bound is measured in each run, not
-# guessed: orchard must be at least as close to LiteRT's default interpreter as LiteRT's reference kernels are.
+# kernels and its reference kernels, BUILTIN_REF) are apart by a per-image cosine distance (1 - cosine) of mean
+# 0.0026 on the shared model and 0.028 on the generated one (docs/models.md, "Integer models"). So the bound is
+# measured in each run, not guessed: orchard's mean distance to each kernel set may exceed the two sets' mean
+# distance from each other by at most KERNEL_DISTANCE_SLACK. Means, not the worst image: orchard is as far from
+# the reference kernels as the default kernels are (generated model, mean distance 0.0279 vs 0.0279 on an AMD
+# EPYC Zen 3), so which of the two has the worst of 16 images is a coin toss (0.9595 vs 0.9605 there, 0.9603 vs
+# 0.9576 on an Intel Xeon). The slack is ~4 standard errors of the paired 16-image difference (2.6 % of the
+# distance on the Zen 3); the fault the test pinned is far beyond it (u8 kernels saturating on a CPU without VNNI,
+# before commit a476836: 2.1 times the distance, cosine min 0.927).
+KERNEL_DISTANCE_SLACK = 0.10
 INTEGER_MODELS = ("shared_uint8", "keras_mobilenet_v2_uint8.tflite")
 # orchard's features against Keras' usual route from the JPEG, per load_img interpolation: the lowest per-image
 # cosine with a margin below the measured one (see test_keras_resnet50_end_to_end_from_the_jpeg).
@@ -202,15 +209,18 @@ def assert_matches(compat, name, features):
 
 
 def assert_within_kernel_agreement(compat, name, features):
-    """orchard is at least as close to each of LiteRT's kernel sets (default, reference) as they are to each
-    other, image by image at the worst image."""
+    """orchard is about as close to each of LiteRT's kernel sets (default, reference) as they are to each other:
+    its mean per-image cosine distance to each is at most (1 + KERNEL_DISTANCE_SLACK) times theirs."""
     agreement = compat.kernel_agreement(name)
+    bound = (1 + KERNEL_DISTANCE_SLACK) * (1 - agreement).mean()
     for kernels, reference in (("default", compat.reference(name)),
                                ("reference", compat.references[f"{name}.reference-kernels"])):
         cos = cosines(features, reference)
-        assert cos.min() >= agreement.min(), (
-            f"{name}: per-image cosine to LiteRT's {kernels} kernels min {cos.min():.6f} mean {cos.mean():.6f}, "
-            f"below LiteRT's own reference vs default kernels: min {agreement.min():.6f} mean {agreement.mean():.6f}")
+        assert (1 - cos).mean() <= bound, (
+            f"{name}: mean cosine distance to LiteRT's {kernels} kernels {(1 - cos).mean():.6f} (cosine min "
+            f"{cos.min():.6f} mean {cos.mean():.6f}), above {bound:.6f}: LiteRT's reference vs default kernels "
+            f"{(1 - agreement).mean():.6f} (cosine min {agreement.min():.6f} mean {agreement.mean():.6f}) "
+            f"+ {KERNEL_DISTANCE_SLACK:.0%}")
 
 
 def run_and_compare(compat, name, *options, batch=8):
