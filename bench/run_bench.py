@@ -107,23 +107,23 @@ def orchard_run(orchard, model, precision, files, work, quiet_timeout, name="out
     return dict(images=len(files), process_seconds=seconds, peak_rss_mib=rss, other_load_before=busy,
                 stdout=stdout.strip(), output=str(out),
                 wall_seconds=success["wall_seconds"], images_per_second=success["images_per_second"],
-                static_batch=success["model"]["static_batch"], streams=success["model"]["streams"],
+                streams=success["model"]["streams"],
                 # decode + preprocess + inference, overlapped; without model load, PCA and the final write
                 features_images_per_second=len(files) / success["timings"]["features_seconds"],
                 timings=success["timings"])
 
 
-def benchmark_app(ir, precision, input_shape, seconds, dynamic, quiet_timeout, streams=False):
-    """Throughput of the IR at batch BATCH: one stream across the cores (-hint latency, synchronous), or with
-    `streams` OpenVINO's throughput streams (-hint throughput, asynchronous), as `orchard run` uses them."""
+def benchmark_app(ir, precision, input_shape, seconds, quiet_timeout, streams=False):
+    """Throughput of the IR at the static batch BATCH, as orchard compiles it: one stream across the cores
+    (-hint latency, synchronous), or with `streams` OpenVINO's throughput streams (-hint throughput,
+    asynchronous), as `orchard run` uses them."""
     busy = wait_quiet(quiet_timeout)
     dims = [BATCH if d.is_dynamic else d.get_length() for d in input_shape]
     shape = "[" + ",".join(map(str, dims)) + "]"
     layout = "[NCHW]" if dims[1] == 3 else "[NHWC]"  # without a layout benchmark_app counts batch 1
-    # -shape makes the model static; -data_shape keeps orchard's dynamic batch and only feeds that shape.
     mode = ["-hint", "throughput", "-api", "async"] if streams else ["-hint", "latency", "-api", "sync"]
     cmd = [BENCHMARK_APP, "-m", ir, "-d", "CPU", *mode,
-           "-layout", layout, "-data_shape" if dynamic else "-shape", shape, "-t", seconds]
+           "-layout", layout, "-shape", shape, "-t", seconds]
     if precision != "int8":  # int8 runs where the graph is quantised; there is no such inference precision
         cmd += ["-infer_precision", precision]
     stdout, _, rss, _ = run(cmd)
@@ -180,7 +180,7 @@ def ratio(a, b):
 def print_table(rows, sgemm):
     """A Markdown table, pasted as it is into docs/benchmarks.md."""
     head = ["model", "precision", "dataset", "images", "orchard img/s", "features-stage img/s",
-            "benchmark_app static", "static, streams", "benchmark_app dynamic", "roofline img/s",
+            "benchmark_app static", "static, streams", "roofline img/s",
             "orchard ÷ benchmark_app (same shape)",
             "÷ roofline", "peak RSS MiB", "other load"]
     print(f"\nsgemm (numpy float32, 2048²): {sgemm:.0f} GFLOP/s\n")
@@ -191,24 +191,21 @@ def print_table(rows, sgemm):
         elif "failed" in r:
             b = r["benchmark_app"]
             cells = [r["model"], r["precision"], r["dataset"], r["images"], "**failed** (see JSON)", "",
-                     f"{b['static']['fps']:.1f}", f"{b['static-streams']['fps']:.1f}",
-                     f"{b['dynamic']['fps']:.1f}"] + [""] * (len(head) - 9)
+                     f"{b['static']['fps']:.1f}", f"{b['static-streams']['fps']:.1f}"] + [""] * (len(head) - 8)
         else:
             o, b = r["orchard"], r["benchmark_app"]
             cells = [r["model"], r["precision"], r["dataset"], o["images"], f"{o['images_per_second']:.1f}",
                      f"{o['features_images_per_second']:.1f}", f"{b['static']['fps']:.1f}",
-                     f"{b['static-streams']['fps']:.1f}", f"{b['dynamic']['fps']:.1f}",
-                     f"{r['roofline_images_per_second']:.1f}",
+                     f"{b['static-streams']['fps']:.1f}", f"{r['roofline_images_per_second']:.1f}",
                      r["e2e_over_benchmark_app"], r["e2e_over_roofline"], f"{o['peak_rss_mib']:.0f}",
                      f"{max(o['other_load_before'], b['static']['other_load_before']):.0%}"]
         print("| " + " | ".join(map(str, cells)) + " |")
 
 
 def row(name, precision, dataset, gflop, sgemm, o, bench):
-    # The ceiling is benchmark_app on the batch shape orchard compiled (quantised graphs at f32 stay dynamic),
-    # the better of one stream and throughput streams where orchard ran several.
-    kinds = (["dynamic"] if not o["static_batch"]
-             else ["static", "static-streams"] if o["streams"] > 1 else ["static"])
+    # The ceiling is benchmark_app on the static batch orchard compiled, the better of one stream and
+    # throughput streams where orchard ran several.
+    kinds = ["static", "static-streams"] if o["streams"] > 1 else ["static"]
     ceiling, roofline = max(bench[kind]["fps"] for kind in kinds), sgemm / gflop
     return dict(model=name, precision=precision, dataset=dataset, model_gflop=gflop, orchard=o,
                 benchmark_app=bench, roofline_images_per_second=roofline,
@@ -235,9 +232,9 @@ def measure_engine(args, work, sgemm):
                 run([args.orchard, "export-model", "--model", path, "--precision", precision, "--output", ir])
             gflop = gflop or model_gflop(ir)  # the float model's count; quantising keeps the convolutions
             input_shape = ov.Core().read_model(ir).input().get_partial_shape()
-            bench = {kind: benchmark_app(ir, precision, input_shape, args.bench_seconds, kind == "dynamic",
-                                         args.quiet_timeout, streams=kind == "static-streams")
-                     for kind in ("static", "static-streams", "dynamic")}
+            bench = {kind: benchmark_app(ir, precision, input_shape, args.bench_seconds, args.quiet_timeout,
+                                         streams=kind == "static-streams")
+                     for kind in ("static", "static-streams")}
             for dataset, folder in DATASETS.items():
                 cap = min(filter(None, [args.max_images, SLOW_RUNS.get((name, precision))]), default=0)
                 files = every_kth(image_files(folder), cap)
@@ -412,8 +409,7 @@ def main():
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), machine=machine(),
         orchard_version=run([args.orchard, "--version"])[0].strip(), batch=BATCH, sgemm_gflops=sgemm,
         load_average_before=load_before, load_average_after=os.getloadavg(),
-        notes=["orchard / benchmark_app compares with the benchmark_app run of the batch shape orchard compiled "
-               "(orchard.static_batch: static, except a quantised model at f32).",
+        notes=["orchard / benchmark_app compares with benchmark_app on the static batch orchard compiled.",
                "roofline = sgemm GFLOP/s / (2 x multiply-adds per image, counted from the IR).",
                "other_load_before: fraction of the cores busy with other work just before a measurement.",
                "peers: seed = bench/seed_reference.py (PySpark local[*] + pandas UDF + tf.keras, f32, "

@@ -122,14 +122,8 @@ def average_batch(port):
     return float(re.search(r"^orchard_inference_batch_size_average (\S+)$", text, re.MULTILINE).group(1))
 
 
-def compiled_static(port):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", "/metrics")
-    return 'orchard_model_compiled_batch{static="true"}' in connection.getresponse().read().decode()
-
-
 def compiled_batch_calls(port):
-    """Model calls by the compiled batch they ran on (a static model: 1 and --max-batch), since start."""
+    """Model calls by the compiled batch they ran on (1 and --max-batch), since start."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("GET", "/metrics")
     text = connection.getresponse().read().decode()
@@ -137,10 +131,9 @@ def compiled_batch_calls(port):
     return {batch: int(float(calls)) for batch, calls in re.findall(pattern, text, re.MULTILINE)}
 
 
-def benchmark_app_fps(binary, bundle, seconds, work, static):
+def benchmark_app_fps(binary, bundle, seconds, work):
     """benchmark_app on the graph orchard runs (export-model), at the bundle's precision and the service's
-    batch, static or dynamic as the service compiled it (a static shape gives a quantised graph its int8
-    kernels), OpenVINO's throughput hint."""
+    batch, static as the service compiles it, OpenVINO's throughput hint."""
     manifest = json.loads((bundle / "bundle.json").read_text())["model"]
     ir = work / "serve-graph.xml"
     subprocess.run([str(binary), "export-model", "--model", manifest["file"], "--feature-tensor",
@@ -148,7 +141,7 @@ def benchmark_app_fps(binary, bundle, seconds, work, static):
                    check=True, capture_output=True)
     batch = SETTINGS["--max-batch"]
     command = [str(REPO / ".venv" / "bin" / "benchmark_app"), "-m", str(ir), "-d", "CPU", "-hint", "throughput",
-               "-layout", "[NCHW]", "-shape" if static else "-data_shape", f"[{batch},3,224,224]", "-t", str(int(seconds))]
+               "-layout", "[NCHW]", "-shape", f"[{batch},3,224,224]", "-t", str(int(seconds))]
     if manifest["precision"] != "int8":
         command += ["-infer_precision", manifest["precision"]]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -338,9 +331,7 @@ def main():
             result["average_batch"] = average_batch(port)  # cumulative since start
             results["orchard"].append(result)
             if clients == args.concurrency[-1]:
-                results["static_batch"] = compiled_static(port)
-                results["benchmark_app_fps"] = benchmark_app_fps(args.binary, args.bundle, args.seconds, work,
-                                                                 results["static_batch"])
+                results["benchmark_app_fps"] = benchmark_app_fps(args.binary, args.bundle, args.seconds, work)
             results["peer"].append(load(peer_port, "/predict", images, clients, args.seconds))
         stop(peer)  # the abuse measures orchard alone; stopping it again on the way out does nothing
         results["compiled_batch_calls"] = compiled_batch_calls(port)
@@ -361,8 +352,7 @@ def report(results, images, seconds):
               f"{o['failures']:>6} | {p['requests_per_second']:>10.1f} {p['p50_ms']:>7.1f} {p['p99_ms']:>7.1f} "
               f"{p['failures']:>6}")
     top = results["orchard"][-1]
-    shape = "static" if results["static_batch"] else "dynamic"
-    print(f"benchmark_app, same graph, {shape} batch {SETTINGS['--max-batch']}, throughput hint: "
+    print(f"benchmark_app, same graph, static batch {SETTINGS['--max-batch']}, throughput hint: "
           f"{results['benchmark_app_fps']:.1f} images/s; orchard at {top['clients']} clients: "
           f"{top['requests_per_second'] / results['benchmark_app_fps']:.2f} of it "
           f"(average batch {top['average_batch']:.1f}); model calls by compiled batch: "

@@ -40,8 +40,8 @@ void TranslateOrchardErrors(const std::exception_ptr& p, void*) {
 }
 
 void BindFeaturizer(nb::module_& m) {
-  // `orchard run`'s batch: at f32 the default model's dynamic batch of 32 was 6 % slower than 8 (Spark job,
-  // whole sample, 2026-12-01), and a static model is compiled at 8 anyway.
+  // `orchard run`'s batch: at f32 the default model's then dynamic batch of 32 was 6 % slower than 8 (Spark
+  // job, whole sample, 2026-12-01).
   constexpr std::size_t kBatch = orchard::ModelOptions::kDefaultModelBatch;
   m.attr("DEFAULT_BATCH") = kBatch;
   using orchard::python::Featurizer;

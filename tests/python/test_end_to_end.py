@@ -46,7 +46,6 @@ def test_manifest(subset_run, subset_images):
     assert manifest["model"]["feature_tensor"] == "627"
     assert manifest["model"]["feature_dim"] == 1280
     assert manifest["model"]["precision"] == "f32"
-    assert manifest["model"]["static_batch"] is False  # quantised at f32: the exact, dynamic-batch graph
     assert manifest["preprocess"]["preset"] == "imagenet"
     assert manifest["preprocess"]["channel_order"] == "rgb"
     assert manifest["pca"]["explained_variance_ratio"] >= 0.95

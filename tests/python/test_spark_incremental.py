@@ -29,7 +29,7 @@ CLI_OPTIONS = ["--precision", "f32", "--batch", "8", "--pca-k", PCA_K]
 # Keys only one engine's _SUCCESS has: Spark's engine, master and workers; `orchard run`'s threads and its
 # compiled model's batch and streams; and the stage names under timings (each engine names its own stages).
 SPARK_ONLY = {"engine", "master", "workers"}
-CLI_ONLY = {"io_threads", "decode_threads", "model.static_batch", "model.streams"}
+CLI_ONLY = {"io_threads", "decode_threads", "model.streams"}
 
 
 def images(per_label, skip=0):

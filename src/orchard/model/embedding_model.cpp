@@ -56,9 +56,7 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
   return properties;
 }
 
-std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, std::size_t batch,
-                                     bool static_batch) {
-  if (!static_batch) return model;
+std::shared_ptr<ov::Model> WithBatch(const std::shared_ptr<ov::Model>& model, std::size_t batch) {
   std::shared_ptr<ov::Model> fixed = model->clone();
   ov::PartialShape shape = fixed->input().get_partial_shape();
   shape[0] = static_cast<ov::Dimension::value_type>(batch);  // N leads in both NCHW and NHWC
@@ -127,10 +125,6 @@ std::string_view PrecisionName(Precision precision) {
   return "unknown";
 }
 
-bool UsesStaticBatch(bool quantised, Precision precision) {
-  return !quantised || precision != Precision::kF32;
-}
-
 Precision ParsePrecision(std::string_view name) {
   for (Precision p : {Precision::kF32, Precision::kBf16, Precision::kInt8}) {
     if (name == PrecisionName(p)) return p;
@@ -143,21 +137,20 @@ struct EmbeddingModel::Impl {
   FeatureGraph graph;
   ov::Core core;
   std::size_t batch_size = 0;
-  bool static_batch = true;
-  std::vector<std::size_t> compiled_batches;  // static: ascending, batch_size last; dynamic: empty
+  std::vector<std::size_t> compiled_batches;  // ascending, batch_size last
 
   struct Slot {
     ov::InferRequest request;
-    std::vector<float> padded;  // a short batch of a static model, filled up with zeros to its compiled batch
+    std::vector<float> padded;  // a short batch, filled up with zeros to its compiled batch
   };
-  // The model compiled for one batch (static) or for any (dynamic), with its infer requests.
+  // The model compiled for one batch, with its infer requests.
   struct Compiled {
-    std::size_t batch = 0;  // static: the images of one inference; dynamic: the most Embed runs at once
+    std::size_t batch = 0;  // the images of one inference
     ov::CompiledModel model;
     std::vector<Slot> slots;
     std::vector<Slot*> free_slots;
   };
-  std::vector<Compiled> compiled;  // as compiled_batches (one entry for a dynamic batch); never resized later
+  std::vector<Compiled> compiled;  // as compiled_batches; never resized later
   std::string int8_note;           // an int8 run's Int8Note(); "" at other precisions
   std::mutex slots_mutex;
   std::condition_variable slot_freed;
@@ -180,7 +173,7 @@ struct EmbeddingModel::Impl {
   // The index in `compiled` of the model a call of n <= batch_size images runs on.
   std::size_t IndexFor(std::size_t n) const {
     std::size_t i = 0;
-    while (static_batch && i + 1 < compiled.size() && compiled[i].batch < n) ++i;
+    while (i + 1 < compiled.size() && compiled[i].batch < n) ++i;
     return i;
   }
 
@@ -210,7 +203,7 @@ void EmbeddingModel::Impl::Compile(const ModelOptions& options, const ov::AnyMap
                                    std::size_t batch) {
   Compiled& target = compiled.emplace_back();
   target.batch = batch;
-  target.model = core.compile_model(WithBatch(graph.model, batch, static_batch), "CPU", properties);
+  target.model = core.compile_model(WithBatch(graph.model, batch), "CPU", properties);
   std::uint32_t requests = 1;
   if (throughput) {
     requests = options.streams > 0 ? static_cast<std::uint32_t>(options.streams)
@@ -232,17 +225,13 @@ EmbeddingModel::EmbeddingModel(const ModelOptions& options) : impl_(std::make_un
   impl_->graph = BuildFeatureGraph(impl_->source, options.feature_tensor);
   const ModelContract& contract = impl_->graph.contract;
   impl_->batch_size = contract.BatchFor(options.batch_size);
-  impl_->static_batch =
-      !contract.batch_follows_input || UsesStaticBatch(contract.quantised, options.precision);
-  if (impl_->static_batch)
-    impl_->compiled_batches = StaticBatches(options, impl_->batch_size, !contract.batch_follows_input);
+  impl_->compiled_batches = StaticBatches(options, impl_->batch_size, !contract.batch_follows_input);
   const bool throughput = options.streams != 1;
   const ov::AnyMap properties = CompileProperties(options, impl_->graph, throughput);
   try {
-    const std::vector<std::size_t> dynamic{impl_->batch_size};
-    const auto& batches = impl_->static_batch ? impl_->compiled_batches : dynamic;
-    impl_->compiled.reserve(batches.size());  // the slots' pointers must stay valid
-    for (const std::size_t batch : batches) impl_->Compile(options, properties, throughput, batch);
+    impl_->compiled.reserve(impl_->compiled_batches.size());  // the slots' pointers must stay valid
+    for (const std::size_t batch : impl_->compiled_batches)
+      impl_->Compile(options, properties, throughput, batch);
   } catch (const ov::Exception& error) {
     ThrowModelError(options.path, "cannot compile for CPU: " + ShortReason(error));
   }
@@ -263,14 +252,13 @@ int EmbeddingModel::input_height() const { return impl_->graph.contract.height; 
 std::size_t EmbeddingModel::feature_dim() const { return impl_->graph.contract.feature_dim; }
 const std::string& EmbeddingModel::feature_tensor() const { return impl_->graph.contract.feature_tensor; }
 std::size_t EmbeddingModel::batch_size() const { return impl_->batch_size; }
-bool EmbeddingModel::static_batch() const { return impl_->static_batch; }
 int EmbeddingModel::streams() const { return static_cast<int>(impl_->compiled.back().slots.size()); }
 const std::vector<std::size_t>& EmbeddingModel::compiled_batches() const { return impl_->compiled_batches; }
 
 std::string EmbeddingModel::NotesText() const { return contract().NotesText() + impl_->int8_note; }
 
 std::size_t EmbeddingModel::CompiledBatchFor(std::size_t n) const {
-  return impl_->static_batch ? impl_->compiled[impl_->IndexFor(std::min(n, impl_->batch_size))].batch : 0;
+  return impl_->compiled[impl_->IndexFor(std::min(n, impl_->batch_size))].batch;
 }
 
 void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::span<float> features) {
@@ -286,9 +274,8 @@ void EmbeddingModel::Embed(std::span<const float> batch, std::size_t n, std::spa
                                 " floats, expected " + std::to_string(n) + " x " + std::to_string(dim));
   }
   if (n == 0) return;
-  const std::size_t step = impl_->static_batch ? impl_->batch_size : n;
-  for (std::size_t start = 0; start < n; start += step) {
-    const std::size_t m = std::min(step, n - start);
+  for (std::size_t start = 0; start < n; start += impl_->batch_size) {
+    const std::size_t m = std::min(impl_->batch_size, n - start);
     Impl::Compiled& target = impl_->compiled[impl_->IndexFor(m)];
     // The infer request goes back to its pool however the call ends.
     const auto release = [this, &target](Impl::Slot* slot) { impl_->Release(target, *slot); };
@@ -303,7 +290,7 @@ void EmbeddingModel::Impl::Infer(const Compiled& target, Slot& slot, std::span<c
   const ModelContract& contract = graph.contract;
   const float* input = images.data();
   std::size_t rows = images.size() / contract.image_size();
-  if (static_batch && rows < target.batch) {
+  if (rows < target.batch) {
     slot.padded.assign(target.batch * contract.image_size(), 0.0F);
     std::copy(images.begin(), images.end(), slot.padded.begin());
     input = slot.padded.data();

@@ -26,20 +26,19 @@ struct ModelOptions {
   // f32 by default so that features do not depend on the CPU that computed them.
   Precision precision = Precision::kF32;
   int threads = 0;  // inference threads; 0 = OpenVINO's choice
-  // The batch the model is compiled for (a static shape), except a quantised model at f32, whose batch stays
-  // dynamic: see UsesStaticBatch; a graph that hard-codes its batch runs at that one
-  // (ModelContract::BatchFor). An image's features never depend on the batch it is in.
+  // The batch the model is compiled for (a static shape: see EmbeddingModel); a graph that hard-codes its
+  // batch runs at that one (ModelContract::BatchFor). An image's features never depend on the batch it is in.
   std::size_t batch_size = kDefaultModelBatch;
   // Further static batches compiled beside batch_size, for callers whose calls are often short: the service
   // compiles batch 1 too, so that a lone request does not pay a whole padded batch (as Triton and OpenVINO
   // Model Server do). A call of n images then runs on the smallest compiled batch holding n
   // (CompiledBatchFor). Each costs one more compilation and its own compiled graph in memory. Ignored for a
-  // dynamic batch and for a graph that hard-codes its batch; sizes of 0 or above batch_size are ignored.
+  // graph that hard-codes its batch; sizes of 0 or above batch_size are ignored.
   std::vector<std::size_t> extra_batches;
   // Inference streams: Embed calls that can run at once, each on its own infer request. 1: one stream across
   // all cores (OpenVINO's LATENCY hint). N > 1: N streams sharing the cores (THROUGHPUT). 0: as many as the
-  // THROUGHPUT hint chooses (2 on 2 cores), static batch or dynamic: a stream per core runs each layer on one
-  // thread, with no hand-over between threads at every layer (MobileNetV2-int8 at f32, dynamic batch, 2
+  // THROUGHPUT hint chooses (2 on 2 cores): a stream per core runs each layer on one thread, with no
+  // hand-over between threads at every layer (MobileNetV2-int8 at f32, then on a dynamic batch, 2
   // cores: 1.09-1.16x the images/s with a fifth of the system time on an AMD EPYC Zen 3 and ~1.1x on an Intel
   // Xeon; features bit for bit the same). Extra streams only pay with as many concurrent callers.
   int streams = 1;
@@ -47,14 +46,11 @@ struct ModelOptions {
   static constexpr std::size_t kDefaultModelBatch = 8;
 };
 
-// Whether the model is compiled for a static batch. Static shapes are faster (bf16 ResNet50 +25%; the
-// quantised MobileNetV2 at int8: 3x, measured when its convolutions still ran in bf16), and a static
-// quantised graph's rounding differs from the model's definition (static at f32 vs onnxruntime: cosine 0.9997
-// mean, 0.995 worst). So a quantised graph at f32 keeps a dynamic batch: computed dequantised in f32, it
-// equals onnxruntime and OpenCV-DNN (tests/python/test_model_reference.py).
-bool UsesStaticBatch(bool quantised, Precision precision);
-
-// A CNN cut at its feature tensor and compiled once for the CPU with OpenVINO.
+// A CNN cut at its feature tensor and compiled once for the CPU with OpenVINO, for static batches: static
+// shapes are faster (bf16 ResNet50 +25%; the default quantised MobileNetV2 at f32 1.72x the images/s of a
+// dynamic batch on an AMD EPYC Zen 3, its features bit for bit the same now that its quantisation is computed
+// in float, ComputeQuantisationInFloat; before that, the static graph's rounding was not the model's: cosine
+// 0.995 worst to onnxruntime, and quantised models at f32 kept a dynamic batch).
 // Embed() is thread-safe: up to streams() calls run at once, more wait for a free request.
 class EmbeddingModel {
  public:
@@ -72,17 +68,15 @@ class EmbeddingModel {
   std::size_t feature_dim() const;
   const std::string& feature_tensor() const;  // the tensor actually used
   std::size_t batch_size() const;  // the largest compiled batch: longer calls are cut into calls of it
-  bool static_batch() const;
-  // The static batches compiled, ascending (batch_size() last); empty for a dynamic batch.
+  // The static batches compiled, ascending (batch_size() last).
   const std::vector<std::size_t>& compiled_batches() const;
   // The compiled batch a call of n images (n cut to batch_size()) runs on, padded up to it: the smallest of
-  // compiled_batches() holding n; 0 for a dynamic batch (any n runs as is).
+  // compiled_batches() holding n.
   std::size_t CompiledBatchFor(std::size_t n) const;
   int streams() const;
 
   // `batch` holds n preprocessed images in input_layout(); writes n * feature_dim() floats into `features`.
-  // Any n: a static model runs it in calls of batch_size images, the last one on CompiledBatchFor(its size),
-  // padded; a dynamic one at once.
+  // Any n: runs in calls of batch_size images, the last one on CompiledBatchFor(its size), padded.
   void Embed(std::span<const float> batch, std::size_t n, std::span<float> features);
 
   // contract().NotesText() and, for an int8 run whose convolutions do not run in int8 (a quantisation the

@@ -96,7 +96,7 @@ ManifestFacts Facts(const RunSummary& summary, const Location& input, const Load
   facts.failed = summary.failed;
   facts.model = {loaded.file.uri(), loaded.sha256, loaded.model.feature_tensor(), loaded.model.feature_dim(),
                  std::string(PrecisionName(options.model.precision))};
-  facts.model_engine = {{"static_batch", loaded.model.static_batch()}, {"streams", loaded.model.streams()}};
+  facts.model_engine = {{"streams", loaded.model.streams()}};
   facts.preprocess = settings.preprocess.ToJson();
   if (pca.model) {
     facts.pca = PcaFacts{pca.model->k(), pca.model->dim(), pca.model->n_samples,

@@ -63,9 +63,8 @@ struct Bundle {
 // Reads the referenced model's bytes, checks them against the sha256 and compiles the model with the
 // bundle's feature tensor and precision. Throws ModelError when the file is unreadable or its sha256 differs
 // (the bundle's classifier would silently give wrong answers on another model's features). `batch_size` is
-// the batch it is compiled for where the precision makes the batch static (UsesStaticBatch, as `orchard run`
-// does): 1 for callers that mostly bring one image, the batcher's batch for the service, which also compiles
-// `extra_batches` (ModelOptions::extra_batches: batch 1 for a lone request).
+// the batch it is compiled for: 1 for callers that mostly bring one image, the batcher's batch for the
+// service, which also compiles `extra_batches` (ModelOptions::extra_batches: batch 1 for a lone request).
 EmbeddingModel OpenVerifiedModel(const ModelReference& reference, int threads = 0, std::size_t batch_size = 1,
                                  std::vector<std::size_t> extra_batches = {});
 

@@ -85,7 +85,6 @@ void InferenceBatcher::ResetStats() {
 InferenceBatcher::Stats InferenceBatcher::EmptyStats() const {
   Stats empty{0, 0, std::vector<std::uint64_t>(max_batch_ + 1, 0), {}};
   const auto& compiled = recognizer_.model().compiled_batches();
-  if (compiled.empty()) empty.by_compiled_batch[0] = 0;
   for (const std::size_t batch : compiled) empty.by_compiled_batch[batch] = 0;
   return empty;
 }

@@ -57,7 +57,7 @@ class InferenceBatcher {
                                      Arrival& arrival);
 
   // Sizes of the batches run so far, for the metrics: count and sum, a histogram by size, and the model calls
-  // by the compiled batch they ran on (EmbeddingModel::CompiledBatchFor; 0: a dynamic batch).
+  // by the compiled batch they ran on (EmbeddingModel::CompiledBatchFor).
   struct Stats {
     std::uint64_t batches = 0;
     std::uint64_t images = 0;

@@ -22,12 +22,11 @@ std::string BatchMetrics(const InferenceBatcher::Stats& stats, const EmbeddingMo
       "# TYPE orchard_inference_batch_size_average gauge\n"
       "orchard_inference_batch_size_average " +
       std::to_string(average) +
-      "\n# HELP orchard_model_compiled_batch The batch the model is compiled for (static: calls are padded "
-      "to "
-      "it; dynamic: any batch runs as is).\n"
+      "\n# HELP orchard_model_compiled_batch The largest batch the model is compiled for (a call is padded "
+      "to the smallest compiled batch holding it).\n"
       "# TYPE orchard_model_compiled_batch gauge\n"
-      "orchard_model_compiled_batch{static=\"" +
-      (model.static_batch() ? "true" : "false") + "\"} " + std::to_string(model.batch_size()) +
+      "orchard_model_compiled_batch " +
+      std::to_string(model.batch_size()) +
       "\n# HELP orchard_inference_batch_size Images per model call (of the served version).\n"
       "# TYPE orchard_inference_batch_size histogram\n";
   std::uint64_t cumulative = 0;
@@ -74,9 +73,8 @@ ServedModel::ServedModel(Bundle bundle, const std::string& version, const ServeO
 void ServedModel::WarmUp() {
   // Every compiled batch runs once (a new version's too, before it is swapped in), the full batch last: the
   // model's buffers for the largest batch are allocated now, so the RSS once ready is the base of the memory
-  // formula (README, "serve"). A dynamic batch runs a lone image and a full batch.
+  // formula (README, "serve").
   std::vector<std::size_t> sizes = recognizer.model().compiled_batches();
-  if (sizes.empty()) sizes.push_back(1);
   if (sizes.back() != max_batch_) sizes.push_back(max_batch_);
   for (const std::size_t size : sizes) {
     std::vector<PreparedImage> images(size, recognizer.Prepare(kWarmUpPng));

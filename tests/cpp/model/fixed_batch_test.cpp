@@ -83,20 +83,18 @@ TEST(FixedBatchTest, ShortLastBatchOfAStaticModelIsPaddedNotReadPast) {
   ModelOptions options = Options(path);
   options.batch_size = 8;
   EmbeddingModel model(options);
-  ASSERT_TRUE(model.static_batch());
   EXPECT_EQ(model.batch_size(), 8u);
   const ThreeFruits features = EmbedThreeFruits(model);
   EXPECT_EQ(features.together, features.one_by_one);
 }
 
 // The service compiles batch 1 beside its batch (ModelOptions::extra_batches): a call of one image runs on
-// it, a longer one on the full batch, padded, with the same features. A dynamic batch compiles none of them.
+// it, a longer one on the full batch, padded, with the same features.
 TEST(FixedBatchTest, ExtraBatchOneRunsALoneImageWithTheFullBatchsFeatures) {
   ModelOptions options = Options(MobileNetOnnx(), "", Precision::kInt8);
   options.batch_size = 8;
   options.extra_batches = {1, 0, 8, 20};  // 0 and sizes not under batch_size are ignored
   EmbeddingModel model(options);
-  ASSERT_TRUE(model.static_batch());
   EXPECT_EQ(model.compiled_batches(), (std::vector<std::size_t>{1, 8}));
   EXPECT_EQ(model.CompiledBatchFor(1), 1u);
   EXPECT_EQ(model.CompiledBatchFor(2), 8u);
@@ -105,12 +103,6 @@ TEST(FixedBatchTest, ExtraBatchOneRunsALoneImageWithTheFullBatchsFeatures) {
   ASSERT_EQ(features.together.size(), features.one_by_one.size());
   for (std::size_t i = 0; i < features.together.size(); ++i)
     EXPECT_NEAR(features.one_by_one[i], features.together[i], 1e-3F + 1e-3F * std::abs(features.together[i]));
-
-  options.precision = Precision::kF32;  // the quantised graph at f32 keeps its dynamic batch
-  const EmbeddingModel dynamic(options);
-  EXPECT_FALSE(dynamic.static_batch());
-  EXPECT_TRUE(dynamic.compiled_batches().empty());
-  EXPECT_EQ(dynamic.CompiledBatchFor(3), 0u);
 }
 
 }  // namespace
