@@ -14,6 +14,7 @@ features with the framework's own forward pass (compat_reference.py).
 - Four small ONNX graphs written with onnx.helper (opset 17): an NHWC input with a Transpose, dynamic H/W, a
   fixed batch of 1 with a hard-coded Reshape (three faults issue 13 names), and an already pooled [N, C]
   output. Reference: onnxruntime, read at the pooled tensor.
+- A small Keras CNN with a dynamic height and width (Input((None, None, 3))) as float TFLite. Reference: Keras.
 
 Keras 3 (the Keras tensorflow-cpu 2.21 installs) is used, not tf-keras: tf2onnx 1.17's from_keras converts
 Keras 3 functional models (it traces them with tf.function), so the suite needs no second Keras.
@@ -199,6 +200,27 @@ def make_mobilenet_v2_uint8(out, sample, versions):
                                     "tensor": pooled_tensor_before_head(content, feature_dim)})
 
 
+def make_keras_dynamic_hw(out, versions):
+    """A small Keras CNN with a dynamic height and width, as float TFLite: the converter declares every
+    tensor's height and width as -1, so the pool is told by its axes, not by shapes (orchard found none and
+    refused the model, 2026-12-03). Its output is the pooled vector, the reference Keras' own forward pass."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv2D(24, 3, strides=2, activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    stem = "keras_dynamic_hw"
+    model.save(out / f"{stem}.keras")
+    input_shape = export_float_tflite(model, out / f"{stem}.tflite")
+    write_facts(out, f"{stem}.tflite", exported=(
+        f"Keras {versions['keras']} Input((None, None, 3)) -> Conv2D(16) -> Conv2D(24) -> "
+        f"GlobalAveragePooling2D -> TFLiteConverter.from_keras_model (TensorFlow {versions['tensorflow']}), "
+        "float32"), layout="nhwc", input_type="float32", input_shape=input_shape, feature_dim=24,
+        preprocess=None, reference={"framework": "keras", "model": f"{stem}.keras"})
+
+
 # --- ONNX graphs written by hand -----------------------------------------------------------------------------
 
 
@@ -299,7 +321,7 @@ def make_onnx_graphs(out):
 
 MODELS = [f"keras_resnet50_{p}.{e}" for p in ("none", "avg") for e in ("onnx", "tflite")] + [
     "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx", "onnx_dynamic_hw.onnx",
-    "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx"]
+    "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite"]
 
 
 def up_to_date(out):
@@ -326,6 +348,7 @@ def main(argv=None):
     make_onnx_graphs(args.output)
     make_mobilenet_v2_uint8(args.output, args.sample, versions)
     make_resnet50s(args.output, args.sample, versions)
+    make_keras_dynamic_hw(args.output, versions)
     (args.output / STAMP).write_text(stamp_value() + "\n")
     print(f"wrote {len(MODELS)} models to {args.output}")
     return 0

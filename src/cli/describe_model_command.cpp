@@ -17,6 +17,7 @@ struct DescribeArguments {
   std::string model = DefaultModelPath().string();
   std::string feature_tensor;
   bool json = false;
+  bool tensors = false;
 };
 
 }  // namespace
@@ -32,8 +33,10 @@ CommandAction RegisterDescribeModelCommand(CLI::App& app) {
   command->add_option("--feature-tensor", args->feature_tensor,
                       "Describe the cut at this tensor instead of the default");
   command->add_flag("--json", args->json, "Print JSON instead of text");
+  command->add_flag("--tensors", args->tensors,
+                    "Also list every named tensor of the graph (what --feature-tensor can name)");
   return [args] {
-    const ModelDescription description = DescribeModel(args->model, args->feature_tensor);
+    const ModelDescription description = DescribeModel(args->model, args->feature_tensor, args->tensors);
     std::cout << (args->json ? description.json.dump(2) + "\n" : description.Text());
     return description.usable() ? kExitSuccess : kExitIoError;
   };

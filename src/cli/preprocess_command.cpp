@@ -28,6 +28,7 @@ namespace {
 struct PreprocessOptions {
   std::string image;
   std::string model;  // when set: size, layout and default preset from its contract, decoded as `run` does
+  std::string feature_tensor;  // for a model whose contract needs one (no global pool found)
   std::string preset;
   std::optional<int> width;
   std::optional<int> height;
@@ -59,7 +60,7 @@ int RunPreprocess(const PreprocessOptions& options) {
   TensorLayout layout = options.layout == "nhwc" ? TensorLayout::kNhwc : TensorLayout::kNchw;
   bool dct_scaling = options.dct_scaling;
   if (!options.model.empty()) {
-    const ModelContract contract = ReadModelContract(options.model, "");
+    const ModelContract contract = ReadModelContract(options.model, options.feature_tensor);
     spec = contract.Spec(options.preset);
     layout = contract.input_layout;
     dct_scaling = true;  // as every path that feeds the network decodes (DecodeOptionsFor)
@@ -105,6 +106,9 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
       "--model,-m", options->model,
       "Fit everything to this model as `orchard run` does: its input size and layout, its default "
       "preset (raw for uint8/int8 input, else imagenet), JPEG DCT scaling");
+  command->add_option("--feature-tensor", options->feature_tensor,
+                      "With --model: the tensor `orchard run --feature-tensor` would read, for a model whose "
+                      "default orchard cannot find (the input does not depend on it)");
   command->add_option("--preset", options->preset,
                       "Preprocessing preset: imagenet, caffe, tf or raw (required without --model)");
   command->add_option("--width", options->width, "Input width (default: the preset's, 224; not with --model)")

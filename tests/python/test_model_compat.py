@@ -49,7 +49,8 @@ INTEGER_MODELS = ("shared_uint8", "keras_mobilenet_v2_uint8.tflite")
 END_TO_END_COSINE = {"nearest": 0.90, "bilinear": 0.98}
 GENERATED = ["keras_resnet50_none.onnx", "keras_resnet50_avg.onnx", "keras_resnet50_none.tflite",
              "keras_resnet50_avg.tflite", "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx",
-             "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "onnx_dynamic_hw.onnx"]
+             "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "onnx_dynamic_hw.onnx",
+             "keras_dynamic_hw.tflite"]
 
 
 def compat_images():
@@ -230,9 +231,10 @@ def run_and_compare(compat, name, *options, batch=8):
     return result, features
 
 
-# The two models whose default feature tensor fell back to the logits have tests of their own below.
-@pytest.mark.parametrize("name", [n for n in GENERATED
-                                  if n not in ("onnx_dynamic_hw.onnx", "onnx_batch1_reshape.onnx")])
+# The models whose default feature tensor fell back to the logits or was not found have tests of their own
+# below.
+@pytest.mark.parametrize("name", [n for n in GENERATED if n not in (
+    "onnx_dynamic_hw.onnx", "onnx_batch1_reshape.onnx", "keras_dynamic_hw.tflite")])
 def test_features_match_the_framework(compat, name):
     result, _ = run_and_compare(compat, name)
     assert read_manifest(result.output)["model"]["feature_dim"] == compat.facts[name]["feature_dim"]
@@ -325,3 +327,11 @@ def test_dynamic_hw_model_never_falls_back_to_the_logits(compat):
     """[N,3,H,W] -> Conv(8) -> GlobalAveragePool -> Gemm(10): the default feature tensor fell back to the 10
     logits. Now the pooled 8 values, the input fixed at 224x224."""
     assert_pooled(compat, "onnx_dynamic_hw.onnx")
+
+
+def test_tflite_with_dynamic_hw_finds_its_pool(compat):
+    """Keras Input((None, None, 3)) -> 2 Conv2D -> GlobalAveragePooling2D as float TFLite: orchard found no pool
+    (the converter declares every height and width as -1) and refused the model, though the README says a
+    dynamic height and width is fixed at 224x224. Now the pooled 24 values, as Keras computes them at 224x224."""
+    result, _ = run_and_compare(compat, "keras_dynamic_hw.tflite")
+    assert read_manifest(result.output)["model"]["feature_dim"] == 24

@@ -12,12 +12,15 @@
 #include <cstdint>
 #include <openvino/core/except.hpp>
 #include <openvino/op/constant.hpp>
+#include <openvino/op/result.hpp>
 #include <openvino/op/transpose.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "orchard/common/error.h"
@@ -91,14 +94,32 @@ std::optional<ChannelAxis> WholeMapChannels(const ov::PartialShape& in, const ov
   return std::nullopt;
 }
 
+// A mean over both spatial axes of a rank-4 map, told by its constant axes when the map's height and width
+// are unknown: a TFLite model with a dynamic height and width declares its tensors' sizes as -1, and its
+// decoded ops do not infer shapes from the input's fixed 224x224.
+std::optional<ChannelAxis> SpatialMeanChannels(ov::Node& node, const ov::PartialShape& in) {
+  if (node.get_input_size() < 2 || in.rank().is_dynamic() || in.size() != 4) return std::nullopt;
+  const auto axes = ov::as_type_ptr<ov::op::v0::Constant>(node.get_input_node_shared_ptr(1));
+  if (axes == nullptr) return std::nullopt;
+  std::vector<std::int64_t> sorted;
+  for (const auto axis : axes->cast_vector<std::int64_t>()) sorted.push_back(axis < 0 ? axis + 4 : axis);
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted == std::vector<std::int64_t>{1, 2}) return ChannelAxis::kLast;
+  if (sorted == std::vector<std::int64_t>{2, 3}) return ChannelAxis::kFirst;
+  return std::nullopt;
+}
+
 std::optional<ChannelAxis> GlobalPoolChannels(const InputModel& input_model, ov::Node& node,
                                               ChannelAxis graph_axis) {
   const std::string type = OpType(node);
   // Global by definition; ONNX's pools (and OpenVINO's AvgPool translated from them) are NCHW.
   if (IsOneOf(type, {"GlobalAveragePool", "QLinearGlobalAveragePool"})) return ChannelAxis::kFirst;
   if (!IsOneOf(type, {"ReduceMean", "AvgPool", "MEAN", "AVERAGE_POOL_2D"})) return std::nullopt;
-  return WholeMapChannels(ShapeOf(input_model, node.input_value(0)), ShapeOf(input_model, node.output(0)),
-                          graph_axis);
+  const auto in = ShapeOf(input_model, node.input_value(0));
+  if (const auto channels = WholeMapChannels(in, ShapeOf(input_model, node.output(0)), graph_axis)) {
+    return channels;
+  }
+  return SpatialMeanChannels(node, in);
 }
 
 // A consumer chain Convert(to float) -> [Subtract] -> Multiply, or a DequantizeLinear node: the float twin of
@@ -149,24 +170,62 @@ std::string OpType(const ov::Node& node) {
   return onnx_type == attrs.end() ? node.get_type_name() : onnx_type->second;
 }
 
-std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
-  std::shared_ptr<ov::Model> decoded;
+namespace {
+
+struct DecodedGraph {
   InputModel::Ptr input_model;
+  std::shared_ptr<ov::Model> model;
+};
+
+DecodedGraph Decode(const ModelSource& source) {
   try {
-    input_model = source.Load();
-    decoded = source.frontend->decode(input_model);
+    auto input_model = source.Load();
+    auto model = source.frontend->decode(input_model);
+    return {std::move(input_model), std::move(model)};
   } catch (const ov::Exception& error) {
     ThrowModelError(source.path, "cannot read the graph to find the pooled feature tensor (" +
                                      ShortReason(error) + "); pass --feature-tensor");
   }
-  std::vector<FeatureCandidate> candidates;
+}
+
+}  // namespace
+
+std::vector<GraphTensor> ListGraphTensors(const ModelSource& source) {
+  const auto [input_model, decoded] = Decode(source);
+  std::vector<GraphTensor> tensors;
   for (const auto& node : decoded->get_ordered_ops()) {
+    if (ov::is_type<ov::op::v0::Constant>(node) || ov::is_type<ov::op::v0::Result>(node)) continue;
+    for (const auto& output : node->outputs()) {
+      const std::string* name = AnyName(output);
+      if (name == nullptr) continue;
+      tensors.push_back({*name, ShapeOf(*input_model, output).to_string(),
+                         output.get_element_type().to_string(), OpType(*node)});
+    }
+  }
+  return tensors;
+}
+
+std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
+  const auto [input_model, decoded] = Decode(source);
+  std::vector<std::pair<std::size_t, FeatureCandidate>> by_depth;
+  std::unordered_map<const ov::Node*, std::size_t> depth;  // longest path of ops from an input
+  for (const auto& node : decoded->get_ordered_ops()) {    // producers before consumers
+    std::size_t deepest_input = 0;
+    for (const auto& input : node->input_values()) {
+      deepest_input = std::max(deepest_input, depth[input.get_node()]);
+    }
+    depth[node.get()] = deepest_input + 1;
     const auto channels = GlobalPoolChannels(*input_model, *node, source.GraphChannelAxis());
     if (!channels) continue;
-    candidates.push_back({FeatureTensorOf(*node, source.path),
-                          ShapeOf(*input_model, node->input_value(0)).to_string(), node->get_friendly_name(),
-                          OpType(*node), *channels});
+    by_depth.emplace_back(depth[node.get()],
+                          FeatureCandidate{FeatureTensorOf(*node, source.path),
+                                           ShapeOf(*input_model, node->input_value(0)).to_string(),
+                                           node->get_friendly_name(), OpType(*node), *channels});
   }
+  std::stable_sort(by_depth.begin(), by_depth.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<FeatureCandidate> candidates;
+  for (auto& [_, candidate] : by_depth) candidates.push_back(std::move(candidate));
   return candidates;
 }
 

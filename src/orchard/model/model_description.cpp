@@ -41,9 +41,21 @@ void PrintPlaces(std::ostream& out, const char* title, const nlohmann::json& pla
   }
 }
 
+nlohmann::json Tensors(const std::vector<GraphTensor>& tensors) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& tensor : tensors) {
+    list.push_back({{"name", tensor.name},
+                    {"shape", tensor.shape},
+                    {"element_type", tensor.element_type},
+                    {"op_type", tensor.op_type}});
+  }
+  return list;
+}
+
 }  // namespace
 
-ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor) {
+ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor,
+                               bool list_tensors) {
   const ModelSource source = ModelSource::Open(path);
   nlohmann::json json{{"file", path.string()}, {"format", source.frontend->get_name()}};
   try {
@@ -55,6 +67,7 @@ ModelDescription DescribeModel(const std::filesystem::path& path, const std::str
     ThrowModelError(path, ShortReason(error));
   }
   json["candidates"] = Candidates(FindFeatureCandidates(source));
+  if (list_tensors) json["tensors"] = Tensors(ListGraphTensors(source));
   json["contract"] = nullptr;
   json["problem"] = nullptr;
   try {
@@ -77,13 +90,22 @@ std::string ModelDescription::Text() const {
       << ")\n";
   PrintPlaces(out, "inputs", json.at("inputs"));
   PrintPlaces(out, "outputs", json.at("outputs"));
-  out << "feature tensor candidates (inputs of global average pools; the last is the default):\n";
+  out << "feature tensor candidates (inputs of global average pools, shallowest first; the last is the "
+         "default):\n";
   for (const auto& c : json.at("candidates")) {
     out << "  " << c.at("tensor").get<std::string>() << "  " << c.at("shape").get<std::string>()
         << ", channels " << c.at("channels").get<std::string>() << ", read by "
         << c.at("pool_type").get<std::string>() << " '" << c.at("pool_op").get<std::string>() << "'\n";
   }
   if (json.at("candidates").empty()) out << "  (none)\n";
+  if (json.contains("tensors")) {
+    out << "tensors (every named one, inputs first; --feature-tensor takes the name):\n";
+    for (const auto& tensor : json.at("tensors")) {
+      out << "  " << tensor.at("name").get<std::string>() << "  " << tensor.at("shape").get<std::string>()
+          << " " << tensor.at("element_type").get<std::string>() << ", from "
+          << tensor.at("op_type").get<std::string>() << "\n";
+    }
+  }
   if (!usable()) {
     out << "orchard cannot use it as it is: " << json.at("problem").get<std::string>() << "\n";
     return out.str();

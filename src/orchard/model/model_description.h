@@ -12,10 +12,12 @@ namespace orchard {
 //   format          "onnx" | "tflite"
 //   inputs/outputs  [{name, shape, element_type}] as the file declares them
 //   candidates      [{tensor, shape, pool_op, pool_type, channels}]: every tensor a global-average-pooling
-//                   op reads, in graph order; the last is the default feature tensor
+//                   op reads, shallowest first; the last (deepest) is the default feature tensor
 //   contract        ModelContract::ToJson() for `feature_tensor` ("" = the default), or null when orchard
 //                   refuses the model; then
 //   problem         the reason (the ModelError or UsageError message orchard run would stop with)
+//   tensors         with list_tensors only: [{name, shape, element_type, op_type}], every named tensor of the
+//                   graph (ListGraphTensors), which --feature-tensor can name
 struct ModelDescription {
   nlohmann::json json;
   bool usable() const { return json.at("problem").is_null(); }
@@ -24,7 +26,8 @@ struct ModelDescription {
 };
 
 // Throws ModelError only when the file cannot be read as a model at all (missing, not ONNX/TFLite, corrupt).
-ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor);
+ModelDescription DescribeModel(const std::filesystem::path& path, const std::string& feature_tensor,
+                               bool list_tensors = false);
 
 // The contract of a model file (`feature_tensor` "" = the default) without compiling it. Throws ModelError as
 // EmbeddingModel's constructor would.

@@ -6,9 +6,11 @@
 #include <openvino/op/constant.hpp>
 #include <openvino/op/convert.hpp>
 #include <openvino/op/fake_quantize.hpp>
+#include <openvino/op/multiply.hpp>
 #include <openvino/op/reduce_mean.hpp>
 #include <openvino/op/reshape.hpp>
 #include <openvino/op/result.hpp>
+#include <openvino/op/subtract.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <set>
 #include <system_error>
@@ -26,25 +28,46 @@ bool IsLayoutOnly(const ov::Node& node) {
   return type == "Transpose" || type == "Reshape" || type == "Squeeze" || type == "Unsqueeze";
 }
 
-// Cutting a TFLite model at a uint8 tensor yields FakeQuantize(real -> codes 0..255) -> Convert(u8), i.e. the
-// quantisation codes. Re-targeting the FakeQuantize's output range to its input range gives the same grid in
-// real units, which is what the network computes with; any other integer output is converted as it is.
-void MakeOutputReal(ov::Model& model) {
+// An integer feature tensor holds quantisation codes; the features are their real values. Cutting a TFLite
+// model (or OpenVINO's QuantizeLinear) at one yields FakeQuantize(real -> codes) -> Convert: re-targeting the
+// FakeQuantize's output range to its input range gives the same grid in real units. orchard's exact QLinear
+// translations mark their codes with scale and zero point (kCodesQuantisationKey). Any other integer tensor
+// is refused: read as numbers, its codes would be features off by the scale and, with a zero point, pointing
+// elsewhere (onnxruntime's QOperator models pool such codes in QLinearGlobalAveragePool).
+void MakeOutputReal(ov::Model& model, const std::filesystem::path& path, const std::string& feature_tensor) {
   auto result = model.get_results().at(0);
   if (result->get_input_element_type(0).is_real()) return;
   ov::Node* node = result->get_input_node_ptr(0);
   while (IsLayoutOnly(*node)) node = node->get_input_node_ptr(0);
   const auto fq = ov::as_type_ptr<ov::op::v0::FakeQuantize>(node->get_input_node_shared_ptr(0));
+  const auto marked = node->get_rt_info().find(kCodesQuantisationKey);
   if (ov::is_type<ov::op::v0::Convert>(node) && fq != nullptr) {
     auto real =
         std::make_shared<ov::op::v0::FakeQuantize>(fq->input_value(0), fq->input_value(1), fq->input_value(2),
                                                    fq->input_value(1), fq->input_value(2), fq->get_levels());
     node->output(0).replace(real->output(0));
+  } else if (ov::is_type<ov::op::v0::Convert>(node) && marked != node->get_rt_info().end()) {
+    const auto quantisation = marked->second.as<std::vector<float>>();
+    const auto constant = [](float value) {
+      return ov::op::v0::Constant::create(ov::element::f32, {}, {value});
+    };
+    // The Convert's input holds the codes as f32 (integers, so exact).
+    auto centred = std::make_shared<ov::op::v1::Subtract>(node->input_value(0), constant(quantisation.at(1)));
+    auto real = std::make_shared<ov::op::v1::Multiply>(centred, constant(quantisation.at(0)));
+    node->output(0).replace(real->output(0));
   } else {
-    auto as_float = std::make_shared<ov::op::v0::Convert>(result->input_value(0), ov::element::f32);
-    result->input(0).replace_source_output(as_float);
+    ThrowModelError(path, "the feature tensor '" + feature_tensor + "' holds integer codes (" +
+                              result->get_input_element_type(0).to_string() +
+                              ") whose scale orchard cannot find, so they are not features; pass "
+                              "--feature-tensor naming a float tensor");
   }
   model.validate_nodes_and_infer_types();
+}
+
+// Drops kCodesQuantisationKey everywhere: it is for MakeOutputReal only, not for the compiled or exported
+// graph.
+void ForgetCodesQuantisation(ov::Model& model) {
+  for (const auto& op : model.get_ops()) op->get_rt_info().erase(kCodesQuantisationKey);
 }
 
 // The image input as the converted graph declares it (after Load() fixed a dynamic height and width).
@@ -283,7 +306,7 @@ std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<Fe
       source.path,
       "no global average pooling found (ONNX GlobalAveragePool, ReduceMean or AveragePool over the "
       "whole map; TFLite MEAN or AVERAGE_POOL_2D), so orchard cannot tell the features from the "
-      "logits; pass --feature-tensor NAME (orchard describe-model lists the model's tensors)");
+      "logits; pass --feature-tensor NAME (orchard describe-model --tensors lists the model's tensors)");
 }
 
 }  // namespace
@@ -367,7 +390,8 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
                                        std::to_string(graph.model->outputs().size()) +
                                        "; pass --feature-tensor");
     }
-    MakeOutputReal(*graph.model);
+    MakeOutputReal(*graph.model, source.path, contract.feature_tensor);
+    ForgetCodesQuantisation(*graph.model);
     contract.feature_tensor_shape = graph.model->output().get_partial_shape().to_string();
     contract.pooled_axes =
         ReduceToVector(*graph.model, FeatureChannelAxis(source, candidates, contract.feature_tensor,

@@ -63,8 +63,23 @@ struct FeatureCandidate {
   ChannelAxis channel_axis;  // where the pool found the channels: the other non-batch axes are averaged
 };
 
-// Every candidate, in graph order: the last one (nearest the head) is the default feature tensor.
+// Every candidate, shallowest first: ordered by the longest path of ops from the input to their pool, ties
+// in graph order. The last one (deepest, nearest the main head) is the default feature tensor: an auxiliary
+// head's or a squeeze-and-excitation block's pool is shallower, whatever order the exporter wrote the
+// graph's outputs in (tf2onnx and TFLite's converter write them differently).
 std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source);
+
+// A named tensor of the graph, as `describe-model --tensors` lists it: what --feature-tensor can name.
+struct GraphTensor {
+  std::string name;
+  std::string shape;         // as the graph knows it, "[...]" when only the converted graph would
+  std::string element_type;  // e.g. "f32", "u8"; "dynamic" when the frontend leaves it open
+  std::string op_type;  // its producer's type as decoded: OpenVINO's when translated, else the framework's
+};
+
+// Every named tensor of the decoded graph, producers before consumers (inputs first). Throws ModelError when
+// the graph cannot be decoded.
+std::vector<GraphTensor> ListGraphTensors(const ModelSource& source);
 
 // Where the cut tensor `tensor` (produced by `cut` in the converted graph) keeps its channels: as the pooling
 // op that reads it says; else as a Transpose that produced it says (tf2onnx transposes an NHWC model's output
@@ -87,6 +102,12 @@ void ComputeQuantisationInFloat(const std::shared_ptr<ov::Model>& model);
 // Translators for ONNX ops that this OpenVINO release converts wrongly (see onnx_qlinear_ops.cpp), in the
 // form `quantised_ops` asks for. Must be added before the frontend loads a model.
 void AddOnnxWorkarounds(ov::frontend::FrontEnd& frontend, QuantisedOps quantised_ops);
+
+// rt_info key on the Convert that ends a translated QLinear op's exact form (codes = Convert(clamp(round(..)
+// + zero point))): a std::vector<float> {scale, zero_point} of its per-tensor output quantisation, so that a
+// feature tensor cut there is dequantised, (code - zero_point) * scale, rather than read as raw codes.
+// BuildFeatureGraph removes it from every node once the graph is built.
+inline constexpr const char* kCodesQuantisationKey = "orchard_codes_quantisation";
 
 // The framework's op type for a framework node (an op the frontend left untranslated), else the OpenVINO
 // type.

@@ -20,6 +20,7 @@
 #include <openvino/op/reshape.hpp>
 #include <openvino/op/round.hpp>
 #include <openvino/op/subtract.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,13 @@ Output<ov::Node> Dequantise(const Output<ov::Node>& q, const Output<ov::Node>& s
   return std::make_shared<ov::op::v1::Multiply>(Centred(q, zero_point), scale);
 }
 
+// The value of a constant holding one element (a per-tensor scale or zero point), as float.
+std::optional<float> ScalarOf(const Output<ov::Node>& value) {
+  const auto constant = ov::as_type_ptr<ov::op::v0::Constant>(value.get_node_shared_ptr());
+  if (constant == nullptr || ov::shape_size(constant->get_shape()) != 1) return std::nullopt;
+  return constant->cast_vector<float>().front();
+}
+
 // The lowest and highest code of an 8-bit zero point's type (i8 or u8), as float.
 std::pair<float, float> CodeRange(const ov::element::Type& type) {
   return type == ov::element::i8 ? std::pair{-128.0F, 127.0F} : std::pair{0.0F, 255.0F};
@@ -65,13 +73,22 @@ std::pair<float, float> CodeRange(const ov::element::Type& type) {
 // specifies. Deliberately not a FakeQuantize: the CPU plugin's low-precision transformations would then run
 // the residual adds in int8 with their own rescaling, which put 20% of codes off by one after the first
 // QLinearAdd (cosine 0.977 to OpenCV at the feature tensor). Float ops give the spec's result on every CPU.
-Output<ov::Node> ToCodes(const Output<ov::Node>& units, const Output<ov::Node>& zero_point) {
+// `scale` is the output's; when it and the zero point are per-tensor constants, the codes carry them
+// (kCodesQuantisationKey) for a feature tensor cut here.
+Output<ov::Node> ToCodes(const Output<ov::Node>& units, const Output<ov::Node>& scale,
+                         const Output<ov::Node>& zero_point) {
   const auto type = zero_point.get_element_type();
   const auto [lowest, highest] = CodeRange(type);
   auto rounded = std::make_shared<ov::op::v5::Round>(units, ov::op::v5::Round::RoundMode::HALF_TO_EVEN);
   auto shifted = std::make_shared<ov::op::v1::Add>(rounded, ToF32(zero_point));
   auto saturated = std::make_shared<ov::op::v0::Clamp>(shifted, lowest, highest);
-  return std::make_shared<ov::op::v0::Convert>(saturated, type);
+  auto codes = std::make_shared<ov::op::v0::Convert>(saturated, type);
+  const auto scale_value = ScalarOf(scale);
+  const auto zero_point_value = ScalarOf(zero_point);
+  if (scale_value && zero_point_value) {
+    codes->get_rt_info()[kCodesQuantisationKey] = std::vector<float>{*scale_value, *zero_point_value};
+  }
+  return codes;
 }
 
 // Codes of `value` as OpenVINO's own QuantizeLinear translation writes them: FakeQuantize over the range the
@@ -146,7 +163,7 @@ ov::OutputVector QLinearConv(const ov::frontend::NodeContext& node) {
   auto in_scale = std::make_shared<ov::op::v1::Multiply>(node.get_input(1), node.get_input(4));
   auto multiplier = std::make_shared<ov::op::v1::Divide>(in_scale, node.get_input(6));
   auto units = std::make_shared<ov::op::v1::Multiply>(acc, AlongAxis(multiplier, 1, rank));
-  return {ToCodes(units, node.get_input(7))};
+  return {ToCodes(units, node.get_input(6), node.get_input(7))};
 }
 
 // QLinearConv in the QDQ form NNCF and onnxruntime's quantize_static write, which the CPU plugin runs as an
@@ -179,7 +196,8 @@ ov::OutputVector QLinearAdd(const ov::frontend::NodeContext& node) {
   const auto a = Dequantise(node.get_input(0), node.get_input(1), node.get_input(2));
   const auto b = Dequantise(node.get_input(3), node.get_input(4), node.get_input(5));
   auto sum = std::make_shared<ov::op::v1::Add>(a, b);
-  return {ToCodes(std::make_shared<ov::op::v1::Divide>(sum, node.get_input(6)), node.get_input(7))};
+  return {ToCodes(std::make_shared<ov::op::v1::Divide>(sum, node.get_input(6)), node.get_input(6),
+                  node.get_input(7))};
 }
 
 }  // namespace
