@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/output_layout.h"
 #include "orchard/pipeline/resume.h"
 #include "orchard/pipeline/run_manifest.h"
 
@@ -75,6 +76,10 @@ std::string Identity(const std::string& input, const std::string& model_sha256,
          "\n";
 }
 
+void CheckManifest(const std::string& text, const std::string& source) {
+  CheckListedFiles(ParseJson(text, source), source);
+}
+
 }  // namespace
 
 void BindManifest(nb::module_& m) {
@@ -90,6 +95,10 @@ void BindManifest(nb::module_& m) {
         "moments, input inventory), the attempt's number and images featurised, wall seconds, timings "
         "{stage_seconds: s}, an update's incremental counts or None, and engine: a JSON object of keys only "
         "this engine has. ValueError when engine would replace a key of the schema or a JSON text is bad.");
+  m.def("check_listed_files", &CheckManifest, "text"_a, "source"_a,
+        "Raises OSError naming `source` unless every file a _SUCCESS (its JSON `text`) lists under \"files\" "
+        "is a path inside the output (orchard run's check before it reads or deletes them); ValueError when "
+        "`text` is not JSON.");
   m.def(
       "job_identity", &Identity, nb::kw_only(), "input"_a, "model_sha256"_a, "feature_tensor"_a,
       "precision"_a, "preprocess"_a, "max_pixels"_a, "max_file_bytes"_a,

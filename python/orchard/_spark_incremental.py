@@ -102,7 +102,13 @@ def prepare_update(spark, input, output, identity):
     (job_identity's text); then deletes what a crashed update left (orchard's files _SUCCESS does not list) and
     reads the inventory and moments. Raises OutputRefused before anything is deleted."""
     from orchard import check_overwrite
-    manifest = json.loads(read_file(spark, child(output, "_SUCCESS")))
+    from orchard._core import check_listed_files
+    text = read_file(spark, child(output, "_SUCCESS"))
+    try:
+        check_listed_files(text.decode(), child(output, "_SUCCESS"))
+    except OSError as error:
+        raise OutputRefused(str(error)) from None
+    manifest = json.loads(text)
     entries = list_files(spark, output)
     try:
         check_overwrite(str(input), str(output), entries, True)

@@ -10,6 +10,7 @@ part checked byte for byte (sha256 of every file) before and after.
 """
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -231,6 +232,48 @@ def test_a_torn_success_manifest_touches_nothing(finished_output, tmp_path):
     result = run_orchard("inspect", output, check=False)
     assert result.returncode == EXIT_IO and "_SUCCESS" in result.stderr, result.stderr
     assert snapshot(output) == before
+
+
+@pytest.mark.parametrize("kind", ["pca", "features"])
+def test_a_success_naming_files_outside_the_output_deletes_and_reads_nothing(kind, finished_output, tmp_path):
+    """A newcomer's finding (2026-12-03): with "../victim.parquet" in an edited _SUCCESS, `--incremental` deleted
+    that file beside the output (the update deletes the files the finished job listed and it no longer does),
+    and `inspect`, `train` and `eval` read whatever such a path named."""
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    victim = tmp_path / "victim.parquet"
+    shutil.copy(output / "pca.parquet", victim)
+    manifest = read_manifest(output)
+    manifest["files"][kind] = "../victim.parquet" if kind == "pca" else [*manifest["files"][kind], "../victim.parquet"]
+    (output / "_SUCCESS").write_text(json.dumps(manifest))
+    before = snapshot(output, victim)
+    for command in (["run", "--input", finished_output.parent / "images.txt", "--output", output, *OPTIONS,
+                     "--incremental"], ["inspect", output]):
+        result = run_orchard(*command, check=False)
+        assert result.returncode == EXIT_IO, result.stderr
+        assert "_SUCCESS" in result.stderr and "../victim.parquet" in result.stderr, result.stderr
+        assert snapshot(output, victim) == before
+
+
+def test_a_new_output_inside_the_input_is_refused(work):
+    """A new output inside the input was written there (only an existing one was refused); the next run over the
+    input then read orchard's own Parquet files as images."""
+    before = snapshot(work)
+    output = work / "data" / "Test" / "Kiwi" / "features-out"
+    result = run_orchard("run", "--input", work / "data", "--output", output, *OPTIONS, check=False)
+    assert result.returncode == EXIT_USAGE and "lies inside the input" in result.stderr, result.stderr
+    assert snapshot(work) == before and not output.exists()
+
+
+def test_a_missing_input_file_says_why(tmp_path):
+    """A read error gave "cannot open: Failed to open local file '…'" without the reason Arrow keeps aside."""
+    missing = tmp_path / "gone.jpg"
+    manifest = write_manifest(tmp_path / "images.txt", [*images(1), missing])
+    result = run_orchard("run", "--input", manifest, "--output", tmp_path / "out", *OPTIONS, check=False)
+    assert result.returncode == 4, result.stderr
+    errors = pq.read_table(tmp_path / "out" / "errors").to_pylist()
+    assert [(row["path"], row["stage"]) for row in errors] == [(str(missing), "read")], errors
+    assert "No such file or directory" in errors[0]["message"], errors
 
 
 def test_a_storage_outage_during_resume_deletes_no_part(s3_server, resume_input):

@@ -189,3 +189,19 @@ def test_spark_success_has_the_keys_of_orchard_runs(spark, tmp_path):
     # And the same job record, so that either engine updates the other's output.
     assert json.loads((tmp_path / "spark" / "_job.json").read_text()) == \
         json.loads((tmp_path / "cli" / "_job.json").read_text())
+
+
+def test_spark_update_refuses_a_success_naming_files_outside_the_output(spark, tmp_path):
+    """The Spark job's update deletes the files the finished job listed and no longer does: with "../x" in an
+    edited _SUCCESS it would delete a file beside the output (as `orchard run --incremental` did, 2026-12-03)."""
+    input_folder, output = tmp_path / "in", tmp_path / "out"
+    copy_into(input_folder, images(1))
+    run_orchard("run", "--input", input_folder, "--output", output, *CLI_OPTIONS)
+    victim = tmp_path / "victim.parquet"
+    shutil.copy(output / "pca.parquet", victim)
+    manifest = read_manifest(output)
+    manifest["files"]["pca"] = "../victim.parquet"
+    (output / "_SUCCESS").write_text(json.dumps(manifest))
+    with pytest.raises(orchard.spark.OutputRefused, match=r"files\.pca lists \"\.\./victim\.parquet\""):
+        spark_run(spark, input_folder, output, incremental=True)
+    assert victim.read_bytes() == (output / "pca.parquet").read_bytes()

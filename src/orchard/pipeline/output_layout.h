@@ -26,9 +26,15 @@ struct OutputLayout {
 // the whole manifest, atomically (WriteText()). Throws IoError.
 void WriteRunManifest(const OutputLayout& output, const nlohmann::json& manifest);
 
-// The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS) or it is
-// unreadable.
+// The output's _SUCCESS manifest. Throws IoError when the job did not finish (no _SUCCESS), it is
+// unreadable, or CheckListedFiles refuses it.
 nlohmann::json ReadRunManifest(const OutputLayout& output);
+
+// Throws IoError naming `source` (the manifest's URI) unless every file the manifest lists under "files" is a
+// path inside the output: relative, its components neither empty, "." nor "..". Readers read those files
+// and an update deletes the ones it replaces, so an edited or forged _SUCCESS naming "../x" must not reach
+// anything outside the output.
+void CheckListedFiles(const nlohmann::json& manifest, const std::string& source);
 
 // The PCA model file `manifest` (ReadRunManifest()) lists: pca.parquet, or an incremental run's
 // pca-aNNN.parquet. Throws IoError when the job has none (too few rows for a PCA, `pca.skipped`).

@@ -156,6 +156,9 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
     CreateFolders(output);
     return finished ? PrepareUpdate(output, feature_dim) : Recover(output, feature_dim);
   }
+  // A new output is checked against the input too: written inside it, orchard's own files would become inputs
+  // of the next run over it (and --overwrite would then be refused).
+  CheckOverwrite(input.uri(), output.root.uri(), {}, /*allow_bucket_root=*/true);
   CreateFolders(output);
   WriteText(output.job(), identity.dump(2) + "\n");
   return ResumeState(feature_dim);

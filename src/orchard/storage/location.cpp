@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -68,10 +69,13 @@ namespace {
 // stop the job rather than turn every image that follows into an error row, and a second run resumes.
 [[noreturn]] void ThrowReadFailure(const Location& location, const std::string& what,
                                    const arrow::Status& status) {
-  if (location.fs->type_name() == "local" || arrow::internal::ErrnoFromStatus(status) == ENOENT) {
-    throw InputError(what + ": " + status.message());
-  }
-  throw IoError(location.uri() + ": " + what + ": " + status.message() + " (storage unavailable)");
+  // Arrow keeps the errno in the status's detail, not its message: "Permission denied" or "No such file or
+  // directory" is the reason a user needs.
+  const int errno_value = arrow::internal::ErrnoFromStatus(status);
+  const std::string reason =
+      status.message() + (errno_value != 0 ? std::string(": ") + std::strerror(errno_value) : std::string());
+  if (location.fs->type_name() == "local" || errno_value == ENOENT) throw InputError(what + ": " + reason);
+  throw IoError(location.uri() + ": " + what + ": " + reason + " (storage unavailable)");
 }
 
 arrow::fs::FileInfo ListedFile(const Location& location, std::int64_t size) {
