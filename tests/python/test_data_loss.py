@@ -255,6 +255,22 @@ def test_a_success_naming_files_outside_the_output_deletes_and_reads_nothing(kin
         assert snapshot(output, victim) == before
 
 
+def test_a_part_damaged_after_it_was_written_is_an_error_naming_it(finished_output, tmp_path):
+    """64 bytes flipped inside a finished features part were decoded into features up to 2.6e38, which inspect,
+    train and eval used (a newcomer's finding, 2026-12-03). Parts now carry page checksums, verified on read."""
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    part = output / read_manifest(output)["files"]["features"][0]
+    damaged = bytearray(part.read_bytes())
+    middle = len(damaged) // 2
+    damaged[middle:middle + 64] = bytes(b ^ 0x5A for b in damaged[middle:middle + 64])
+    part.write_bytes(damaged)
+    for command in (["inspect", output], ["train", output, "--bundle", tmp_path / "bundle"]):
+        result = run_orchard(*command, check=False)
+        assert result.returncode == EXIT_IO, result.stderr
+        assert str(part) in result.stderr and "checksum" in result.stderr, result.stderr
+
+
 def test_a_new_output_inside_the_input_is_refused(work):
     """A new output inside the input was written there (only an existing one was refused); the next run over the
     input then read orchard's own Parquet files as images."""

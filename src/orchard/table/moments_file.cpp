@@ -54,7 +54,7 @@ void WriteMoments(const CovarianceAccumulator& moments, const Location& location
 
 CovarianceAccumulator ReadMoments(const Location& location, std::size_t dim) {
   auto input = ValueOrThrow(location.fs->OpenInputFile(location.path), location.uri());
-  auto reader = ValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location.uri());
+  auto reader = ValueOrThrow(OpenVerifiedParquet(input), location.uri());
   const auto table =
       ValueOrThrow(ValueOrThrow(reader->ReadTable(), location.uri())->CombineChunks(), location.uri());
   const auto metadata = reader->parquet_reader()->metadata()->key_value_metadata();

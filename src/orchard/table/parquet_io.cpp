@@ -21,6 +21,7 @@ std::shared_ptr<parquet::WriterProperties> WriterPropertiesFor(
     const std::string& uri) {
   parquet::WriterProperties::Builder builder;
   builder.compression(parquet::Compression::ZSTD)->max_row_group_length(kParquetRowsPerBatch);
+  builder.enable_page_checksum();  // OpenVerifiedParquet checks them
   std::shared_ptr<parquet::SchemaDescriptor> descriptor;
   ThrowIfError(parquet::arrow::ToParquetSchema(&schema, *builder.build(), arrow_properties, &descriptor),
                uri);
@@ -70,10 +71,19 @@ T ReadValueOrThrow(arrow::Result<T> result, const Location& location) {
 
 }  // namespace
 
+arrow::Result<std::unique_ptr<parquet::arrow::FileReader>> OpenVerifiedParquet(
+    std::shared_ptr<arrow::io::RandomAccessFile> input) {
+  parquet::ReaderProperties properties = parquet::default_reader_properties();
+  properties.set_page_checksum_verification(true);
+  parquet::arrow::FileReaderBuilder builder;
+  ARROW_RETURN_NOT_OK(builder.Open(std::move(input), properties));
+  return builder.memory_pool(arrow::default_memory_pool())->Build();
+}
+
 void ReadParquetBatches(const Location& location,
                         const std::function<void(const std::shared_ptr<arrow::RecordBatch>&)>& visit) {
   auto input = ValueOrThrow(location.fs->OpenInputFile(location.path), location.uri());
-  auto reader = ReadValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), location);
+  auto reader = ReadValueOrThrow(OpenVerifiedParquet(input), location);
   reader->set_batch_size(kParquetRowsPerBatch);
   // One reader per row group: a reader over the whole file pre-buffers every row group's bytes up front.
   for (int group = 0; group < reader->num_row_groups(); ++group) {

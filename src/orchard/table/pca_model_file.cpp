@@ -14,6 +14,7 @@
 #include "orchard/common/error.h"
 #include "orchard/storage/arrow_status.h"
 #include "orchard/storage/location.h"
+#include "orchard/table/parquet_io.h"
 
 namespace orchard {
 namespace {
@@ -127,7 +128,7 @@ void WritePcaModel(const PcaModel& model, const std::shared_ptr<arrow::fs::FileS
 
 PcaModel ReadPcaModel(const std::shared_ptr<arrow::fs::FileSystem>& fs, const std::string& path) {
   auto input = ValueOrThrow(fs->OpenInputFile(path), path);
-  auto reader = ValueOrThrow(parquet::arrow::OpenFile(input, arrow::default_memory_pool()), path);
+  auto reader = ValueOrThrow(OpenVerifiedParquet(input), path);
   const auto table = ValueOrThrow(reader->ReadTable(), path);
 
   PcaModel model;
