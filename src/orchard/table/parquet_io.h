@@ -50,13 +50,13 @@ class InvalidParquetError : public IoError {
   using IoError::IoError;
 };
 
-// Calls `visit` with the file's record batches of at most kParquetRowsPerBatch rows, so memory stays bounded.
 // A reader of `input` that verifies each page's CRC32 where the writer stored one (ParquetFileWriter does,
 // and so does Spark's parquet-mr by default): a file damaged after it was written is an error when its pages
 // are read, never decoded into wrong values. The status is the reader's (Invalid for a torn file).
 arrow::Result<std::unique_ptr<parquet::arrow::FileReader>> OpenVerifiedParquet(
     std::shared_ptr<arrow::io::RandomAccessFile> input);
 
+// Calls `visit` with the file's record batches of at most kParquetRowsPerBatch rows, so memory stays bounded.
 // Throws InvalidParquetError for a torn or non-Parquet file, IoError when the storage fails; what `visit`
 // throws passes through.
 void ReadParquetBatches(const Location& location,
