@@ -5,13 +5,17 @@ time it passes that point, as a power cut or the OOM killer would, at a moment a
 """
 
 import os
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORCHARD_BIN, read_manifest, rows_by_path, run_orchard, sample_images, write_manifest
+from conftest import (ORCHARD_BIN, assert_same_rows_and_pca_as_fresh_run, read_manifest, rows_by_path, run_orchard,
+                      sample_images, write_manifest)
 
 OPTIONS = ["--rows-per-part", "16", "--batch", "8", "--pca-k", "6", "--precision", "f32"]
 
@@ -30,9 +34,9 @@ def uninterrupted(images_manifest, tmp_path_factory):
     return rows_by_path(output)
 
 
-def run_killed_at(failpoint, manifest, output):
+def run_killed_at(failpoint, source, output):
     env = dict(os.environ, ORCHARD_FAILPOINT=failpoint)
-    result = subprocess.run([str(ORCHARD_BIN), "run", "--input", str(manifest), "--output", str(output), *OPTIONS],
+    result = subprocess.run([str(ORCHARD_BIN), "run", "--input", str(source), "--output", str(output), *OPTIONS],
                             env=env, capture_output=True, text=True)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert not (output / "_SUCCESS").exists()
@@ -93,3 +97,63 @@ def test_a_finished_job_is_not_overwritten(images_manifest, tmp_path):
     run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
     result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS, check=False)
     assert result.returncode == 2 and "finished job" in result.stderr
+
+
+# ---- inputs changed while the job was interrupted
+
+@pytest.fixture
+def input_folder(images_manifest, tmp_path):
+    """A folder of copies of the 60 images (Label/name.jpg), so a test can replace and delete inputs."""
+    _, images = images_manifest
+    for image in images:
+        (tmp_path / "in" / image.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, tmp_path / "in" / image.parent.name / image.name)
+    return tmp_path / "in"
+
+
+def replace_bytes(path, source):
+    """Replaces a file's bytes as a copy would, with a modification time of its own (one second later)."""
+    before = path.stat().st_mtime
+    path.write_bytes(source.read_bytes())
+    os.utime(path, (before + 1, before + 1))
+
+
+def staged_paths(output):
+    return sorted(p for part in sorted((output / "_staging").glob("part-*.parquet"))
+                  for p in pq.read_table(part).column("path").to_pylist())
+
+
+def test_inputs_replaced_or_deleted_while_interrupted_are_redone_or_dropped(input_folder, tmp_path):
+    """Before: the resume kept the rows staged for a replaced input (the old bytes' features) and for a deleted one,
+    and the inventory recorded the new keys, so no later --incremental repaired them."""
+    output = tmp_path / "out"
+    run_killed_at("staged-part:2", input_folder, output)
+    staged = staged_paths(output)
+    assert len(staged) == 32
+    replaced, deleted = staged[0], staged[-1]
+    other = next(p for p in sample_images("Test", per_label=1) if p.parent.name == "Lemon")
+    replace_bytes(Path(replaced), other)
+    os.remove(deleted)
+
+    result = run_orchard("run", "--input", input_folder, "--output", output, *OPTIONS)
+    fresh = tmp_path / "fresh"
+    run_orchard("run", "--input", input_folder, "--output", fresh, *OPTIONS)
+    assert deleted not in rows_by_path(output)
+    assert_same_rows_and_pca_as_fresh_run(output, fresh, features_atol=1e-6)
+    assert "2 inputs were replaced or deleted since an earlier attempt" in result.stderr
+    # and the inventory is true: an update finds nothing to do
+    update = run_orchard("run", "--input", input_folder, "--output", output, "--incremental", *OPTIONS)
+    assert read_manifest(output)["incremental"]["unchanged"] == 59, update.stderr
+
+
+def test_an_input_that_failed_and_was_fixed_while_interrupted_is_featurised(input_folder, tmp_path):
+    """Before: the error row of the earlier attempt was kept, and the fixed file never featurised."""
+    bad = input_folder / "Kiwi" / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    output = tmp_path / "out"
+    run_killed_at("pca-fit:1", input_folder, output)  # after every input was done, the error part complete
+    replace_bytes(bad, next((input_folder / "Kiwi").glob("*_100.jpg")))
+
+    run_orchard("run", "--input", input_folder, "--output", output, *OPTIONS)
+    assert read_manifest(output)["counts"] == {"seen": 61, "written": 61, "failed": 0}
+    assert str(bad) in rows_by_path(output)

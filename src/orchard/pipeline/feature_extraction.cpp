@@ -60,6 +60,7 @@ struct EmbeddedBatch {
   std::vector<std::string> paths;
   std::vector<std::string> labels;
   std::vector<float> features;
+  std::vector<InputKey> keys;  // of the bytes each row came from (KeyAndCheckHeld)
   std::vector<ErrorRow> errors;
 };
 
@@ -131,14 +132,8 @@ class Extraction {
     ListingCallbacks callbacks;
     callbacks.emit = [this](InputItem item) {
       Failpoint("listing");
-      // Kept parts hold paths as written to Parquet, i.e. escaped where not UTF-8.
-      std::string path = EscapeInvalidUtf8(item.location.uri());
-      const bool resumed = state_.done.contains(path);
-      if (!resumed && KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
-      const InputKey key = KeyOfInput(item);
-      const bool kept = resumed || Unchanged(path, key);
-      Record(std::move(path), key);
-      return kept ? !StopIfCancelled() : Forward(std::move(item));
+      if (KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
+      return KeyAndCheckHeld(item) ? !StopIfCancelled() : Forward(std::move(item));
     };
     callbacks.on_total = [this](std::size_t total) {
       const auto kept = state_.done.size() + (state_.previous ? state_.previous->inputs.size() : 0);
@@ -156,14 +151,29 @@ class Extraction {
     return !StopIfCancelled() && listed_.Push(std::move(item));
   }
 
-  // Every input listed, with its key, goes into the next inventory (from the listing and the readers).
-  void Record(std::string path, const InputKey& key) {
+  // Keys `item` (its stat or HEAD), records it with its key in the next inventory (from the listing and the
+  // readers), and says whether a row of these very bytes is already held, so the input is not done again.
+  // The key travels with the item, to be staged with its row.
+  bool KeyAndCheckHeld(InputItem& item) {
+    const InputKey key = KeyOfInput(item);
+    if (key.size >= 0) {
+      item.listed_size = key.size;
+      item.listed_mtime_ms = key.mtime_ms;
+    }
+    // Rows hold paths as written to Parquet, i.e. escaped where not UTF-8.
+    std::string path = EscapeInvalidUtf8(item.location.uri());
+    const bool held = Held(path, key);
     const std::lock_guard lock(listed_mutex_);
     state_.listed.push_back({std::move(path), key});
+    return held;
   }
 
-  // An input of the finished job this attempt updates whose bytes are the same (incremental.h).
-  bool Unchanged(const std::string& path, const InputKey& key) const {
+  // Staged by an earlier attempt of this job from bytes of the same key (resume.h), or an input of the
+  // finished job this attempt updates whose bytes are the same (incremental.h).
+  bool Held(const std::string& path, const InputKey& key) const {
+    if (const auto staged = state_.done.find(path); staged != state_.done.end()) {
+      return key.size >= 0 && staged->second.key == key;
+    }
     if (!state_.previous) return false;
     const auto found = state_.previous->inputs.find(path);
     return found != state_.previous->inputs.end() && found->second == key;
@@ -175,25 +185,10 @@ class Extraction {
   void ReadLoop() {
     while (auto item = listed_.Pop()) {
       if (StopIfCancelled()) break;
-      if (!KeyIfUnknown(*item)) continue;  // unchanged since the job this attempt updates
+      if (KeyNeedsRequest(*item) && KeyAndCheckHeld(*item)) continue;  // its row is held already
       if (!fetched_.Push(Read(std::move(*item)))) break;
     }
     if (--readers_left_ == 0) fetched_.Close();
-  }
-
-  // Keys an object the listing named without its size and time (a manifest entry): its HEAD gives both, so
-  // the read needs no request of its own. Returns false when the object is unchanged, so not to be read.
-  bool KeyIfUnknown(InputItem& item) {
-    if (!KeyNeedsRequest(item)) return true;
-    const InputKey key = KeyOfInput(item);
-    std::string path = EscapeInvalidUtf8(item.location.uri());
-    const bool unchanged = Unchanged(path, key);
-    Record(std::move(path), key);
-    if (key.size >= 0) {
-      item.listed_size = key.size;
-      item.listed_mtime_ms = key.mtime_ms;
-    }
-    return !unchanged;
   }
 
   Fetched Read(InputItem item) {
@@ -272,6 +267,7 @@ class Extraction {
         continue;
       }
       const auto row = features.subspan(i * dim, dim);
+      batch.keys.push_back({items[i].listed_size.value_or(-1), items[i].listed_mtime_ms.value_or(-1)});
       batch.paths.push_back(items[i].location.uri());
       batch.labels.push_back(std::move(items[i].label));
       batch.features.insert(batch.features.end(), row.begin(), row.end());
@@ -301,10 +297,10 @@ class Extraction {
         state_.staged_parts.push_back(
             settings_.staging_folder.child(StagedPartName(state_.attempt, parts_started++)));
         part = std::make_unique<ParquetFileWriter>(state_.staged_parts.back(),
-                                                   FeatureSchema(model_.feature_dim(), 0));
+                                                   StagingSchema(model_.feature_dim()));
       }
       const FloatRows features{batch->features, model_.feature_dim()};
-      part->Write(*MakeFeatureBatch(batch->paths, batch->labels, features));
+      part->Write(*MakeStagedBatch(batch->paths, batch->labels, features, batch->keys));
       const auto rows = batch->paths.size();
       rows_for_stats.insert(rows_for_stats.end(), features.values.begin(), features.values.end());
       if (rows_for_stats.size() >= CovarianceAccumulator::kRowsPerUpdate * model_.feature_dim())

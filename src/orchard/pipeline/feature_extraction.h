@@ -29,7 +29,8 @@ struct ExtractionSettings {
 // whole batches of the model's input tensor in place) → inference (a thread per stream) → write, each stage
 // on its own threads joined by bounded queues. Features are staged to Parquet as they come and their
 // covariance accumulated on the way, so the PCA needs no second copy of the feature matrix in memory.
-// Continues `state`: inputs in state.done are skipped, new parts, rows and statistics are added to it. Throws
+// Continues `state`: inputs whose row is held already (state.done with the same key, or an unchanged input of
+// state.previous) are skipped; new parts, rows and statistics are added to it. Throws
 // Cancelled when `cancel` becomes true; the first failure of any stage is rethrown here.
 void ExtractFeatures(const ExtractionSettings& settings, EmbeddingModel& model, ProgressReporter& progress,
                      const std::atomic<bool>& cancel, ResumeState& state);

@@ -1,6 +1,5 @@
 #include "orchard/pipeline/incremental.h"
 
-#include <arrow/array.h>
 
 #include <cstdio>
 #include <unordered_map>
@@ -9,10 +8,8 @@
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
 #include "orchard/storage/arrow_status.h"
-#include "orchard/table/feature_table.h"
 #include "orchard/table/input_inventory.h"
 #include "orchard/table/moments_file.h"
-#include "orchard/table/parquet_io.h"
 
 namespace orchard {
 namespace {
@@ -39,26 +36,6 @@ void DeleteUnlisted(const OutputLayout& output, const nlohmann::json& manifest) 
     if (keep.contains(entry) || GetEntryType(location) != EntryType::kFile) continue;
     ThrowIfError(location.fs->DeleteFile(location.path), location.uri());
   }
-}
-
-// The moments of the rows of `parts` whose path is in `dropped`.
-CovarianceAccumulator MomentsOf(const std::vector<Location>& parts, const PathSet& dropped, std::size_t dim) {
-  CovarianceAccumulator moments(dim);
-  std::vector<float> rows;
-  for (const auto& part : parts) {
-    ReadParquetBatches(part, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
-      const auto paths = std::dynamic_pointer_cast<arrow::StringArray>(batch->GetColumnByName("path"));
-      if (!paths) throw IoError(part.uri() + ": no string column 'path'");
-      const FloatRows features = FloatColumn(*batch, "features");
-      for (std::int64_t row = 0; row < batch->num_rows(); ++row) {
-        if (!dropped.contains(paths->GetString(row))) continue;
-        const auto values = features.values.subspan(static_cast<std::size_t>(row) * dim, dim);
-        rows.insert(rows.end(), values.begin(), values.end());
-      }
-    });
-  }
-  moments.AddRows(rows, rows.size() / dim);
-  return moments;
 }
 
 }  // namespace
@@ -128,13 +105,13 @@ CommitFiles CommitFilesOf(const ResumeState& state) {
           WithAttempt("inputs", state.attempt)};
 }
 
-std::vector<PartCopy> CarriedParts(const std::vector<Location>& previous, const Location& folder,
-                                   int attempt) {
+std::vector<PartCopy> CarriedParts(const std::vector<Location>& previous, const Location& folder, int attempt,
+                                   const PathSet& dropped) {
   std::vector<PartCopy> parts;
   for (std::size_t i = 0; i < previous.size(); ++i) {
     char name[48];
     std::snprintf(name, sizeof name, "part-a%03d-r%05zu.parquet", attempt, i);
-    parts.push_back({previous[i], folder.child(name)});
+    parts.push_back({previous[i], folder.child(name), &dropped});
   }
   return parts;
 }

@@ -51,9 +51,10 @@ struct CommitFiles {
 };
 CommitFiles CommitFilesOf(const ResumeState& state);
 
-// Names of the parts an update writes from the finished job's parts, in `folder`.
-std::vector<PartCopy> CarriedParts(const std::vector<Location>& previous, const Location& folder,
-                                   int attempt);
+// The parts an update writes in `folder` from the finished job's parts `previous`, without the rows of
+// `dropped` (which outlives them).
+std::vector<PartCopy> CarriedParts(const std::vector<Location>& previous, const Location& folder, int attempt,
+                                   const PathSet& dropped);
 
 // Every file a _SUCCESS manifest lists under "files" (parts, PCA, moments, inventory, and the index that
 // `orchard index` adds), relative to the output root.

@@ -19,15 +19,21 @@ namespace {
 
 using Batch = std::shared_ptr<arrow::RecordBatch>;
 
-// Calls `write` with each run of consecutive rows of `batch` whose path is not in `dropped`.
-void ForEachKeptRun(const Batch& batch, const PathSet& dropped,
+const arrow::StringArray& PathsOf(const arrow::RecordBatch& batch, const Location& part) {
+  const auto paths = std::dynamic_pointer_cast<arrow::StringArray>(batch.GetColumnByName("path"));
+  if (!paths) throw IoError(part.uri() + ": no string column 'path'");
+  return *paths;
+}
+
+// Calls `write` with each run of consecutive rows of `batch` (read from `part`) whose path is not in
+// `dropped`.
+void ForEachKeptRun(const Batch& batch, const PartCopy& part,
                     const std::function<void(const Batch&)>& write) {
-  if (dropped.empty()) return write(batch);
-  const auto paths = std::dynamic_pointer_cast<arrow::StringArray>(batch->GetColumnByName("path"));
-  if (!paths) throw IoError("a part without a string column 'path'");
+  if (!part.dropped || part.dropped->empty()) return write(batch);
+  const auto& paths = PathsOf(*batch, part.source);
   std::int64_t start = 0;
   for (std::int64_t row = 0; row <= batch->num_rows(); ++row) {
-    if (row < batch->num_rows() && !dropped.contains(paths->GetString(row))) continue;
+    if (row < batch->num_rows() && !part.dropped->contains(paths.GetString(row))) continue;
     if (row > start) write(batch->Slice(start, row - start));
     start = row + 1;
   }
@@ -36,11 +42,11 @@ void ForEachKeptRun(const Batch& batch, const PathSet& dropped,
 // Copies the kept rows of `part.source`, each run of them passed through `convert`, into `part.destination`
 // with the schema `schema_of` gives for a converted batch. Returns the rows written (0: no file).
 std::int64_t CopyPart(
-    const PartCopy& part, const PathSet& dropped, const std::function<Batch(const Batch&)>& convert,
+    const PartCopy& part, const std::function<Batch(const Batch&)>& convert,
     const std::function<std::shared_ptr<arrow::Schema>(const arrow::RecordBatch&)>& schema_of) {
   std::unique_ptr<ParquetFileWriter> writer;
   ReadParquetBatches(part.source, [&](const Batch& batch) {
-    ForEachKeptRun(batch, dropped, [&](const Batch& rows) {
+    ForEachKeptRun(batch, part, [&](const Batch& rows) {
       const Batch converted = convert(rows);
       if (!writer) writer = std::make_unique<ParquetFileWriter>(part.destination, schema_of(*converted));
       writer->Write(*converted);
@@ -86,23 +92,40 @@ std::vector<std::int64_t> ForEachPart(std::span<const PartCopy> parts,
 
 }  // namespace
 
-std::vector<std::int64_t> WriteFeatureParts(std::span<const PartCopy> parts, const PcaModel* pca,
-                                            const PathSet& dropped) {
+std::vector<std::int64_t> WriteFeatureParts(std::span<const PartCopy> parts, const PcaModel* pca) {
   const auto schema_of = [pca](const arrow::RecordBatch& batch) {
     return FeatureSchema(FloatColumn(batch, "features").dim, pca ? pca->k() : 0);
   };
   return ForEachPart(parts, [&](const PartCopy& part) {
     return CopyPart(
-        part, dropped, [pca](const Batch& rows) { return WithPca(rows, pca); }, schema_of);
+        part, [pca](const Batch& rows) { return WithPca(rows, pca); }, schema_of);
   });
 }
 
-std::vector<std::int64_t> WriteErrorParts(std::span<const PartCopy> parts, const PathSet& dropped) {
+std::vector<std::int64_t> WriteErrorParts(std::span<const PartCopy> parts) {
   const auto schema_of = [](const arrow::RecordBatch&) { return ErrorSchema(); };
   return ForEachPart(parts, [&](const PartCopy& part) {
     return CopyPart(
-        part, dropped, [](const Batch& rows) { return rows; }, schema_of);
+        part, [](const Batch& rows) { return rows; }, schema_of);
   });
+}
+
+CovarianceAccumulator MomentsOf(std::span<const Location> parts, const PathSet& selected, std::size_t dim) {
+  CovarianceAccumulator moments(dim);
+  std::vector<float> rows;
+  for (const auto& part : parts) {
+    ReadParquetBatches(part, [&](const Batch& batch) {
+      const auto& paths = PathsOf(*batch, part);
+      const FloatRows features = FloatColumn(*batch, "features");
+      for (std::int64_t row = 0; row < batch->num_rows(); ++row) {
+        if (!selected.contains(paths.GetString(row))) continue;
+        const auto values = features.values.subspan(static_cast<std::size_t>(row) * dim, dim);
+        rows.insert(rows.end(), values.begin(), values.end());
+      }
+    });
+  }
+  moments.AddRows(rows, rows.size() / dim);
+  return moments;
 }
 
 }  // namespace orchard

@@ -46,20 +46,20 @@ const arrow::StringArray& PathColumn(const arrow::RecordBatch& batch, const Loca
   return static_cast<const arrow::StringArray&>(*column);
 }
 
-// Reads one part of an earlier attempt whole before keeping anything of it, so a part that turns out torn
-// halfway through leaves no trace in `state`. Returns false (and deletes the part) only when the part was
-// read and proved torn (InvalidParquetError: no footer). A part that cannot be checked because the storage
-// fails is never deleted on that doubt: the IoError stops the job, and a later attempt checks it again.
-bool KeepPart(const Location& part, bool has_features, ResumeState& state) {
-  std::vector<std::string> paths;
+// Reads one staged part of an earlier attempt whole before keeping anything of it, so a part that turns out
+// torn halfway through leaves no trace in `state`. Returns false (and deletes the part) only when the part
+// was read and proved torn (InvalidParquetError: no footer). A part that cannot be checked because the
+// storage fails is never deleted on that doubt: the IoError stops the job, and a later attempt checks it
+// again. Parts are kept in the order of their names, so of two rows for one input the later attempt's stands.
+bool KeepPart(const Location& part, ResumeState& state) {
+  std::vector<std::pair<std::string, InputKey>> rows;
   CovarianceAccumulator stats(state.stats.dim());
   try {
     ReadParquetBatches(part, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
       const auto& column = PathColumn(*batch, part);
-      for (int64_t i = 0; i < column.length(); ++i) paths.push_back(column.GetString(i));
-      if (has_features) {
-        stats.AddRows(FloatColumn(*batch, "features").values, static_cast<std::size_t>(batch->num_rows()));
-      }
+      const auto keys = InputKeyColumn(*batch);
+      for (int64_t i = 0; i < column.length(); ++i) rows.emplace_back(column.GetString(i), keys[i]);
+      stats.AddRows(FloatColumn(*batch, "features").values, static_cast<std::size_t>(batch->num_rows()));
     });
   } catch (const InvalidParquetError&) {
     ThrowIfError(part.fs->DeleteFile(part.path), part.uri());
@@ -68,11 +68,16 @@ bool KeepPart(const Location& part, bool has_features, ResumeState& state) {
     throw IoError(std::string(e.what()) + " (while checking " + part.uri() +
                   ", a part of an earlier attempt; nothing was deleted)");
   }
-  const auto rows = static_cast<std::int64_t>(paths.size());
-  (has_features ? state.rows_written : state.rows_failed) += rows;
-  (has_features ? state.staged_parts : state.error_parts).push_back(part);
-  if (has_features) state.stats.Merge(stats);
-  state.done.insert(std::make_move_iterator(paths.begin()), std::make_move_iterator(paths.end()));
+  const int attempt = AttemptOf(part.name());
+  for (auto& [path, key] : rows) {
+    const auto [earlier, inserted] = state.done.try_emplace(std::move(path), StagedRow{key, attempt});
+    if (inserted) continue;
+    state.superseded[earlier->second.attempt].insert(earlier->first);
+    earlier->second = {key, attempt};
+  }
+  state.rows_written += static_cast<std::int64_t>(rows.size());
+  state.staged_parts.push_back(part);
+  state.stats.Merge(stats);
   return true;
 }
 
@@ -82,12 +87,16 @@ ResumeState Recover(const OutputLayout& output, std::size_t feature_dim) {
   ThrowIfError(output.root.fs->DeleteDirContents(output.features().path, /*missing_dir_ok=*/true),
                output.features().uri());
   int last_attempt = -1;
-  for (const auto& [folder, has_features] : {std::pair{output.staging(), true}, {output.errors(), false}}) {
+  for (const auto& folder : {output.staging(), output.errors()}) {
     for (const auto& entry : ListFolder(folder)) {
       const Location part{folder.fs, entry.path()};
       if (!entry.IsFile() || AttemptOf(part.name()) < 0) continue;  // not a part of `orchard run`
       last_attempt = std::max(last_attempt, AttemptOf(part.name()));
-      KeepPart(part, has_features, state);
+      if (folder.path == output.staging().path) {
+        KeepPart(part, state);
+      } else {
+        ThrowIfError(part.fs->DeleteFile(part.path), part.uri());  // its inputs are tried again
+      }
     }
   }
   state.attempt = last_attempt + 1;
@@ -162,6 +171,35 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
   CreateFolders(output);
   WriteText(output.job(), identity.dump(2) + "\n");
   return ResumeState(feature_dim);
+}
+
+std::int64_t SettleEarlierRows(ResumeState& state) {
+  std::unordered_map<std::string, InputKey> listed;
+  for (const auto& record : state.listed) listed.emplace(record.path, record.key);
+  std::int64_t changed = 0;
+  for (const auto& [path, row] : state.done) {
+    const auto found = listed.find(path);
+    if (found != listed.end() && found->second == row.key) continue;
+    state.superseded[row.attempt].insert(path);
+    ++changed;
+  }
+  for (const auto& [attempt, paths] : state.superseded) {
+    std::vector<Location> parts;
+    for (const auto& part : state.staged_parts) {
+      if (AttemptOf(part.name()) == attempt) parts.push_back(part);
+    }
+    const auto moments = MomentsOf(parts, paths, state.stats.dim());
+    state.stats.Subtract(moments);
+    state.rows_written -= static_cast<std::int64_t>(moments.count());
+  }
+  return changed;
+}
+
+const PathSet* SupersededRows(const ResumeState& state, const Location& part) {
+  const int attempt = AttemptOf(part.name());
+  if (attempt >= state.attempt) return nullptr;
+  const auto found = state.superseded.find(attempt);
+  return found == state.superseded.end() ? nullptr : &found->second;
 }
 
 }  // namespace orchard

@@ -5,11 +5,11 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/output_layout.h"
+#include "orchard/pipeline/pca_stage.h"
 #include "orchard/table/input_inventory.h"
 
 namespace orchard {
@@ -17,8 +17,12 @@ namespace orchard {
 // What earlier, interrupted attempts of a job left in its output folder, and can be kept.
 // Each attempt writes its staged feature parts and its error rows under names of its own, and a part is
 // complete only once its Parquet footer is written: a part torn by a crash has no footer, so it is deleted
-// and its inputs are done again. A part that cannot be read for any other reason is never deleted. Inputs in
-// a complete part (features or errors) are not done again.
+// and its inputs are done again. A part that cannot be read for any other reason is never deleted.
+// A staged row keeps the key (size, modification time) of the bytes it was computed from, and is kept only
+// while the input still has that key: an input replaced while the job was interrupted is featurised again and
+// the row of a deleted one is dropped (SettleEarlierRows). Error rows carry no key: the error parts of
+// earlier attempts are deleted and their inputs tried again (there are few, and the bad file may have been
+// fixed meanwhile).
 // The finished job that `orchard run --incremental` updates (incremental.h): the files its _SUCCESS lists,
 // which stay readable until this attempt's _SUCCESS replaces it, and what it recorded for the update.
 struct PreviousJob {
@@ -29,12 +33,22 @@ struct PreviousJob {
   CovarianceAccumulator moments;                     // of all its feature rows
 };
 
+// The row an earlier attempt staged for an input: the key of the bytes it came from, and that attempt.
+struct StagedRow {
+  InputKey key;
+  int attempt = 0;
+};
+
 struct ResumeState {
   int attempt = 0;       // number of this attempt, for its file names
   bool resumed = false;  // an unfinished job with the same identity was found
   std::vector<Location> staged_parts;
   std::vector<Location> error_parts;
-  std::unordered_set<std::string> done;  // input URIs already written or failed
+  // Input path (as written in the rows) -> the latest row earlier attempts staged for it.
+  std::unordered_map<std::string, StagedRow> done;
+  // Attempt -> paths whose row that attempt staged is not kept: a later attempt staged the input again, or it
+  // was replaced or deleted since (SettleEarlierRows).
+  std::unordered_map<int, PathSet> superseded;
   CovarianceAccumulator stats;
   std::int64_t rows_written = 0;
   std::int64_t rows_failed = 0;
@@ -69,5 +83,16 @@ struct OverwritePolicy {
 // a torn or unparsable _job.json. Records the identity in the folder (atomically).
 ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
                            std::size_t feature_dim, const OverwritePolicy& policy);
+
+// Once this attempt has listed every input (state.listed, keyed): the rows earlier attempts staged for inputs
+// that are gone or whose key changed since (and which this attempt therefore did again) join
+// state.superseded, and every superseded row's moments and count are taken from state.stats and
+// state.rows_written. Returns the number of inputs replaced or deleted since. Throws IoError naming a staged
+// part that cannot be read.
+std::int64_t SettleEarlierRows(ResumeState& state);
+
+// The rows of the staged part `part` that pass two leaves out (PartCopy::dropped): nullptr for a part of this
+// attempt, or of an attempt none of whose rows are superseded.
+const PathSet* SupersededRows(const ResumeState& state, const Location& part);
 
 }  // namespace orchard

@@ -71,15 +71,17 @@ WrittenParts WriteParts(const OutputLayout& output, const ResumeState& state, co
                         const PathSet& dropped) {
   WrittenParts written;
   std::vector<PartCopy> staged;
-  for (const auto& part : state.staged_parts) staged.push_back({part, output.features().child(part.name())});
-  AddWritten(staged, WriteFeatureParts(staged, pca, {}), "features", written.features);
+  for (const auto& part : state.staged_parts)
+    staged.push_back({part, output.features().child(part.name()), SupersededRows(state, part)});
+  AddWritten(staged, WriteFeatureParts(staged, pca), "features", written.features);
   for (const auto& part : state.error_parts) written.errors.push_back("errors/" + part.name());
   if (!state.previous) return written;
-  const auto features = CarriedParts(state.previous->feature_parts, output.features(), state.attempt);
-  const auto feature_rows = WriteFeatureParts(features, pca, dropped);
+  const auto features =
+      CarriedParts(state.previous->feature_parts, output.features(), state.attempt, dropped);
+  const auto feature_rows = WriteFeatureParts(features, pca);
   AddWritten(features, feature_rows, "features", written.features);
-  const auto errors = CarriedParts(state.previous->error_parts, output.errors(), state.attempt);
-  const auto error_rows = WriteErrorParts(errors, dropped);
+  const auto errors = CarriedParts(state.previous->error_parts, output.errors(), state.attempt, dropped);
+  const auto error_rows = WriteErrorParts(errors);
   AddWritten(errors, error_rows, "errors", written.errors);
   written.carried_rows = Sum(feature_rows);
   written.carried_errors = Sum(error_rows);
@@ -147,7 +149,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   const std::int64_t kept_images = state.rows_written + state.rows_failed;
   if (state.resumed) {
     log << "orchard: resuming " << output.root.uri() << ": " << state.done.size()
-        << " inputs done by earlier attempts are kept\n";
+        << " inputs done by earlier attempts are kept unless replaced or deleted since\n";
   }
   if (state.previous) {
     log << "orchard: updating " << output.root.uri() << ": " << state.previous->inputs.size()
@@ -163,6 +165,11 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   }
   progress.Finish();
   timings["features_seconds"] = SecondsSince(stage_start);
+  if (const auto changed = SettleEarlierRows(state); changed > 0) {
+    log << "orchard: " << changed
+        << " inputs were replaced or deleted since an earlier attempt featurised them: their rows are "
+           "replaced or dropped\n";
+  }
 
   stage_start = Clock::now();
   Failpoint("pca-fit");

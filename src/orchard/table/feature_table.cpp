@@ -45,6 +45,13 @@ std::shared_ptr<arrow::Schema> FeatureSchema(std::size_t feature_dim, std::size_
   return arrow::schema(std::move(fields));
 }
 
+std::shared_ptr<arrow::Schema> StagingSchema(std::size_t feature_dim) {
+  auto fields = FeatureSchema(feature_dim, 0)->fields();
+  fields.push_back(arrow::field("input_size", arrow::int64(), false));
+  fields.push_back(arrow::field("input_mtime_ms", arrow::int64(), false));
+  return arrow::schema(std::move(fields));
+}
+
 std::shared_ptr<arrow::Schema> ErrorSchema() {
   return arrow::schema({arrow::field("path", arrow::utf8(), false),
                         arrow::field("stage", arrow::utf8(), false),
@@ -59,6 +66,34 @@ std::shared_ptr<arrow::RecordBatch> MakeFeatureBatch(const std::vector<std::stri
   return arrow::RecordBatch::Make(
       FeatureSchema(features.dim, 0), rows,
       {StringArray(paths), StringArray(labels), VectorArray(features, paths.size())});
+}
+
+std::shared_ptr<arrow::RecordBatch> MakeStagedBatch(const std::vector<std::string>& paths,
+                                                    const std::vector<std::string>& labels,
+                                                    FloatRows features, std::span<const InputKey> keys) {
+  if (keys.size() != paths.size()) throw std::invalid_argument("paths and input keys differ in length");
+  arrow::Int64Builder sizes, mtimes;
+  for (const auto& key : keys) {
+    ThrowIfError(sizes.Append(key.size), "building input key column");
+    ThrowIfError(mtimes.Append(key.mtime_ms), "building input key column");
+  }
+  auto columns = MakeFeatureBatch(paths, labels, features)->columns();
+  columns.push_back(ValueOrThrow(sizes.Finish(), "building input key column"));
+  columns.push_back(ValueOrThrow(mtimes.Finish(), "building input key column"));
+  return arrow::RecordBatch::Make(StagingSchema(features.dim), static_cast<int64_t>(paths.size()),
+                                  std::move(columns));
+}
+
+std::vector<InputKey> InputKeyColumn(const arrow::RecordBatch& staged) {
+  std::vector<InputKey> keys(static_cast<std::size_t>(staged.num_rows()));
+  const auto sizes = std::dynamic_pointer_cast<arrow::Int64Array>(staged.GetColumnByName("input_size"));
+  const auto mtimes = std::dynamic_pointer_cast<arrow::Int64Array>(staged.GetColumnByName("input_mtime_ms"));
+  if (!sizes || !mtimes) return keys;
+  for (std::size_t row = 0; row < keys.size(); ++row) {
+    const auto i = static_cast<std::int64_t>(row);
+    keys[row] = {sizes->Value(i), mtimes->Value(i)};
+  }
+  return keys;
 }
 
 std::shared_ptr<arrow::RecordBatch> AddPcaColumn(const std::shared_ptr<arrow::RecordBatch>& staged,

@@ -26,10 +26,8 @@ class ResumeTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ / "_staging");
     std::filesystem::create_directories(dir_ / "errors");
     std::ofstream(dir_ / "_job.json") << Identity().dump();
-    const std::vector<float> features = {1, 2, 3, 4, 5, 6, 7, 8};
-    ParquetFileWriter part(Local("_staging/part-a000-00000.parquet"), FeatureSchema(kDim, 0));
-    part.Write(*MakeFeatureBatch({"/in/A/1.jpg", "/in/A/2.jpg"}, {"A", "A"}, {features, kDim}));
-    part.Close();
+    WriteStagedPart("_staging/part-a000-00000.parquet", {"/in/A/1.jpg", "/in/A/2.jpg"},
+                    {1, 2, 3, 4, 5, 6, 7, 8});
     const auto complete = std::filesystem::file_size(dir_ / "_staging/part-a000-00000.parquet");
     std::filesystem::copy_file(dir_ / "_staging/part-a000-00000.parquet",
                                dir_ / "_staging/part-a000-00001.parquet");
@@ -40,6 +38,16 @@ class ResumeTest : public ::testing::Test {
     errors.Close();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A complete staged part: rows of `paths` with `features` (paths.size() × kDim floats), each input keyed
+  // {100, 1000}.
+  void WriteStagedPart(const std::string& relative, const std::vector<std::string>& paths,
+                       const std::vector<float>& features) const {
+    ParquetFileWriter part(Local(relative), StagingSchema(kDim));
+    const std::vector<InputKey> keys(paths.size(), {100, 1000});
+    part.Write(*MakeStagedBatch(paths, std::vector<std::string>(paths.size(), "A"), {features, kDim}, keys));
+    part.Close();
+  }
 
   static nlohmann::json Identity() { return {{"input", "/in"}, {"model_sha256", "abc"}}; }
   Location Local(const std::string& relative) const { return ResolveLocation((dir_ / relative).string()); }
@@ -53,10 +61,51 @@ TEST_F(ResumeTest, KeepsCompletePartsAndDeletesOnlyTheTornOne) {
   EXPECT_TRUE(state.resumed);
   EXPECT_EQ(state.attempt, 1);
   EXPECT_EQ(state.rows_written, 2);
-  EXPECT_EQ(state.rows_failed, 1);
-  EXPECT_EQ(state.done.size(), 3u);
+  EXPECT_EQ(state.done.size(), 2u);
+  EXPECT_EQ(state.done.at("/in/A/1.jpg").key, (InputKey{100, 1000}));
   EXPECT_TRUE(Exists("_staging/part-a000-00000.parquet"));
   EXPECT_FALSE(Exists("_staging/part-a000-00001.parquet"));
+}
+
+// Error rows carry no input key, so an input that failed is tried again: the file may have been fixed while
+// the job was interrupted.
+TEST_F(ResumeTest, InputsThatFailedInAnEarlierAttemptAreTriedAgain) {
+  const ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+  EXPECT_EQ(state.rows_failed, 0);
+  EXPECT_FALSE(state.done.contains("/in/A/3.jpg"));
+  EXPECT_TRUE(state.error_parts.empty());
+  EXPECT_FALSE(Exists("errors/part-a000.parquet"));
+}
+
+// A resume that featurised an input again and was interrupted too leaves two rows for it: the later attempt's
+// stands, the earlier one is left out of the output and of the PCA.
+TEST_F(ResumeTest, OfTwoStagedRowsForAnInputTheLaterAttemptsStands) {
+  WriteStagedPart("_staging/part-a001-00000.parquet", {"/in/A/2.jpg"}, {9, 9, 9, 9});
+  ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+  EXPECT_EQ(state.attempt, 2);
+  EXPECT_EQ(state.done.at("/in/A/2.jpg").attempt, 1);
+  state.listed = {{"/in/A/1.jpg", {100, 1000}}, {"/in/A/2.jpg", {100, 1000}}};
+  EXPECT_EQ(SettleEarlierRows(state), 0);
+  EXPECT_EQ(state.rows_written, 2);
+  ASSERT_NE(SupersededRows(state, Local("_staging/part-a000-00000.parquet")), nullptr);
+  EXPECT_EQ(*SupersededRows(state, Local("_staging/part-a000-00000.parquet")), PathSet{"/in/A/2.jpg"});
+  EXPECT_EQ(SupersededRows(state, Local("_staging/part-a001-00000.parquet")), nullptr);
+  // What remains in the moments is rows 1.jpg (1..4) and the later 2.jpg (9, 9, 9, 9).
+  EXPECT_EQ(state.stats.count(), 2);
+  EXPECT_DOUBLE_EQ(state.stats.mean()[0], 5.0);
+  EXPECT_DOUBLE_EQ(state.stats.mean()[3], 6.5);
+}
+
+// A row staged from bytes that were replaced (other key) or deleted (not listed) while the job was
+// interrupted is superseded; its moments and count leave the job's.
+TEST_F(ResumeTest, RowsOfInputsReplacedOrDeletedSinceAreSuperseded) {
+  ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+  state.listed = {{"/in/A/2.jpg", {100, 2000}}};
+  EXPECT_EQ(SettleEarlierRows(state), 2);
+  EXPECT_EQ(state.rows_written, 0);
+  EXPECT_EQ(state.stats.count(), 0);
+  EXPECT_EQ(*SupersededRows(state, Local("_staging/part-a000-00000.parquet")),
+            (PathSet{"/in/A/1.jpg", "/in/A/2.jpg"}));
 }
 
 // Issue 14: a part that could not be read because the storage was briefly down was taken for a torn one and
