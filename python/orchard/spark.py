@@ -286,7 +286,7 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
         jvm_start_seconds=None, incremental=False):
     """The `orchard run` job on Spark. OUTPUT (any Hadoop URI: a local folder, s3a://bucket/prefix, ...) gets
     features/ (path, label, features, pca; at most rows_per_part rows a part), errors/ (path, stage, message),
-    pca.parquet, pca_moments.parquet, inputs.parquet, _job.json and, last, _SUCCESS (`orchard run`'s manifest);
+    pca.parquet, pca_moments.parquet, inputs.parquet, _job.json (first) and, last, _SUCCESS (`orchard run`'s manifest);
     an earlier _SUCCESS there is removed first, so a failed rerun leaves none. A non-empty OUTPUT needs overwrite,
     and even then an output holding anything orchard did not write, overlapping INPUT, or a bucket root without
     overwrite_bucket_root raises OutputRefused first (check_output). Files over max_file_bytes and images over
@@ -362,6 +362,8 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
     stages.end("pca_fit")
     good = _per_slot(good)
     errors = errors.coalesce(1)  # error rows are few and small: one task, one part (more past rows_per_part)
+    if not previous:  # the job record before any part: what lets a later --overwrite replace this output
+        write_file(spark, child(output, "_job.json"), incremental_update.identity(input, settings, model).encode())
     files = write_rows(spark, output, transform(good, pca) if pca else _vectors_not_null(good), errors,
                        rows_per_part, "append" if previous else "overwrite")
     attempt = previous.attempt if previous else 0
@@ -369,8 +371,6 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
         spark, output, attempt, parquet_bytes(pca_table(pca)) if pca else None,
         incremental_update.moments_bytes(total, model.get("feature_dim", 0)),
         incremental_update.inventory_bytes(listed))
-    if not previous:
-        write_file(spark, child(output, "_job.json"), incremental_update.identity(input, settings, model).encode())
     featurised.unpersist()
     stages.end("transform_and_write")
     if log:

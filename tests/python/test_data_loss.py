@@ -107,6 +107,20 @@ def test_overwrite_refuses_a_folder_holding_files_orchard_did_not_write(work, fi
     assert read_manifest(output)["counts"]["seen"] == 6 and snapshot(work) == before
 
 
+def test_overwrite_refuses_files_with_orchards_names_but_no_job_record(work, tmp_path):
+    """Before: a notebook's own pca.parquet and another tool's features/part-*.parquet, in a folder no orchard job
+    wrote to, were deleted by --overwrite: the names alone were taken as proof that orchard wrote them."""
+    output = tmp_path / "results"
+    (output / "features").mkdir(parents=True)
+    (output / "pca.parquet").write_text("the notebook's PCA")
+    (output / "features" / "part-00000.parquet").write_text("another tool's rows")
+    before = snapshot(output, work)
+    result = overwrite(work / "data", output)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "no job record" in result.stderr
+    assert snapshot(output, work) == before
+
+
 # ---- --overwrite, S3 bucket roots
 
 @pytest.fixture(scope="module")
@@ -346,10 +360,13 @@ def test_spark_job_refuses_what_orchard_run_refuses(spark, work, tmp_path):
     other = tmp_path / "other"
     (other / "features").mkdir(parents=True)
     (other / "features" / "theirs.parquet").write_text("someone else's features")
-    before = snapshot(work, other)
+    named = tmp_path / "named"  # orchard's names, but no job record
+    (named / "features").mkdir(parents=True)
+    (named / "features" / "part-00000.parquet").write_text("another tool's rows")
+    before = snapshot(work, other, named)
     for output, reason in ((work, "contains the input"), (work / "data" / "Test", "is the input"),
-                           (other, "'features/theirs.parquet'")):
+                           (other, "'features/theirs.parquet'"), (named, "no job record")):
         input = work / "data" / "Test" if output != work else work / "data"
         with pytest.raises(orchard.spark.OutputRefused, match=reason):
-            orchard.spark.run(spark, input, output)
-    assert snapshot(work, other) == before
+            orchard.spark.run(spark, input, output, overwrite=True)
+    assert snapshot(work, other, named) == before

@@ -81,6 +81,25 @@ bool Within(std::string_view inner, std::string_view outer) {
   return outer.ends_with('/') || inner[outer.size()] == '/';
 }
 
+// Files that merely carry orchard's names (a notebook's own pca.parquet, a features/ folder of another tool's
+// part-*.parquet) are not proof that orchard wrote them: only a job record is. Every job writes _job.json
+// before any other file (`orchard run` first of all, the Spark job before its first part), and _SUCCESS last.
+// Empty part folders, and the temporary name of a _job.json whose writing was cut, need no record.
+void CheckJobRecord(std::string_view output, std::span<const std::string> entries) {
+  const std::string torn_record = "_job.json" + std::string(kTemporarySuffix);
+  bool recorded = false;
+  const std::string* unrecorded = nullptr;
+  for (const auto& entry : entries) {
+    if (entry == "_job.json" || entry == "_SUCCESS") recorded = true;
+    if (!OneOf(entry, kPartFolders) && entry != torn_record && !unrecorded) unrecorded = &entry;
+  }
+  if (recorded || !unrecorded) return;
+  throw UsageError(
+      "output " + std::string(output) + " holds '" + *unrecorded +
+      "' but no job record of orchard's (_job.json or _SUCCESS), so orchard cannot tell it wrote "
+      "those files; move them away or choose another output");
+}
+
 }  // namespace
 
 std::string ComparablePlace(std::string_view path_or_uri) {
@@ -147,6 +166,7 @@ void CheckOverwrite(std::string_view input, std::string_view output, std::span<c
                      " is a whole bucket; replacing its contents needs --overwrite-bucket-root as well");
   }
   CheckOnlyOrchardEntries(output, entries);
+  CheckJobRecord(output, entries);
 }
 
 std::vector<std::string> ListOutputEntries(const OutputLayout& output, const Location& folder) {

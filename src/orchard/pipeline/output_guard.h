@@ -31,8 +31,9 @@ void CheckOnlyOrchardEntries(std::string_view output, std::span<const std::strin
 
 // The guard before anything in `output` is replaced. Throws UsageError, and so nothing is deleted, when the
 // output equals, contains or lies inside the input (ComparablePlace(); prefixes on '/' boundaries), when it
-// is a bucket root (a URI without key) and `allow_bucket_root` is false, or when one of `entries` (its
-// content, relative paths) is not an orchard entry (CheckOnlyOrchardEntries()).
+// is a bucket root (a URI without key) and `allow_bucket_root` is false, when one of `entries` (its
+// content, relative paths) is not an orchard entry (CheckOnlyOrchardEntries()), or when `entries` hold files
+// but no job record (_job.json or _SUCCESS at the root): names alone do not prove orchard wrote them.
 void CheckOverwrite(std::string_view input, std::string_view output, std::span<const std::string> entries,
                     bool allow_bucket_root);
 

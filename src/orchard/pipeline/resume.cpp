@@ -168,8 +168,10 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
   // A new output is checked against the input too: written inside it, orchard's own files would become inputs
   // of the next run over it (and --overwrite would then be refused).
   CheckOverwrite(input.uri(), output.root.uri(), {}, /*allow_bucket_root=*/true);
-  CreateFolders(output);
+  // The job record first: it is what lets a later --overwrite delete what this job writes (output_guard.h).
+  ThrowIfError(output.root.fs->CreateDir(output.root.path, /*recursive=*/true), output.root.uri());
   WriteText(output.job(), identity.dump(2) + "\n");
+  CreateFolders(output);
   return ResumeState(feature_dim);
 }
 

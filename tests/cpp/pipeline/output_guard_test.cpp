@@ -82,13 +82,34 @@ TEST(OutputGuardTest, OnlyWhatOrchardWritesMayBeReplaced) {
         "pca-a001.json", "mine-a001.parquet"}) {
     EXPECT_FALSE(IsOrchardOutputEntry(entry)) << entry;
   }
-  const Entries mixed = {"_SUCCESS", "features", "features/part-a000-00000.parquet", "notes.txt"};
+  const Entries mixed = {"_job.json", "features", "features/part-a000-00000.parquet", "notes.txt"};
   try {
     CheckOverwrite("/in", "/out", mixed, false);
     FAIL() << "a foreign file was accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("'notes.txt'"), std::string::npos) << e.what();
   }
+}
+
+// Before, `--overwrite` deleted a notebook's own pca.parquet, or another tool's features/part-*.parquet, from
+// a folder no orchard job had ever written to: the names alone were taken as proof.
+TEST(OutputGuardTest, FilesWithOrchardsNamesButNoJobRecordAreNotReplaced) {
+  for (const Entries& unrecorded :
+       {Entries{"pca.parquet"}, Entries{"features", "features/part-00000.parquet"},
+        Entries{"_staging", "_staging/part-a000-00000.parquet"}}) {
+    try {
+      CheckOverwrite("/in", "/out", unrecorded, false);
+      FAIL() << unrecorded.back() << " was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("no job record"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(CheckOverwrite("/in", "/out", Entries{"_job.json", "pca.parquet"}, false));
+  EXPECT_NO_THROW(
+      CheckOverwrite("/in", "/out", Entries{"_SUCCESS", "features", "features/part-0.parquet"}, false));
+  // What a job cut before its record was whole leaves: empty part folders, a torn temporary record.
+  EXPECT_NO_THROW(
+      CheckOverwrite("/in", "/out", Entries{"_job.json.tmp", "_staging", "errors", "features"}, false));
 }
 
 }  // namespace
