@@ -131,3 +131,85 @@ def test_a_model_without_a_pool_is_usable_by_the_tensor_describe_model_lists(tmp
     image = sample_images("Test", 1)[0]
     run_orchard("preprocess", image, "--model", model, "--feature-tensor", "r", "--output", tmp_path / "x.arrow")
     assert (tmp_path / "x.arrow").stat().st_size > 3 * 224 * 224 * 4
+
+
+def conv_weights(shape, seed=0):
+    return np.random.default_rng(seed).normal(0, 0.1, shape).astype(np.float32)
+
+
+def squeeze_excitation_backbone(path):
+    """Conv(8) -> Relu -> y, then a squeeze-and-excitation block (Hu et al., 2018): GlobalAveragePool(y) -> 1x1
+    Conv -> Sigmoid -> Mul(y, gate) = z, the output, a spatial map (a backbone exported without its pool and
+    head, e.g. Keras MobileNetV3Small(include_top=False, pooling=None))."""
+    inits = [nh.from_array(conv_weights((CHANNELS, 3, 3, 3)), "W"),
+             nh.from_array(conv_weights((CHANNELS, CHANNELS, 1, 1), 1), "S")]
+    nodes = [h.make_node("Conv", ["x", "W"], ["c"], strides=[2, 2]), h.make_node("Relu", ["c"], ["y"]),
+             h.make_node("GlobalAveragePool", ["y"], ["squeezed"]), h.make_node("Conv", ["squeezed", "S"], ["e"]),
+             h.make_node("Sigmoid", ["e"], ["gate"]), h.make_node("Mul", ["y", "gate"], ["z"])]
+    return save(path, nodes, [h.make_tensor_value_info("z", T.FLOAT, ["N", CHANNELS, 111, 111])], inits)
+
+
+def test_a_squeeze_excitation_pool_is_not_the_default_feature_tensor(tmp_path):
+    """Keras EfficientNetB0 / MobileNetV3Small without pool and head: orchard took the last SE block's squeeze input
+    for the pooled features (cosine 0.05 to the model's output on MobileNetV3Small), exit 0."""
+    model = squeeze_excitation_backbone(tmp_path / "se.onnx")
+    description = run_orchard("describe-model", model).stdout
+    assert "feature tensor z [?,8,111,111]" in description and "squeeze-and-excitation gate" in description
+    default, output = features(tmp_path, model), features(tmp_path, model, "--feature-tensor", "z")
+    for path, vector in default.items():
+        np.testing.assert_array_equal(vector, output[path], err_msg=path)
+
+
+def nhwc_output_model(path, relu_after_transpose):
+    """Conv(8) -> [Relu] -> Transpose to NHWC -> [Relu]: output [N, 111, 111, 8]; tf2onnx moves the Transpose of
+    an NHWC model's output above its final activation (MobileNetV3's hard-swish), as relu_after_transpose does."""
+    transpose = h.make_node("Transpose", ["r" if not relu_after_transpose else "c"],
+                            ["t" if relu_after_transpose else "out"], perm=[0, 2, 3, 1])
+    relu = h.make_node("Relu", ["t" if relu_after_transpose else "c"], ["out" if relu_after_transpose else "r"])
+    nodes = [h.make_node("Conv", ["x", "W"], ["c"], strides=[2, 2])]
+    nodes += [transpose, relu] if relu_after_transpose else [relu, transpose]
+    return save(path, nodes, [h.make_tensor_value_info("out", T.FLOAT, ["N", 111, 111, CHANNELS])],
+                [nh.from_array(conv_weights((CHANNELS, 3, 3, 3)), "W")])
+
+
+def test_an_nhwc_output_transposed_above_its_activation_is_pooled_over_its_spatial_axes(tmp_path):
+    """The output's layout was read only from its direct producer: a Relu after the Transpose made orchard take
+    [N,111,111,8] for NCHW and average it into 111 values per image."""
+    moved = features(tmp_path, nhwc_output_model(tmp_path / "moved.onnx", relu_after_transpose=True))
+    direct = features(tmp_path, nhwc_output_model(tmp_path / "direct.onnx", relu_after_transpose=False))
+    for path, vector in moved.items():
+        assert len(vector) == CHANNELS
+        np.testing.assert_allclose(vector, direct[path], rtol=1e-4, atol=1e-6, err_msg=path)
+
+
+def float16_model(path, float16_input):
+    """Conv(8) -> Relu -> GlobalAveragePool -> Flatten computed in float16, as onnxconverter-common's float16
+    conversion writes it: with float32 input and output (keep_io_types, Casts at both ends) or float16 input."""
+    input_type = T.FLOAT16 if float16_input else T.FLOAT
+    nodes = [] if float16_input else [h.make_node("Cast", ["x"], ["x16"], to=T.FLOAT16)]
+    nodes += [h.make_node("Conv", ["x" if float16_input else "x16", "W"], ["c"], strides=[2, 2]),
+              h.make_node("Relu", ["c"], ["r"]), h.make_node("GlobalAveragePool", ["r"], ["p"]),
+              h.make_node("Flatten", ["p"], ["f"]), h.make_node("Cast", ["f"], ["y"], to=T.FLOAT)]
+    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", input_type, ["N", 3, 224, 224])],
+                         [h.make_tensor_value_info("y", T.FLOAT, ["N", CHANNELS])],
+                         [nh.from_array(conv_weights((CHANNELS, 3, 3, 3)).astype(np.float16), "W")])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+def float32_twin(path):
+    return save(path, [h.make_node("Conv", ["x", "W"], ["c"], strides=[2, 2]), h.make_node("Relu", ["c"], ["r"]),
+                       h.make_node("GlobalAveragePool", ["r"], ["p"]), h.make_node("Flatten", ["p"], ["y"])],
+                [h.make_tensor_value_info("y", T.FLOAT, ["N", CHANNELS])],
+                [nh.from_array(conv_weights((CHANNELS, 3, 3, 3)).astype(np.float16).astype(np.float32), "W")])
+
+
+@pytest.mark.parametrize("float16_input", [False, True])
+def test_a_float16_model_gives_its_features_as_float32(tmp_path, float16_input):
+    """describe-model accepted float16 models and `run` then stopped after compiling them: "inference gave an output
+    of [8,16] f16, expected [8,16] f32"."""
+    half = features(tmp_path, float16_model(tmp_path / f"half-{float16_input}.onnx", float16_input))
+    full = features(tmp_path, float32_twin(tmp_path / "full.onnx"))
+    for path, vector in half.items():
+        assert len(vector) == CHANNELS
+        np.testing.assert_allclose(vector, full[path], rtol=2e-2, atol=2e-3, err_msg=path)

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -122,6 +123,34 @@ std::optional<ChannelAxis> GlobalPoolChannels(const InputModel& input_model, ov:
   return SpatialMeanChannels(node, in);
 }
 
+// Non-batch dimensions that are unknown or above 1: two or more make a spatial map ([N,C,H,W], [N,H,W,C]);
+// a pooled vector kept as [N,C,1,1] or [N,1,1,C] has one.
+bool IsSpatialMap(const ov::PartialShape& shape) {
+  if (shape.rank().is_dynamic()) return false;
+  std::size_t wide = 0;
+  for (std::size_t i = 1; i < shape.size(); ++i) wide += shape[i].is_dynamic() || shape[i].get_length() > 1;
+  return wide >= 2;
+}
+
+// Whether what `pool` computes flows back into a spatial map within a few ops: a squeeze-and-excitation
+// block's squeeze (pool -> 1x1 convs -> sigmoid -> Multiply with the map), not a pool that feeds a head.
+bool ReweightsMap(const InputModel& input_model, ov::Node& pool) {
+  constexpr std::size_t kMaxNodes = 32;  // an SE block is ~10 ops from squeeze to scale
+  std::vector<ov::Node*> frontier = {&pool};
+  std::unordered_set<ov::Node*> seen = {&pool};
+  for (std::size_t next = 0; next < frontier.size() && seen.size() < kMaxNodes; ++next) {
+    for (const auto& output : frontier[next]->outputs()) {
+      for (const auto& consumer : output.get_target_inputs()) {
+        ov::Node* node = consumer.get_node();
+        if (!seen.insert(node).second) continue;
+        if (node->get_output_size() > 0 && IsSpatialMap(ShapeOf(input_model, node->output(0)))) return true;
+        frontier.push_back(node);
+      }
+    }
+  }
+  return false;
+}
+
 // A consumer chain Convert(to float) -> [Subtract] -> Multiply, or a DequantizeLinear node: the float twin of
 // a quantised tensor. mobilenetv2-12-int8 has one ("627") only because a Shape op reads it.
 std::optional<std::string> DequantisedTwin(const ov::Output<ov::Node>& quantised) {
@@ -217,10 +246,11 @@ std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
     depth[node.get()] = deepest_input + 1;
     const auto channels = GlobalPoolChannels(*input_model, *node, source.GraphChannelAxis());
     if (!channels) continue;
-    by_depth.emplace_back(depth[node.get()],
-                          FeatureCandidate{FeatureTensorOf(*node, source.path),
-                                           ShapeOf(*input_model, node->input_value(0)).to_string(),
-                                           node->get_friendly_name(), OpType(*node), *channels});
+    by_depth.emplace_back(
+        depth[node.get()],
+        FeatureCandidate{FeatureTensorOf(*node, source.path),
+                         ShapeOf(*input_model, node->input_value(0)).to_string(), node->get_friendly_name(),
+                         OpType(*node), *channels, ReweightsMap(*input_model, *node)});
   }
   std::stable_sort(by_depth.begin(), by_depth.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -228,6 +258,28 @@ std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source) {
   for (auto& [_, candidate] : by_depth) candidates.push_back(std::move(candidate));
   return candidates;
 }
+
+namespace {
+
+// The Transpose that laid out `tensor`: its producer, or one above it reached through ops that keep its shape
+// (activations, a hard-swish's Add and Multiply, a broadcast scale); nullptr when another op decides.
+std::shared_ptr<ov::op::v1::Transpose> LayingTranspose(ov::Output<ov::Node> tensor) {
+  constexpr int kMaxHops = 8;
+  for (int hop = 0; hop < kMaxHops; ++hop) {
+    const auto node = tensor.get_node_shared_ptr();
+    if (auto transpose = ov::as_type_ptr<ov::op::v1::Transpose>(node)) return transpose;
+    const auto inputs = node->input_values();
+    const auto same_shape =
+        std::find_if(inputs.begin(), inputs.end(), [&](const ov::Output<ov::Node>& input) {
+          return input.get_partial_shape() == tensor.get_partial_shape();
+        });
+    if (same_shape == inputs.end()) return nullptr;
+    tensor = *same_shape;
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
                                               const std::vector<FeatureCandidate>& candidates,
@@ -238,7 +290,7 @@ std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
   const auto shape = cut.get_partial_shape();
   if (shape.rank().is_dynamic() || shape.size() != 4) return std::nullopt;
   const ChannelAxis graph_axis = source.GraphChannelAxis();
-  if (const auto transpose = ov::as_type_ptr<ov::op::v1::Transpose>(cut.get_node_shared_ptr())) {
+  if (const auto transpose = LayingTranspose(cut)) {
     const auto order = ov::as_type_ptr<ov::op::v0::Constant>(transpose->get_input_node_shared_ptr(1));
     if (order != nullptr) {
       // The channels enter the Transpose where the framework keeps them and leave where the order puts them.

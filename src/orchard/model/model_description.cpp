@@ -28,7 +28,8 @@ nlohmann::json Candidates(const std::vector<FeatureCandidate>& candidates) {
                     {"shape", c.shape},
                     {"pool_op", c.pool_op},
                     {"pool_type", c.pool_type},
-                    {"channels", c.channel_axis == ChannelAxis::kFirst ? "first" : "last"}});
+                    {"channels", c.channel_axis == ChannelAxis::kFirst ? "first" : "last"},
+                    {"reweights_map", c.reweights_map}});
   }
   return list;
 }
@@ -90,12 +91,13 @@ std::string ModelDescription::Text() const {
       << ")\n";
   PrintPlaces(out, "inputs", json.at("inputs"));
   PrintPlaces(out, "outputs", json.at("outputs"));
-  out << "feature tensor candidates (inputs of global average pools, shallowest first; the last is the "
-         "default):\n";
+  out << "feature tensor candidates (inputs of global average pools, shallowest first; the last that is no "
+         "squeeze-and-excitation gate is the default):\n";
   for (const auto& c : json.at("candidates")) {
     out << "  " << c.at("tensor").get<std::string>() << "  " << c.at("shape").get<std::string>()
         << ", channels " << c.at("channels").get<std::string>() << ", read by "
-        << c.at("pool_type").get<std::string>() << " '" << c.at("pool_op").get<std::string>() << "'\n";
+        << c.at("pool_type").get<std::string>() << " '" << c.at("pool_op").get<std::string>() << "'"
+        << (c.at("reweights_map").get<bool>() ? " (squeeze-and-excitation gate)" : "") << "\n";
   }
   if (json.at("candidates").empty()) out << "  (none)\n";
   if (json.contains("tensors")) {

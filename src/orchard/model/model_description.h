@@ -11,8 +11,9 @@ namespace orchard {
 // What `orchard describe-model` reports about a model file, without compiling it:
 //   format          "onnx" | "tflite"
 //   inputs/outputs  [{name, shape, element_type}] as the file declares them
-//   candidates      [{tensor, shape, pool_op, pool_type, channels}]: every tensor a global-average-pooling
-//                   op reads, shallowest first; the last (deepest) is the default feature tensor
+//   candidates      [{tensor, shape, pool_op, pool_type, channels, reweights_map}]: every tensor a
+//                   global-average-pooling op reads, shallowest first; the last (deepest) without
+//                   reweights_map (a squeeze-and-excitation gate) is the default feature tensor
 //   contract        ModelContract::ToJson() for `feature_tensor` ("" = the default), or null when orchard
 //                   refuses the model; then
 //   problem         the reason (the ModelError or UsageError message orchard run would stop with)

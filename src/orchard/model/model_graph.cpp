@@ -139,10 +139,16 @@ std::vector<std::int64_t> ReduceToVector(ov::Model& model, std::optional<Channel
 // Callers feed f32; a model taking integers (uint8 TFLite) gets a conversion in the graph. The caller's
 // preprocessing must then produce the raw range the model expects (ModelContract::Spec sees to it).
 void AcceptF32(std::shared_ptr<ov::Model>& model) {
-  if (model->input().get_element_type() == ov::element::f32) return;
+  const bool f32_in = model->input().get_element_type() == ov::element::f32;
+  const bool f32_out = model->output().get_element_type() == ov::element::f32;
+  if (f32_in && f32_out) return;
   ov::preprocess::PrePostProcessor ppp(model);
-  ppp.input().tensor().set_element_type(ov::element::f32);
-  ppp.input().preprocess().convert_element_type();
+  if (!f32_in) {
+    ppp.input().tensor().set_element_type(ov::element::f32);
+    ppp.input().preprocess().convert_element_type();
+  }
+  // A float16 model (onnxconverter-common's float16 conversion) gives f16 features: widened, exactly.
+  if (!f32_out) ppp.output().tensor().set_element_type(ov::element::f32);
   model = ppp.build();
 }
 
@@ -285,10 +291,12 @@ bool FixSpatialSize(ov::frontend::InputModel& model) {
   return true;
 }
 
-// The input of the last pool; else the model's only output when it is a spatial map (a backbone exported
-// without its head, e.g. Keras include_top=False, pooling=None), which cannot be logits.
+// The input of the deepest pool that is not a gate; else the model's only output when it is a spatial map (a
+// backbone exported without its head, e.g. Keras include_top=False, pooling=None), which cannot be logits.
 std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<FeatureCandidate>& candidates) {
-  if (!candidates.empty()) return candidates.back().tensor;
+  const auto pool = std::find_if(candidates.rbegin(), candidates.rend(),
+                                 [](const FeatureCandidate& c) { return !c.reweights_map; });
+  if (pool != candidates.rend()) return pool->tensor;
   // An op the frontend cannot translate hides the shapes (and pools) after it: that is the reason to give.
   const std::string unconverted = UnconvertedOps(source);
   if (!unconverted.empty()) {

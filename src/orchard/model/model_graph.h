@@ -61,12 +61,16 @@ struct FeatureCandidate {
   std::string pool_op;       // the pooling op that reads it (friendly name)
   std::string pool_type;     // its framework op type
   ChannelAxis channel_axis;  // where the pool found the channels: the other non-batch axes are averaged
+  // The pool's vector flows back into a spatial map, as a squeeze-and-excitation block's (Hu et al., 2018)
+  // re-weights the map it pooled: a gate inside the network, never the default feature tensor.
+  bool reweights_map = false;
 };
 
 // Every candidate, shallowest first: ordered by the longest path of ops from the input to their pool, ties
-// in graph order. The last one (deepest, nearest the main head) is the default feature tensor: an auxiliary
-// head's or a squeeze-and-excitation block's pool is shallower, whatever order the exporter wrote the
-// graph's outputs in (tf2onnx and TFLite's converter write them differently).
+// in graph order. The deepest one that does not re-weight a map (nearest the main head) is the default
+// feature tensor: an auxiliary head's pool is shallower, whatever order the exporter wrote the graph's
+// outputs in (tf2onnx and TFLite's converter write them differently), and a squeeze-and-excitation block's is
+// a gate.
 std::vector<FeatureCandidate> FindFeatureCandidates(const ModelSource& source);
 
 // A named tensor of the graph, as `describe-model --tensors` lists it: what --feature-tensor can name.
@@ -82,9 +86,11 @@ struct GraphTensor {
 std::vector<GraphTensor> ListGraphTensors(const ModelSource& source);
 
 // Where the cut tensor `tensor` (produced by `cut` in the converted graph) keeps its channels: as the pooling
-// op that reads it says; else as a Transpose that produced it says (tf2onnx transposes an NHWC model's output
-// back to NHWC, so ONNX is not always channels-first); else, for a rank-4 map, as the framework lays out its
-// graphs (ModelSource::GraphChannelAxis). Unknown for other ranks, which are then flattened.
+// op that reads it says; else as the Transpose that laid it out says, found through the ops above it that
+// keep its shape (tf2onnx transposes an NHWC model's output back to NHWC, so ONNX is not always
+// channels-first, and may move that Transpose above a final activation such as a hard-swish); else, for a
+// rank-4 map, as the framework lays out its graphs (ModelSource::GraphChannelAxis). Unknown for other ranks,
+// which are then flattened.
 std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
                                               const std::vector<FeatureCandidate>& candidates,
                                               const std::string& tensor, const ov::Output<ov::Node>& cut);
