@@ -157,3 +157,18 @@ def test_an_input_that_failed_and_was_fixed_while_interrupted_is_featurised(inpu
     run_orchard("run", "--input", input_folder, "--output", output, *OPTIONS)
     assert read_manifest(output)["counts"] == {"seen": 61, "written": 61, "failed": 0}
     assert str(bad) in rows_by_path(output)
+
+
+def test_a_file_listed_twice_is_one_row_and_survives_a_resume(images_manifest, tmp_path):
+    """Before: a manifest naming a file three times gave three rows (and the PCA counted it thrice); after a kill and
+    a resume the file had no row at all (its rows, staged twice in one attempt, were dropped as superseded)."""
+    _, images = images_manifest
+    repeated = write_manifest(tmp_path / "repeated.txt", [images[0], *images, images[0]])
+    for output, failpoint in ((tmp_path / "fresh", None), (tmp_path / "resumed", "staged-part:1")):
+        if failpoint:
+            run_killed_at(failpoint, repeated, output)
+        result = run_orchard("run", "--input", repeated, "--output", output, *OPTIONS)
+        rows = pq.read_table(output / "features").column("path").to_pylist()
+        assert sorted(rows) == sorted(map(str, images)), output
+        assert read_manifest(output)["counts"] == {"seen": len(images), "written": len(images), "failed": 0}
+        assert "2 inputs were listed more than once; each is featurised once" in result.stderr

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -132,6 +133,11 @@ class Extraction {
     ListingCallbacks callbacks;
     callbacks.emit = [this](InputItem item) {
       Failpoint("listing");
+      // A manifest may name a file twice: one row per input, or the PCA counts it twice.
+      if (!listed_paths_.insert(EscapeInvalidUtf8(item.location.uri())).second) {
+        ++repeated_;
+        return !StopIfCancelled();
+      }
       if (KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
       return KeyAndCheckHeld(item) ? !StopIfCancelled() : Forward(std::move(item));
     };
@@ -142,6 +148,10 @@ class Extraction {
     };
     callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
+    if (repeated_ > 0) {
+      progress_.Note(std::to_string(repeated_) +
+                     " inputs were listed more than once; each is featurised once");
+    }
     progress_.ListingDone();
     listed_.Close();
   }
@@ -335,7 +345,9 @@ class Extraction {
   std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};
   std::atomic<int> inferers_left_{0};
-  std::mutex listed_mutex_;  // state_.listed is filled by the listing and the readers
+  std::mutex listed_mutex_;                       // state_.listed is filled by the listing and the readers
+  std::unordered_set<std::string> listed_paths_;  // by the listing thread only
+  std::int64_t repeated_ = 0;
   ResumeState& state_;
 };
 

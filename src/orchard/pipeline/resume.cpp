@@ -71,7 +71,9 @@ bool KeepPart(const Location& part, ResumeState& state) {
   const int attempt = AttemptOf(part.name());
   for (auto& [path, key] : rows) {
     const auto [earlier, inserted] = state.done.try_emplace(std::move(path), StagedRow{key, attempt});
-    if (inserted) continue;
+    // Of two rows in one attempt's parts (a repeated manifest line, before inputs were listed once) both
+    // stay.
+    if (inserted || earlier->second.attempt == attempt) continue;
     state.superseded[earlier->second.attempt].insert(earlier->first);
     earlier->second = {key, attempt};
   }
