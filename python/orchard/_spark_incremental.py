@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._spark_output import (OutputRefused, check_output, child, delete_file, exists, list_files, parquet_bytes,
-                            read_file, write_file)
+from ._spark_output import (OutputRefused, check_output, child, delete_file, delete_folder, exists, list_files,
+                            parquet_bytes, read_file, write_file)
 
 MOMENTS_KEY = "orchard.moments"  # the metadata key of moments_file.h
 INVENTORY_SCHEMA = pa.schema([pa.field("path", pa.string(), False), pa.field("size", pa.int64(), False),
@@ -239,6 +239,9 @@ def prepare(spark, input, output, settings, replace, incremental):
         return prepare_update(spark, input, output, identity(input, settings, model)), model
     check_output(spark, input, output, *replace)
     delete_file(spark, child(output, "_SUCCESS"))
+    # An interrupted `orchard run`'s staged rows: left there, the next `orchard run` would resume from them under
+    # this job's _job.json (rows of other settings in its output).
+    delete_folder(spark, child(output, "_staging"))
     return None, None
 
 

@@ -65,6 +65,12 @@ def delete_file(spark, uri):
     filesystem.delete(path, False)
 
 
+def delete_folder(spark, uri):
+    """Deletes a folder and everything in it (only ever one of orchard's, after check_output)."""
+    filesystem, path = hadoop_file(spark, uri)
+    filesystem.delete(path, True)
+
+
 class OutputRefused(ValueError):
     """The output cannot be replaced without losing data orchard did not write (exit code 2)."""
 

@@ -370,3 +370,22 @@ def test_spark_job_refuses_what_orchard_run_refuses(spark, work, tmp_path):
         with pytest.raises(orchard.spark.OutputRefused, match=reason):
             orchard.spark.run(spark, input, output, overwrite=True)
     assert snapshot(work, other, named) == before
+
+
+def test_spark_overwrite_removes_an_interrupted_orchard_runs_staged_rows(spark, resume_input, tmp_path):
+    """Before: the Spark job's --overwrite deleted _SUCCESS, features/ and errors/ but left an interrupted `orchard
+    run`'s _staging/; the next `orchard run` with the Spark job's settings resumed from those rows of other settings
+    (caffe features under an imagenet _job.json)."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard.spark
+    manifest, files = resume_input
+    output = tmp_path / "out"
+    killed_at("staged-part:2", manifest, output)
+    assert list((output / "_staging").glob("part-*.parquet"))
+    data = tmp_path / "data" / "Kiwi"
+    data.mkdir(parents=True)
+    shutil.copy(files[1], data / "a.jpg")
+    shutil.copy(files[2], data / "b.jpg")
+    orchard.spark.run(spark, tmp_path / "data", output, overwrite=True)
+    assert not (output / "_staging").exists()
+    assert read_manifest(output)["counts"]["written"] == 2
