@@ -178,6 +178,7 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
 }
 
 std::int64_t SettleEarlierRows(ResumeState& state) {
+  if (state.done.empty()) return 0;  // a fresh job, or an update: no index of its listing needed
   std::unordered_map<std::string, InputKey> listed;
   for (const auto& record : state.listed) listed.emplace(record.path, record.key);
   std::int64_t changed = 0;
