@@ -389,3 +389,23 @@ def test_spark_overwrite_removes_an_interrupted_orchard_runs_staged_rows(spark, 
     orchard.spark.run(spark, tmp_path / "data", output, overwrite=True)
     assert not (output / "_staging").exists()
     assert read_manifest(output)["counts"]["written"] == 2
+
+
+def test_a_second_run_on_an_output_in_use_is_refused_and_the_first_finishes_whole(resume_input, tmp_path):
+    """Before: a second `orchard run` took the running job for an unfinished one, deleted its parts while resuming,
+    and the first then wrote a _SUCCESS naming a deleted error part (its rows lost, inspect exit 3)."""
+    manifest, _ = resume_input
+    output = tmp_path / "out"
+    command = [str(ORCHARD_BIN), "run", "--input", str(manifest), "--output", str(output), *OPTIONS]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        while not (output / "_job.json").exists():
+            assert first.poll() is None, first.stderr.read()
+        os.kill(first.pid, signal.SIGSTOP)  # the first job holds the output, mid-way
+        second = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == EXIT_USAGE and "in use by another orchard process" in second.stderr, second.stderr
+    assert first.wait(timeout=600) == 4, first.stderr.read()  # the bad file's error row
+    assert read_manifest(output)["counts"] == {"seen": 61, "written": 60, "failed": 1}
+    assert run_orchard("inspect", output).returncode == 0

@@ -136,10 +136,13 @@ nlohmann::json JobIdentity(const std::string& input_uri, const std::string& mode
           {"max_file_bytes", max_file_bytes}};
 }
 
-ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
-                           std::size_t feature_dim, const OverwritePolicy& policy) {
+namespace {
+
+ResumeState PrepareLocked(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
+                          std::size_t feature_dim, const OverwritePolicy& policy, OutputLock& lock) {
   const auto type = GetEntryType(output.root);
-  if (type == EntryType::kFile) throw UsageError("output " + output.root.uri() + " is a file, not a folder");
+  // Before anything is read or deleted; a missing folder is locked once created, below.
+  if (type == EntryType::kDirectory) lock = OutputLock::Acquire(output.root);
   const bool empty = type == EntryType::kMissing || ListFolder(output.root).empty();
   if (!empty && policy.overwrite) {
     ClearOutput(output, input, policy.bucket_root);
@@ -172,9 +175,22 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
   CheckOverwrite(input.uri(), output.root.uri(), {}, /*allow_bucket_root=*/true);
   // The job record first: it is what lets a later --overwrite delete what this job writes (output_guard.h).
   ThrowIfError(output.root.fs->CreateDir(output.root.path, /*recursive=*/true), output.root.uri());
+  if (type != EntryType::kDirectory) lock = OutputLock::Acquire(output.root);
   WriteText(output.job(), identity.dump(2) + "\n");
   CreateFolders(output);
   return ResumeState(feature_dim);
+}
+
+}  // namespace
+
+ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
+                           std::size_t feature_dim, const OverwritePolicy& policy) {
+  const auto type = GetEntryType(output.root);
+  if (type == EntryType::kFile) throw UsageError("output " + output.root.uri() + " is a file, not a folder");
+  OutputLock lock;
+  ResumeState state = PrepareLocked(output, input, identity, feature_dim, policy, lock);
+  state.lock = std::move(lock);
+  return state;
 }
 
 std::int64_t SettleEarlierRows(ResumeState& state) {

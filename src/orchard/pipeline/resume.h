@@ -9,6 +9,7 @@
 
 #include "orchard/pca/covariance_accumulator.h"
 #include "orchard/pipeline/output_layout.h"
+#include "orchard/pipeline/output_lock.h"
 #include "orchard/pipeline/pca_stage.h"
 #include "orchard/table/input_inventory.h"
 
@@ -54,6 +55,7 @@ struct ResumeState {
   std::int64_t rows_failed = 0;
   std::vector<InputRecord> listed;      // every input this attempt listed, with its key: the next inventory
   std::optional<PreviousJob> previous;  // set when this attempt updates a finished job
+  OutputLock lock;                      // on the output folder, for as long as the attempt lives
 
   explicit ResumeState(std::size_t feature_dim) : stats(feature_dim) {}
 };
@@ -74,9 +76,10 @@ struct OverwritePolicy {
   bool incremental = false;
 };
 
-// Makes `output` ready for this attempt: creates it, or recognises an unfinished job with the same identity
-// and recovers it, or (policy.incremental) a finished job with the same identity to update, or refuses
-// (UsageError) a folder holding anything else unless `policy.overwrite` is set; then ClearOutput()
+// Makes `output` ready for this attempt: locks it (OutputLock; UsageError when another process runs a job
+// there) before anything is read or deleted, and creates it, or recognises an unfinished job with the same
+// identity and recovers it, or (policy.incremental) a finished job with the same identity to update, or
+// refuses (UsageError) a folder holding anything else unless `policy.overwrite` is set; then ClearOutput()
 // (output_guard.h) deletes orchard's files only, after refusing an output that overlaps `input`, a bucket
 // root or a folder holding anything orchard did not write. Resuming refuses such a folder too, and deletes
 // only parts proved torn; a storage failure while checking a part is an IoError (nothing deleted), and so is

@@ -144,5 +144,22 @@ TEST_F(ResumeTest, AForeignFileStopsTheResumeBeforeAnythingIsDeleted) {
   EXPECT_TRUE(Exists("_staging/notes.txt"));
 }
 
+// A second `orchard run` on an output in use deleted the running job's parts while "resuming" it, and the
+// first then wrote a _SUCCESS naming deleted files. The attempt now holds a lock on the folder.
+TEST_F(ResumeTest, AnOutputInUseByAnotherJobIsRefusedBeforeAnythingIsDeleted) {
+  ResumeState running = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+  ASSERT_TRUE(running.lock.held());
+  std::ofstream(dir_ / "_staging" / "part-a001-00000.parquet") << "being written";
+  try {
+    PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+    FAIL() << "a second attempt ran on a locked output";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another orchard process"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(Exists("_staging/part-a001-00000.parquet"));
+  running = ResumeState(kDim);  // the first job ends: its lock is released
+  EXPECT_NO_THROW(PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {}));
+}
+
 }  // namespace
 }  // namespace orchard
