@@ -134,12 +134,14 @@ class Extraction {
     callbacks.emit = [this](InputItem item) {
       Failpoint("listing");
       // A manifest may name a file twice: one row per input, or the PCA counts it twice.
-      if (!listed_paths_.insert(EscapeInvalidUtf8(item.location.uri())).second) {
+      // Rows hold paths as written to Parquet, i.e. escaped where not UTF-8.
+      std::string path = EscapeInvalidUtf8(item.location.uri());
+      if (!listed_paths_.insert(path).second) {
         ++repeated_;
         return !StopIfCancelled();
       }
       if (KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
-      return KeyAndCheckHeld(item) ? !StopIfCancelled() : Forward(std::move(item));
+      return KeyAndCheckHeld(item, std::move(path)) ? !StopIfCancelled() : Forward(std::move(item));
     };
     callbacks.on_total = [this](std::size_t total) {
       const auto kept = state_.done.size() + (state_.previous ? state_.previous->inputs.size() : 0);
@@ -164,14 +166,13 @@ class Extraction {
   // Keys `item` (its stat or HEAD), records it with its key in the next inventory (from the listing and the
   // readers), and says whether a row of these very bytes is already held, so the input is not done again.
   // The key travels with the item, to be staged with its row.
-  bool KeyAndCheckHeld(InputItem& item) {
+  // `path` is the item's as its rows hold it.
+  bool KeyAndCheckHeld(InputItem& item, std::string path) {
     const InputKey key = KeyOfInput(item);
     if (key.size >= 0) {
       item.listed_size = key.size;
       item.listed_mtime_ms = key.mtime_ms;
     }
-    // Rows hold paths as written to Parquet, i.e. escaped where not UTF-8.
-    std::string path = EscapeInvalidUtf8(item.location.uri());
     const bool held = Held(path, key);
     const std::lock_guard lock(listed_mutex_);
     state_.listed.push_back({std::move(path), key});
@@ -195,7 +196,9 @@ class Extraction {
   void ReadLoop() {
     while (auto item = listed_.Pop()) {
       if (StopIfCancelled()) break;
-      if (KeyNeedsRequest(*item) && KeyAndCheckHeld(*item)) continue;  // its row is held already
+      if (KeyNeedsRequest(*item) && KeyAndCheckHeld(*item, EscapeInvalidUtf8(item->location.uri()))) {
+        continue;  // its row is held already
+      }
       if (!fetched_.Push(Read(std::move(*item)))) break;
     }
     if (--readers_left_ == 0) fetched_.Close();

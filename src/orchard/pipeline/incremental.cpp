@@ -1,6 +1,5 @@
 #include "orchard/pipeline/incremental.h"
 
-
 #include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
@@ -76,8 +75,7 @@ CarriedRows CarryPrevious(const ResumeState& state, std::size_t feature_dim) {
   CarriedRows carried{{}, CovarianceAccumulator(feature_dim), nlohmann::json::object()};
   if (!state.previous) return carried;
   const PreviousJob& previous = *state.previous;
-  std::unordered_map<std::string, InputKey> listed;
-  for (const auto& record : state.listed) listed.emplace(record.path, record.key);
+  const auto listed = ListedKeys(state);
   std::int64_t unchanged = 0, replaced = 0, removed = 0;
   for (const auto& [path, key] : previous.inputs) {
     const auto found = listed.find(path);

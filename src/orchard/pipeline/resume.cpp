@@ -193,10 +193,15 @@ ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, co
   return state;
 }
 
-std::int64_t SettleEarlierRows(ResumeState& state) {
-  if (state.done.empty()) return 0;  // a fresh job, or an update: no index of its listing needed
+std::unordered_map<std::string, InputKey> ListedKeys(const ResumeState& state) {
   std::unordered_map<std::string, InputKey> listed;
   for (const auto& record : state.listed) listed.emplace(record.path, record.key);
+  return listed;
+}
+
+std::int64_t SettleEarlierRows(ResumeState& state) {
+  if (state.done.empty()) return 0;  // a fresh job, or an update: no index of its listing needed
+  const auto listed = ListedKeys(state);
   std::int64_t changed = 0;
   for (const auto& [path, row] : state.done) {
     const auto found = listed.find(path);

@@ -87,6 +87,10 @@ struct OverwritePolicy {
 ResumeState PrepareAttempt(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
                            std::size_t feature_dim, const OverwritePolicy& policy);
 
+// Path -> key of every input this attempt listed (state.listed), to compare with what earlier attempts or
+// the finished job hold.
+std::unordered_map<std::string, InputKey> ListedKeys(const ResumeState& state);
+
 // Once this attempt has listed every input (state.listed, keyed): the rows earlier attempts staged for inputs
 // that are gone or whose key changed since (and which this attempt therefore did again) join
 // state.superseded, and every superseded row's moments and count are taken from state.stats and
