@@ -3,8 +3,9 @@
 
 Every model has seeded random weights; nothing is downloaded. Each MODEL file gets a MODEL.json of facts the
 test reads: how it was exported, the input's layout and element type, the feature dimension orchard must
-give, the `--preprocess` orchard gets (null: none, the model's default), and how to compute the reference
-features with the framework's own forward pass (compat_reference.py).
+give, the `--preprocess` orchard gets (null: none, the model's default), the preset the reference's pixels take
+when orchard's default must find it (`expects`, for a model that normalises its input inside its graph), and how
+to compute the reference features with the framework's own forward pass (compat_reference.py).
 
 - Keras ResNet50 (include_top=False, pooling=None and pooling="avg"), exported to ONNX with tf2onnx (NHWC
   input, as TensorFlow exporters write it) and to float TFLite. Reference: the Keras model itself (saved as
@@ -14,6 +15,9 @@ features with the framework's own forward pass (compat_reference.py).
 - Four small ONNX graphs written with onnx.helper (opset 17): an NHWC input with a Transpose, dynamic H/W, a
   fixed batch of 1 with a hard-coded Reshape (three faults issue 13 names), and an already pooled [N, C]
   output. Reference: onnxruntime, read at the pooled tensor.
+- Keras MobileNetV3Small (include_top=False, pooling=None), exported to ONNX with tf2onnx and to float TFLite: its
+  Rescaling layer (x / 127.5 - 1) is inside the graph, so it takes raw 0..255 pixels (`expects: raw`), and its
+  squeeze-and-excitation pools are gates, not its feature tensor. Reference: the Keras model itself.
 - A small Keras CNN with a dynamic height and width (Input((None, None, 3))) as float TFLite. Reference: Keras.
 
 Keras 3 (the Keras tensorflow-cpu 2.21 installs) is used, not tf-keras: tf2onnx 1.17's from_keras converts
@@ -151,6 +155,28 @@ def make_resnet50s(out, sample, versions):
             f"Keras {versions['keras']} ResNet50(include_top=False, weights=None, pooling="
             f"{'None' if pooling == 'none' else repr(pooling)}) -> TFLiteConverter.from_keras_model "
             f"(TensorFlow {versions['tensorflow']}), float32"), **{**common, "input_shape": input_shape})
+
+
+def make_mobilenet_v3_small(out, sample, versions):
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.applications.MobileNetV3Small(include_top=False, weights=None, pooling=None,
+                                          input_shape=(SIZE, SIZE, 3))
+    calibrate_batch_norms(model, calibration_images(sample))  # raw pixels: the model rescales them itself
+    stem = "keras_mobilenet_v3_small"
+    model.save(out / f"{stem}.keras")
+    common = dict(layout="nhwc", input_type="float32", input_shape=[None, SIZE, SIZE, 3], feature_dim=576,
+                  preprocess=None, expects="raw", reference={"framework": "keras", "model": f"{stem}.keras"})
+    source = (f"Keras {versions['keras']} MobileNetV3Small(include_top=False, weights=None, pooling=None, "
+              "include_preprocessing=True)")
+    export_onnx(model, out / f"{stem}.onnx")
+    write_facts(out, f"{stem}.onnx", exported=f"{source} -> tf2onnx {versions['tf2onnx']} from_keras, opset {OPSET}",
+                **common)
+    input_shape = export_float_tflite(model, out / f"{stem}.tflite")
+    write_facts(out, f"{stem}.tflite", exported=(
+        f"{source} -> TFLiteConverter.from_keras_model (TensorFlow {versions['tensorflow']}), float32"),
+        **{**common, "input_shape": input_shape})
 
 
 def pooled_tensor_before_head(tflite_bytes, feature_dim):
@@ -321,7 +347,8 @@ def make_onnx_graphs(out):
 
 MODELS = [f"keras_resnet50_{p}.{e}" for p in ("none", "avg") for e in ("onnx", "tflite")] + [
     "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx", "onnx_dynamic_hw.onnx",
-    "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite"]
+    "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite",
+    "keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"]
 
 
 def up_to_date(out):
@@ -349,6 +376,7 @@ def main(argv=None):
     make_mobilenet_v2_uint8(args.output, args.sample, versions)
     make_resnet50s(args.output, args.sample, versions)
     make_keras_dynamic_hw(args.output, versions)
+    make_mobilenet_v3_small(args.output, args.sample, versions)
     (args.output / STAMP).write_text(stamp_value() + "\n")
     print(f"wrote {len(MODELS)} models to {args.output}")
     return 0

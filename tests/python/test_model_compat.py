@@ -50,7 +50,7 @@ END_TO_END_COSINE = {"nearest": 0.90, "bilinear": 0.98}
 GENERATED = ["keras_resnet50_none.onnx", "keras_resnet50_avg.onnx", "keras_resnet50_none.tflite",
              "keras_resnet50_avg.tflite", "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx",
              "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "onnx_dynamic_hw.onnx",
-             "keras_dynamic_hw.tflite"]
+             "keras_dynamic_hw.tflite", "keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"]
 
 
 def compat_images():
@@ -74,9 +74,12 @@ def pairwise_cosines(features):
 
 
 def default_preset(facts):
-    """The preset orchard uses for the model: the facts' --preprocess, else raw pixels for an integer input."""
+    """The preset the model's reference pixels take: the facts' --preprocess, else what the model expects (raw
+    pixels for a graph that normalises its own input), else raw pixels for an integer input, else imagenet."""
     if facts["preprocess"]:
         return facts["preprocess"]
+    if facts.get("expects"):
+        return facts["expects"]
     return "raw" if facts["input_type"] in ("uint8", "int8") else "imagenet"
 
 
@@ -335,3 +338,16 @@ def test_tflite_with_dynamic_hw_finds_its_pool(compat):
     dynamic height and width is fixed at 224x224. Now the pooled 24 values, as Keras computes them at 224x224."""
     result, _ = run_and_compare(compat, "keras_dynamic_hw.tflite")
     assert read_manifest(result.output)["model"]["feature_dim"] == 24
+
+
+@pytest.mark.parametrize("name", ["keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"])
+def test_keras_mobilenet_v3_rescales_its_own_input_so_gets_raw_pixels(compat, name):
+    """Keras' MobileNetV3 carries its Rescaling layer (x / 127.5 - 1) in the graph: orchard fed it imagenet-
+    normalised pixels, rescaled a second time inside (cosine -0.16 to Keras on raw pixels, 2026-12-03). Now
+    raw pixels by default, as the run's _SUCCESS says, and the last map's 576 values, not a squeeze-and-
+    excitation gate's."""
+    result, _ = run_and_compare(compat, name)
+    manifest = read_manifest(result.output)
+    assert manifest["preprocess"]["preset"] == "raw"
+    assert manifest["model"]["feature_dim"] == 576
+    assert "normalises its input first (x * 0.00784314 + -1 per channel)" in result.stderr

@@ -1,5 +1,10 @@
 #include "orchard/model/model_contract.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
 #include "orchard/common/error.h"
 
 namespace orchard {
@@ -17,7 +22,36 @@ bool IsRawPixels(const PreprocessSpec& spec, InputElementType type) {
   return spec.scale == 1.0f;
 }
 
+bool Uniform(const std::array<float, 3>& values) { return values[0] == values[1] && values[1] == values[2]; }
+
+std::string Values(const std::array<float, 3>& values) {
+  std::ostringstream out;
+  out << std::setprecision(6);
+  if (Uniform(values)) {
+    out << values[0];
+  } else {
+    out << "[" << values[0] << ", " << values[1] << ", " << values[2] << "]";
+  }
+  return out.str();
+}
+
+nlohmann::json Json(const std::optional<InputNormalisation>& map) {
+  if (!map) return nullptr;
+  return {{"scale", map->scale}, {"offset", map->offset}, {"takes_raw_pixels", map->TakesRawPixels()}};
+}
+
 }  // namespace
+
+std::string InputNormalisation::ToString() const { return "x * " + Values(scale) + " + " + Values(offset); }
+
+bool InputNormalisation::TakesRawPixels() const {
+  for (std::size_t c = 0; c < 3; ++c) {
+    const float low = std::min(offset[c], 255.0f * scale[c] + offset[c]);
+    const float high = std::max(offset[c], 255.0f * scale[c] + offset[c]);
+    if (std::abs(scale[c]) > 1.0f || scale[c] == 0.0f || low > 0.0f || high < 0.0f) return false;
+  }
+  return true;
+}
 
 std::string_view InputElementTypeName(InputElementType type) {
   switch (type) {
@@ -31,9 +65,12 @@ std::string_view InputElementTypeName(InputElementType type) {
   return "unknown";
 }
 
-std::string ModelContract::DefaultPreset() const {
-  return std::string(input_type == InputElementType::kFloat ? "imagenet" : kRaw);
+bool ModelContract::TakesRawPixels() const {
+  return input_type != InputElementType::kFloat ||
+         (input_normalisation && input_normalisation->TakesRawPixels());
 }
+
+std::string ModelContract::DefaultPreset() const { return std::string(TakesRawPixels() ? kRaw : "imagenet"); }
 
 PreprocessSpec ModelContract::Spec(std::string_view preset) const {
   const std::string name = preset.empty() ? DefaultPreset() : std::string(preset);
@@ -41,6 +78,12 @@ PreprocessSpec ModelContract::Spec(std::string_view preset) const {
     throw UsageError("model " + file.string() + " takes " + std::string(InputElementTypeName(input_type)) +
                      " pixels (its quantisation is inside the graph), so preprocessing '" + name +
                      "' would feed it normalised values; leave --preprocess out or pass raw");
+  }
+  if (input_normalisation && input_normalisation->TakesRawPixels() && name != kRaw) {
+    throw UsageError("model " + file.string() + " normalises its input inside the graph (" +
+                     input_normalisation->ToString() +
+                     " per channel), so it takes pixels 0..255 and preprocessing '" + name +
+                     "' would normalise them twice; leave --preprocess out or pass raw");
   }
   PreprocessSpec spec = PreprocessSpec::FromPreset(name);
   // int8 codes are the pixel values shifted by the zero point of a 0..255 input range.
@@ -80,6 +123,14 @@ std::vector<std::string> ModelContract::Notes() const {
                     std::to_string(*file_batch) + "), so it runs " + std::to_string(*file_batch) +
                     " image(s) per call");
   }
+  if (input_normalisation) {
+    const std::string map = input_normalisation->ToString();
+    notes.push_back(
+        model + "its graph normalises its input first (" + map + " per channel), " +
+        (input_normalisation->TakesRawPixels()
+             ? "so the default preprocessing is raw (pixels 0..255)"
+             : "which does not take pixels 0..255: check that --preprocess gives what it expects"));
+  }
   return notes;
 }
 
@@ -100,6 +151,7 @@ nlohmann::json ModelContract::ToJson() const {
             {"width", width},
             {"height", height},
             {"spatial_size_fixed_by_orchard", spatial_size_fixed},
+            {"normalised_in_graph", Json(input_normalisation)},
             {"batch", batch}}},
           {"output_batch_follows_input", batch_follows_input},
           {"feature_tensor",

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -25,6 +26,22 @@ enum class InputElementType {
 // channels-last.
 enum class ChannelAxis { kFirst, kLast };
 
+// A per-channel affine map, x -> scale[c] * x + offset[c], in the input's channel order (R, G, B for an RGB
+// input): what a graph's first ops do to its input when it normalises pixels itself (Keras' Rescaling and
+// Normalization layers, which tf2onnx exports as Mul/Add/Sub/Div by constants; a mean and std baked in).
+struct InputNormalisation {
+  std::array<float, 3> scale{1.0f, 1.0f, 1.0f};
+  std::array<float, 3> offset{0.0f, 0.0f, 0.0f};
+
+  // Whether the map takes raw pixels 0..255: on every channel it shrinks or keeps their range (|scale| <= 1)
+  // and the range it maps them to holds 0 (it centres or starts them there, as 1/255, 1/127.5 - 1,
+  // (x/255 - mean)/std and x - mean do). A map that widens the range (1/0.229 of a baked-in torchvision
+  // normalisation) expects pixels already scaled to 0..1.
+  bool TakesRawPixels() const;
+  // "x * 0.00784314 + -1"; a value per channel as "[r, g, b]" when the channels differ.
+  std::string ToString() const;
+};
+
 // What orchard reads from a model file, once, and what every consumer (run, predict, serve, the Python
 // binding, Spark) takes its preprocessing, batching and pooling from.
 struct ModelContract {
@@ -48,13 +65,21 @@ struct ModelContract {
   std::vector<std::int64_t> pooled_axes;
   std::size_t feature_dim = 0;
   bool quantised = false;  // the graph holds quantisation (FakeQuantize or integer weights dequantised)
+  // What the graph's first ops do to its input, when they are a per-channel affine map; empty otherwise.
+  // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.
+  std::optional<InputNormalisation> input_normalisation;
 
-  // "raw" for an integer input, else "imagenet".
+  // Whether the model takes raw pixels 0..255: an integer input, or a float one the graph normalises itself
+  // (input_normalisation->TakesRawPixels()).
+  bool TakesRawPixels() const;
+
+  // "raw" when TakesRawPixels(), else "imagenet".
   std::string DefaultPreset() const;
 
   // The preprocessing for `preset` ("" = DefaultPreset()) sized to this model's input. Throws UsageError when
-  // the preset contradicts the input type (a uint8/int8 input takes only "raw": normalised floats would be
-  // cast to integers and every image would collapse onto nearly one vector).
+  // the preset contradicts the model: a uint8/int8 input takes only "raw" (normalised floats would be cast to
+  // integers and every image would collapse onto nearly one vector), and so does a graph that normalises raw
+  // pixels itself (a preset's normalisation would be applied twice).
   PreprocessSpec Spec(std::string_view preset) const;
 
   // Throws ModelError when a recorded spec (a bundle's) does not fit this model: another input size, or a

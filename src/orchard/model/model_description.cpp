@@ -9,6 +9,15 @@
 namespace orchard {
 namespace {
 
+// The contract's "normalised_in_graph" as a line of text.
+std::string InGraph(const nlohmann::json& input) {
+  const auto& json = input.at("normalised_in_graph");
+  InputNormalisation map;
+  map.scale = json.at("scale").get<std::array<float, 3>>();
+  map.offset = json.at("offset").get<std::array<float, 3>>();
+  return map.ToString() + " per channel" + (map.TakesRawPixels() ? ", taking pixels 0..255" : "");
+}
+
 nlohmann::json Places(const ov::frontend::InputModel& model,
                       const std::vector<ov::frontend::Place::Ptr>& places) {
   nlohmann::json list = nlohmann::json::array();
@@ -126,7 +135,9 @@ std::string ModelDescription::Text() const {
       << "  feature tensor " << c.at("feature_tensor").at("name").get<std::string>() << " "
       << c.at("feature_tensor").at("shape").get<std::string>() << ", averaged over axes "
       << c.at("feature_tensor").at("pooled_axes").dump() << " -> " << c.at("feature_dim") << "-d features\n"
-      << "  preprocessing  " << c.at("default_preprocess").get<std::string>() << " (default)\n"
+      << "  preprocessing  " << c.at("default_preprocess").get<std::string>() << " (default)"
+      << (input.at("normalised_in_graph").is_null() ? "" : "; the graph's own first ops: " + InGraph(input))
+      << "\n"
       << "  quantised      " << (c.at("quantised").get<bool>() ? "yes" : "no") << "\n";
   return out.str();
 }

@@ -95,6 +95,11 @@ std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
                                               const std::vector<FeatureCandidate>& candidates,
                                               const std::string& tensor, const ov::Output<ov::Node>& cut);
 
+// The per-channel affine map the graph's first ops apply to its input (Multiply, Divide, Add, Subtract by
+// constants that hold one value or one per channel, through Transposes and float Converts), composed; empty
+// when the input's first op is no such map or the input feeds several ops. `layout` is the input's.
+std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model, TensorLayout layout);
+
 struct FeatureGraph {
   std::shared_ptr<ov::Model> model;  // one f32 input [B, 3, H, W] or [B, H, W, 3]; one f32 output [B, dim]
   ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch

@@ -54,6 +54,41 @@ TEST(ModelContractTest, Int8InputGetsPixelsShiftedBy128) {
   EXPECT_EQ(spec.std, (std::array<float, 3>{1, 1, 1}));
 }
 
+InputNormalisation Map(std::array<float, 3> scale, std::array<float, 3> offset) {
+  InputNormalisation map;
+  map.scale = scale;
+  map.offset = offset;
+  return map;
+}
+
+TEST(InputNormalisationTest, MapsOfRawPixelsAreToldFromMapsOfScaledOnes) {
+  const float s = 1.0f / 255;
+  EXPECT_TRUE(Map({s, s, s}, {0, 0, 0}).TakesRawPixels());                 // Keras Rescaling(1/255)
+  EXPECT_TRUE(Map({2 * s, 2 * s, 2 * s}, {-1, -1, -1}).TakesRawPixels());  // MobileNetV3: 0..255 -> -1..1
+  EXPECT_TRUE(Map({s / 0.229f, s / 0.224f, s / 0.225f},                    // EfficientNet: (x/255 - m) / s
+                  {-0.485f / 0.229f, -0.456f / 0.224f, -0.406f / 0.225f})
+                  .TakesRawPixels());
+  EXPECT_TRUE(Map({1, 1, 1}, {-123.68f, -116.779f, -103.939f}).TakesRawPixels());  // a caffe mean
+  // torchvision's normalisation baked in, on pixels already scaled to 0..1: it widens 0..255.
+  EXPECT_FALSE(
+      Map({1 / 0.229f, 1 / 0.224f, 1 / 0.225f}, {-0.485f / 0.229f, -0.456f / 0.224f, -0.406f / 0.225f})
+          .TakesRawPixels());
+  EXPECT_FALSE(
+      Map({s, s, s}, {5, 5, 5}).TakesRawPixels());  // 0..255 lands on 5..6: not centred or started at 0
+  EXPECT_FALSE(Map({0, 0, 0}, {0, 0, 0}).TakesRawPixels());
+}
+
+TEST(ModelContractTest, AGraphThatNormalisesRawPixelsDefaultsToRawAndRefusesAPreset) {
+  ModelContract contract = IntegerInput(InputElementType::kFloat);
+  contract.input_normalisation = Map({1.0f / 127.5f, 1.0f / 127.5f, 1.0f / 127.5f}, {-1, -1, -1});
+  EXPECT_EQ(contract.Spec("").preset, "raw");
+  EXPECT_EQ(contract.Spec("raw").scale, 1.0f);
+  EXPECT_THROW(contract.Spec("tf"), UsageError);
+  ASSERT_EQ(contract.Notes().size(), 1u);
+  EXPECT_NE(contract.Notes()[0].find("x * 0.00784314 + -1 per channel"), std::string::npos)
+      << contract.Notes()[0];
+}
+
 TEST(ModelContractTest, CheckSpecRefusesABundleSpecThatDoesNotFit) {
   const ModelContract contract = IntegerInput(InputElementType::kUint8);
   EXPECT_NO_THROW(contract.CheckSpec(contract.Spec("")));

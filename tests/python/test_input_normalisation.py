@@ -1,0 +1,130 @@
+"""Models that normalise their own input (fault a newcomer found on 2026-12-03, failing on the engine before its
+fix): Keras' MobileNetV3 and EfficientNet carry Rescaling / Normalization layers, which tf2onnx exports as the
+graph's first Mul / Add / Sub / Div by constants, so they take raw pixels 0..255. orchard fed them its default
+`imagenet` preprocessing, normalised a second time inside the graph: wrong features, exit 0. orchard now reads
+that map from the graph, makes `raw` the default for it and refuses a preset that would normalise twice.
+
+Each model here is a small convolution + global average pool behind such a map; its twin is the same
+convolution without the map. The twin, given the preset that computes the same map outside the graph, is the
+reference: the two must give equal features."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from conftest import run_orchard, rows_by_path, sample_images
+
+CHANNELS = 8
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def model(path, layout, affine):
+    """[N,3,224,224] or [N,224,224,3] input -> each (op, constant) of `affine` in turn -> (Transpose to NCHW) ->
+    Conv(8, 3x3 stride 2, seeded) -> Relu -> GlobalAveragePool -> Flatten."""
+    nhwc = layout == "nhwc"
+    shape = [1, 1, 1, 3] if nhwc else [1, 3, 1, 1]
+    inits = [nh.from_array(np.random.default_rng(0).normal(0, 0.3, (CHANNELS, 3, 3, 3)).astype(np.float32), "w")]
+    nodes, x = [], "x"
+    for i, (op, value) in enumerate(affine):
+        value = np.asarray(value, np.float32)
+        inits.append(nh.from_array(value.reshape(shape) if value.size == 3 else value, f"c{i}"))
+        nodes.append(h.make_node(op, [x, f"c{i}"], [f"a{i}"]))
+        x = f"a{i}"
+    if nhwc:
+        nodes.append(h.make_node("Transpose", [x], ["nchw"], perm=[0, 3, 1, 2]))
+        x = "nchw"
+    nodes += [h.make_node("Conv", [x, "w"], ["y"], strides=[2, 2]), h.make_node("Relu", ["y"], ["r"]),
+              h.make_node("GlobalAveragePool", ["r"], ["p"]), h.make_node("Flatten", ["p"], ["pooled"])]
+    input_shape = ["N", 224, 224, 3] if nhwc else ["N", 3, 224, 224]
+    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", T.FLOAT, input_shape)],
+                         [h.make_tensor_value_info("pooled", T.FLOAT, ["N", CHANNELS])], inits)
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+def features(tmp_path, model_file, *options):
+    """{path: features} of `orchard run` with `model_file` on 5 sample photos of different fruits, and the
+    run's stderr."""
+    for image in sample_images("Test", 1)[::8]:
+        (tmp_path / "in" / image.parent.name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / image.parent.name / image.name).write_bytes(image.read_bytes())
+    output = tmp_path / f"out-{model_file.stem}"
+    result = run_orchard("run", "--input", tmp_path / "in", "--output", output, "--model", model_file,
+                         "--pca-k", 2, *options)
+    return {path: vector for path, (vector, _) in rows_by_path(output).items()}, result.stderr
+
+
+# (name, layout, the graph's map, the preset that computes it outside the graph)
+IN_GRAPH = [
+    # Keras MobileNetV3's Rescaling(scale=1/127.5, offset=-1), as tf2onnx writes it.
+    ("mobilenet_v3_rescaling", "nhwc", [("Mul", 1 / 127.5), ("Add", -1.0)], "tf"),
+    # Keras EfficientNet's Rescaling(1/255) then Normalization(mean, variance): one value per channel.
+    ("efficientnet_normalization", "nhwc",
+     [("Mul", 1 / 255), ("Sub", IMAGENET_MEAN), ("Div", IMAGENET_STD)], "imagenet"),
+]
+# A caffe-style mean subtracted inside an NCHW graph, without scaling.
+CAFFE_MEAN = [("Sub", [123.68, 116.779, 103.939])]
+
+
+@pytest.mark.parametrize("name,layout,affine,preset", IN_GRAPH, ids=[case[0] for case in IN_GRAPH])
+def test_a_model_that_normalises_its_input_gets_raw_pixels_by_default(tmp_path, name, layout, affine, preset):
+    ours, stderr = features(tmp_path, model(tmp_path / f"{name}.onnx", layout, affine))
+    twin, _ = features(tmp_path, model(tmp_path / f"{name}_twin.onnx", layout, []), "--preprocess", preset)
+    assert sorted(ours) == sorted(twin)
+    for path, expected in twin.items():
+        np.testing.assert_allclose(ours[path], expected, rtol=1e-4, atol=1e-5, err_msg=path)
+    assert "normalises its input first" in stderr and "default preprocessing is raw" in stderr
+
+
+def test_describe_model_shows_the_graphs_own_normalisation(tmp_path):
+    name, layout, affine, _ = IN_GRAPH[1]
+    path = model(tmp_path / f"{name}.onnx", layout, affine)
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "raw"
+    normalised = contract["input"]["normalised_in_graph"]
+    np.testing.assert_allclose(normalised["scale"], [1 / 255 / s for s in IMAGENET_STD], rtol=1e-6)
+    np.testing.assert_allclose(normalised["offset"], [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)],
+                               rtol=1e-6)
+    assert normalised["takes_raw_pixels"] is True
+    text = run_orchard("describe-model", path).stdout
+    assert "raw (default); the graph's own first ops: x * [" in text and "taking pixels 0..255" in text
+
+
+def test_a_caffe_mean_subtracted_in_the_graph_takes_raw_pixels(tmp_path):
+    contract = json.loads(run_orchard("describe-model", model(tmp_path / "caffe.onnx", "nchw", CAFFE_MEAN),
+                                      "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "raw"
+    assert contract["input"]["normalised_in_graph"]["scale"] == [1.0, 1.0, 1.0]
+
+
+def test_a_normalising_preset_on_such_a_model_is_refused(tmp_path):
+    path = model(tmp_path / "rescaling.onnx", *IN_GRAPH[0][1:3])
+    result = run_orchard("run", "--input", sample_images("Test", 1)[0].parent, "--output", tmp_path / "out",
+                         "--model", path, "--preprocess", "imagenet", check=False)
+    assert result.returncode == 2
+    assert f"model {path} normalises its input inside the graph (x * 0.00784314 + -1 per channel)" in result.stderr
+    assert "'imagenet' would normalise them twice" in result.stderr
+    assert not (tmp_path / "out" / "features").exists()
+
+
+def test_a_graph_that_expects_pixels_scaled_to_0_1_keeps_the_default_and_says_so(tmp_path):
+    """A torchvision normalisation baked in, (x - mean) / std on 0..1 pixels, widens 0..255: not raw pixels."""
+    path = model(tmp_path / "torchvision.onnx", "nchw", [("Sub", IMAGENET_MEAN), ("Div", IMAGENET_STD)])
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "imagenet"
+    assert contract["input"]["normalised_in_graph"]["takes_raw_pixels"] is False
+    _, stderr = features(tmp_path, path)
+    assert "which does not take pixels 0..255: check that --preprocess gives what it expects" in stderr
+
+
+def test_a_model_whose_first_op_is_a_convolution_is_unchanged(tmp_path):
+    contract = json.loads(run_orchard("describe-model", model(tmp_path / "plain.onnx", "nchw", []),
+                                      "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "imagenet"
+    assert contract["input"]["normalised_in_graph"] is None
