@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
+#include "orchard/storage/input_listing.h"
 #include "orchard/storage/location.h"
 #include "pca_functions.h"
 
@@ -88,6 +89,9 @@ NB_MODULE(_core, m) {
   orchard::python::BindPcaFunctions(m);
   m.def("output_path", &orchard::python::OutputPath, "path_or_uri"_a,
         "The path as `orchard run` writes it: Spark's `file:/a/b c.jpg` -> `/a/b c.jpg`; others unchanged.");
+  m.def(
+      "folder_label", [](const std::string& path) { return orchard::FolderLabel({nullptr, path}); }, "path"_a,
+      "The label `orchard run` gives a file listed without one: the name of the folder that holds it.");
   m.def(
       "check_overwrite",
       [](const std::string& input, const std::string& output, const std::vector<std::string>& entries,

@@ -12,6 +12,7 @@
 #include "orchard/common/error.h"
 #include "orchard/common/threads.h"
 #include "orchard/image/preprocess.h"
+#include "orchard/storage/input_listing.h"
 #include "orchard/storage/location.h"
 
 namespace orchard::python {
@@ -30,9 +31,8 @@ std::span<const std::uint8_t> AsBytes(std::string_view view) {
 std::vector<std::optional<std::string>> Labels(std::span<const ImageInput> inputs) {
   std::vector<std::optional<std::string>> labels;
   labels.reserve(inputs.size());
-  // The label rule of `orchard run`'s listing: the name of the folder holding the file (string operations
-  // only, so any URI works).
-  for (const auto& input : inputs) labels.emplace_back(Location{nullptr, input.path}.parent().name());
+  // The label rule of `orchard run`'s listing (string operations only, so any URI works).
+  for (const auto& input : inputs) labels.emplace_back(FolderLabel(Location{nullptr, input.path}));
   return labels;
 }
 

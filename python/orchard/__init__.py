@@ -17,10 +17,10 @@ for _candidate in (_os.environ.get("ORCHARD_CORE_DIR"),
 
 from ._core import (DEFAULT_BATCH, ArrowBatches, Featurizer, check_overwrite, covariance_partial,  # noqa: E402
                     covariance_partial_arrow, fit_pca, fit_pca_arrow, merge_partials, merge_partials_arrow,
-                    output_path, pca_transform, pca_transform_arrow, subtract_partial, __version__)
+                    folder_label, output_path, pca_transform, pca_transform_arrow, subtract_partial, __version__)
 from .api import Bundle, Prediction, RunSummary, evaluate, read, run, train  # noqa: E402
 
 __all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "train",
            "DEFAULT_BATCH", "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial",
-           "covariance_partial_arrow", "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "output_path", "pca_transform",
+           "covariance_partial_arrow", "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "folder_label", "output_path", "pca_transform",
            "pca_transform_arrow", "subtract_partial", "__version__"]

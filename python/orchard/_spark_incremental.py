@@ -16,7 +16,7 @@ from ._spark_output import (OutputRefused, check_output, child, delete_file, del
 
 MOMENTS_KEY = "orchard.moments"  # the metadata key of moments_file.h
 INVENTORY_SCHEMA = pa.schema([pa.field("path", pa.string(), False), pa.field("size", pa.int64(), False),
-                              pa.field("mtime_ms", pa.int64(), False)])
+                              pa.field("mtime_ms", pa.int64(), False), pa.field("label", pa.string(), False)])
 
 
 def _escaped(source):
@@ -27,20 +27,29 @@ def _escaped(source):
 
 def list_inputs(spark, input):
     """Every input below INPUT as the job lists it (Spark's binaryFile source, contents not read): a table of
-    source (the Hadoop path), path (as the rows name it, orchard.output_path), size (bytes) and mtime_ms
-    (modification time, milliseconds since the epoch: `orchard run`'s key)."""
-    from orchard import output_path
+    source (the Hadoop path), path (as the rows name it, orchard.output_path), size (bytes), mtime_ms
+    (modification time, milliseconds since the epoch) and label (orchard.folder_label): `orchard run`'s key."""
+    from orchard import folder_label, output_path
     scan = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(str(input))
             .selectExpr("path AS source", "length AS size", "unix_millis(modificationTime) AS mtime_ms"))
     table = scan.toArrow()
     paths = [output_path(source) for source in table.column("source").to_pylist()]
-    return table.append_column("path", pa.array(paths, pa.string()))
+    return (table.append_column("path", pa.array(paths, pa.string()))
+            .append_column("label", pa.array([folder_label(path) for path in paths], pa.string())))
+
+
+def _keys(table):
+    """The input key of each row of an inventory or listing, (size, mtime_ms, label), as InputKey compares them;
+    an inventory without labels (written before 2026-12-03) gives empty ones, so its inputs are featurised again
+    once, as `orchard run` does."""
+    labels = table.column("label").to_pylist() if "label" in table.column_names else [""] * table.num_rows
+    return list(zip(table.column("size").to_pylist(), table.column("mtime_ms").to_pylist(), labels))
 
 
 def inventory_bytes(listed):
-    """inputs.parquet (input_inventory.h) of a table of path, size and mtime_ms (list_inputs()'s, or a fresh
-    job's featurised rows')."""
-    return parquet_bytes(listed.select(["path", "size", "mtime_ms"]).cast(INVENTORY_SCHEMA))
+    """inputs.parquet (input_inventory.h) of a table of path, size, mtime_ms and label (list_inputs()'s, or a
+    fresh job's featurised rows')."""
+    return parquet_bytes(listed.select(INVENTORY_SCHEMA.names).cast(INVENTORY_SCHEMA))
 
 
 def moments_bytes(total, dim):
@@ -80,7 +89,7 @@ class Previous:
     manifest: dict
     features: list  # URIs of its feature parts
     errors: list  # URIs of its error parts
-    inventory: dict  # path -> (size, mtime_ms)
+    inventory: dict  # path -> (size, mtime_ms, label)
     moments: tuple  # (count, mean, scatter) of all its feature rows
 
     @property
@@ -127,7 +136,7 @@ def prepare_update(spark, input, output, identity):
         if entry not in keep:
             delete_file(spark, child(output, entry))
     inventory = pq.read_table(pa.BufferReader(read_file(spark, child(output, files["inputs"]))))
-    keys = zip(inventory.column("size").to_pylist(), inventory.column("mtime_ms").to_pylist())
+    keys = _keys(inventory)
     moments_uri = child(output, files["pca_moments"])
     return Previous(manifest, [child(output, name) for name in files["features"]],
                     [child(output, name) for name in files["errors"]],
@@ -147,8 +156,7 @@ def plan_update(listed, previous):
     """The inventory's inputs deleted or listed with another key are dropped, and the listed inputs not in the
     inventory with their key are featurised (their old rows, if any, are dropped too: a path's row always comes
     from the bytes the inventory keys)."""
-    keys = dict(zip(listed.column("path").to_pylist(),
-                    zip(listed.column("size").to_pylist(), listed.column("mtime_ms").to_pylist())))
+    keys = dict(zip(listed.column("path").to_pylist(), _keys(listed)))
     changed = {path for path, key in previous.inventory.items() if keys.get(path) != key}
     todo = [(source, path) for source, path in zip(listed.column("source").to_pylist(), keys)
             if previous.inventory.get(path) != keys[path]]

@@ -340,7 +340,7 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
     by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())
     attempt_images = by_outcome.get(True, 0) + by_outcome.get(False, 0)
     if listed is None:  # a fresh job featurised every input: its rows are the inventory (no second scan)
-        listed = featurised.selectExpr("path", "length AS size", "mtime_ms").toArrow()
+        listed = featurised.selectExpr("path", "length AS size", "mtime_ms", "label").toArrow()
     stages.end("featurise")
     good = featurised.where("stage IS NULL").select("path", "label", "features")
     errors = featurised.where("stage IS NOT NULL").select("path", "stage", "message")

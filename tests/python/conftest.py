@@ -57,12 +57,19 @@ def rows_by_path(output, filesystem=None):
                 table.column("pca").to_pylist())}
 
 
+def labels_by_path(output):
+    """{path: label} of a run's feature rows."""
+    table = pq.read_table(f"{output}/features", columns=["path", "label"])
+    return dict(zip(table.column("path").to_pylist(), table.column("label").to_pylist()))
+
+
 def assert_same_rows_and_pca_as_fresh_run(ours, fresh, features_atol=0.0):
-    """An updated output against a fresh run over the same inputs: the same paths, features (equal, or within
-    features_atol), pca column (1e-6 relative), explained variances and components of the PCA _SUCCESS lists,
-    and counts."""
+    """An updated output against a fresh run over the same inputs: the same paths, labels, features (equal, or
+    within features_atol), pca column (1e-6 relative), explained variances and components of the PCA _SUCCESS
+    lists, and counts."""
     ours_rows, fresh_rows = rows_by_path(ours), rows_by_path(fresh)
     assert sorted(ours_rows) == sorted(fresh_rows)
+    assert labels_by_path(ours) == labels_by_path(fresh)
     for path, (features, pca) in ours_rows.items():
         np.testing.assert_allclose(features, fresh_rows[path][0], rtol=features_atol, atol=features_atol)
         np.testing.assert_allclose(pca, fresh_rows[path][1], rtol=1e-6, atol=1e-5)

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import (ORCHARD_BIN, REPO, SAMPLE, assert_same_rows_and_pca_as_fresh_run, read_manifest, rows_by_path,
-                      run_orchard)
+from conftest import (ORCHARD_BIN, REPO, SAMPLE, assert_same_rows_and_pca_as_fresh_run, labels_by_path, read_manifest,
+                      rows_by_path, run_orchard)
 
 OPTIONS = ["--rows-per-part", "64", "--batch", "8", "--pca-k", "8", "--precision", "f32"]
 LABELS = ("Cherry", "Kiwi", "Plum", "Lemon")
@@ -108,6 +108,25 @@ def test_replaced_image_is_featurised_again_once_and_deleted_image_is_dropped(sm
     assert_same_output(output, fresh_run(input_folder, tmp_path))
     run(input_folder, output, "--incremental")
     assert read_manifest(output)["attempt"]["images"] == 0  # once, not at every update
+
+
+def test_an_input_filed_under_another_label_gets_its_row_relabelled(tmp_path):
+    """A manifest whose labels were fixed (say after `orchard audit` flagged them) left the rows with the old
+    labels: the key was size and modification time only, so the update found nothing changed (2026-12-03)."""
+    images = labelled_images(3)
+    manifest = tmp_path / "labels.txt"
+    manifest.write_text("".join(f"{image}\t{image.parent.name}\n" for image in images))
+    output = tmp_path / "out"
+    run(manifest, output)
+    relabelled = {str(images[0]): "Pear", str(images[4]): "Apple"}
+    manifest.write_text("".join(f"{image}\t{relabelled.get(str(image), image.parent.name)}\n" for image in images))
+    run(manifest, output, "--incremental")
+    update = read_manifest(output)
+    assert update["attempt"]["images"] == 2
+    assert update["incremental"] == {"previous_attempt": 0, "unchanged": len(images) - 2, "new": 0,
+                                     "replaced": 2, "removed": 0}
+    assert {path: labels_by_path(output)[path] for path in relabelled} == relabelled
+    assert_same_output(output, fresh_run(manifest, tmp_path))
 
 
 def test_crash_during_update_leaves_the_old_output_readable(small, tmp_path):

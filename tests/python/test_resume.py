@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import (ORCHARD_BIN, assert_same_rows_and_pca_as_fresh_run, read_manifest, rows_by_path, run_orchard,
-                      sample_images, write_manifest)
+from conftest import (ORCHARD_BIN, assert_same_rows_and_pca_as_fresh_run, labels_by_path, read_manifest, rows_by_path,
+                      run_orchard, sample_images, write_manifest)
 
 OPTIONS = ["--rows-per-part", "16", "--batch", "8", "--pca-k", "6", "--precision", "f32"]
 
@@ -157,6 +157,24 @@ def test_an_input_that_failed_and_was_fixed_while_interrupted_is_featurised(inpu
     run_orchard("run", "--input", input_folder, "--output", output, *OPTIONS)
     assert read_manifest(output)["counts"] == {"seen": 61, "written": 61, "failed": 0}
     assert str(bad) in rows_by_path(output)
+
+
+def test_an_input_relabelled_while_interrupted_gets_its_new_label(images_manifest, tmp_path):
+    """Before: the rows staged under the manifest's old labels were kept, with those labels."""
+    _, images = images_manifest
+    manifest = tmp_path / "labels.txt"
+    manifest.write_text("".join(f"{image}\t{image.parent.name}\n" for image in images))
+    output = tmp_path / "out"
+    run_killed_at("pca-fit:1", manifest, output)  # every input staged under its first label
+    relabelled = {str(images[0]): "Pear", str(images[-1]): "Apple"}
+    manifest.write_text("".join(f"{image}\t{relabelled.get(str(image), image.parent.name)}\n" for image in images))
+
+    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
+    assert "2 inputs were replaced or deleted since an earlier attempt" in result.stderr
+    assert {path: labels_by_path(output)[path] for path in relabelled} == relabelled
+    fresh = tmp_path / "fresh"
+    run_orchard("run", "--input", manifest, "--output", fresh, *OPTIONS)
+    assert_same_rows_and_pca_as_fresh_run(output, fresh, features_atol=1e-6)
 
 
 def test_a_file_listed_twice_is_one_row_and_survives_a_resume(images_manifest, tmp_path):

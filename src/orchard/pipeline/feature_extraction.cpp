@@ -280,7 +280,8 @@ class Extraction {
         continue;
       }
       const auto row = features.subspan(i * dim, dim);
-      batch.keys.push_back({items[i].listed_size.value_or(-1), items[i].listed_mtime_ms.value_or(-1)});
+      batch.keys.push_back(
+          {items[i].listed_size.value_or(-1), items[i].listed_mtime_ms.value_or(-1), items[i].label});
       batch.paths.push_back(items[i].location.uri());
       batch.labels.push_back(std::move(items[i].label));
       batch.features.insert(batch.features.end(), row.begin(), row.end());

@@ -109,7 +109,7 @@ std::int64_t MillisecondsSinceEpoch(arrow::fs::TimePoint time) {
 
 bool EmitFile(const Location& root, const arrow::fs::FileInfo& info, const ListingCallbacks& callbacks) {
   Location file{root.fs, info.path()};
-  std::string label = file.parent().name();
+  std::string label = FolderLabel(file);
   InputItem item{std::move(file), std::move(label)};
   if (info.size() != arrow::fs::kNoSize) item.listed_size = info.size();
   if (info.mtime() != arrow::fs::kNoTime) item.listed_mtime_ms = MillisecondsSinceEpoch(info.mtime());
@@ -163,7 +163,7 @@ InputItem ParseManifestLine(const Location& manifest, std::size_t number, const 
   if (path.empty()) return ManifestLineError(manifest, number, "empty path before the TAB");
   Location file = ResolveManifestEntry(manifest, path);
   if (tab == std::string::npos) {
-    std::string label = file.parent().name();
+    std::string label = FolderLabel(file);
     return {std::move(file), std::move(label)};
   }
   std::string label = line.substr(tab + 1);
@@ -193,9 +193,14 @@ void ListManifest(const Location& manifest, const ListingCallbacks& callbacks) {
 
 }  // namespace
 
-InputKey KeyOfInput(const InputItem& item) {
+std::string FolderLabel(const Location& file) { return file.parent().name(); }
+
+namespace {
+
+// The size and modification time of `item`'s bytes; -1 for both when there are none to read.
+InputKey KeyOfBytes(const InputItem& item) {
   if (!item.listing_error.empty()) return {};
-  if (item.listed_size && item.listed_mtime_ms) return {*item.listed_size, *item.listed_mtime_ms};
+  if (item.listed_size && item.listed_mtime_ms) return {*item.listed_size, *item.listed_mtime_ms, {}};
   const auto& location = item.location;
   const auto info = location.fs->GetFileInfo(location.path);
   if (!info.ok()) {
@@ -203,7 +208,15 @@ InputKey KeyOfInput(const InputItem& item) {
     ThrowIfError(info.status(), location.uri());
   }
   if (info->type() != arrow::fs::FileType::File) return {};
-  return {info->size(), MillisecondsSinceEpoch(info->mtime())};
+  return {info->size(), MillisecondsSinceEpoch(info->mtime()), {}};
+}
+
+}  // namespace
+
+InputKey KeyOfInput(const InputItem& item) {
+  InputKey key = KeyOfBytes(item);
+  key.label = item.label;
+  return key;
 }
 
 bool KeyNeedsRequest(const InputItem& item) {

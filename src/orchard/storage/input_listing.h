@@ -24,15 +24,22 @@ struct InputItem {
   std::optional<std::int64_t> listed_mtime_ms = {};
 };
 
-// What identifies an input's bytes between runs (`orchard run --incremental`): its size and modification
-// time in milliseconds (the resolution Hadoop's listings, and so the Spark job, have: both engines key
-// alike). Replacing a file or object changes its modification time (an S3 PUT sets LastModified, at
-// one-second resolution), so a replaced input is featurised again. -1 for both when there is no such file.
+// What identifies an input between runs (`orchard run --incremental`, resume): its bytes' size and
+// modification time in milliseconds (the resolution Hadoop's listings, and so the Spark job, have: both
+// engines key alike), and the label it is listed under. Replacing a file or object changes its modification
+// time (an S3 PUT sets LastModified, at one-second resolution), so a replaced input is featurised again; a
+// manifest that files an input under another label (a mislabel fixed after `orchard audit`) makes its row
+// anew too. size and mtime_ms are -1 when there is no such file.
 struct InputKey {
   std::int64_t size = -1;
   std::int64_t mtime_ms = -1;  // since the Unix epoch
+  std::string label;
   bool operator==(const InputKey&) const = default;
 };
+
+// The label of a file listed without one (a folder's file, a manifest line without a TAB): the name of the
+// folder that holds it.
+std::string FolderLabel(const Location& file);
 
 // The key of `item`: from its listing when the listing gave size and time (object stores), else from a stat
 // (a local file) or a HEAD request (an object named by a manifest). An item the listing could not use, or a

@@ -88,10 +88,11 @@ std::vector<InputKey> InputKeyColumn(const arrow::RecordBatch& staged) {
   std::vector<InputKey> keys(static_cast<std::size_t>(staged.num_rows()));
   const auto sizes = std::dynamic_pointer_cast<arrow::Int64Array>(staged.GetColumnByName("input_size"));
   const auto mtimes = std::dynamic_pointer_cast<arrow::Int64Array>(staged.GetColumnByName("input_mtime_ms"));
-  if (!sizes || !mtimes) return keys;
+  const auto labels = std::dynamic_pointer_cast<arrow::StringArray>(staged.GetColumnByName("label"));
+  if (!sizes || !mtimes || !labels) return keys;
   for (std::size_t row = 0; row < keys.size(); ++row) {
     const auto i = static_cast<std::int64_t>(row);
-    keys[row] = {sizes->Value(i), mtimes->Value(i)};
+    keys[row] = {sizes->Value(i), mtimes->Value(i), labels->GetString(i)};
   }
   return keys;
 }

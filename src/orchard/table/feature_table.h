@@ -42,8 +42,9 @@ std::shared_ptr<arrow::RecordBatch> MakeStagedBatch(const std::vector<std::strin
                                                     const std::vector<std::string>& labels,
                                                     FloatRows features, std::span<const InputKey> keys);
 
-// The input key column of a staged batch, n keys; a part without the key columns (staged by an older
-// orchard) gives the empty key ({-1, -1}) for every row, which no listed input has.
+// The input keys of a staged batch (input_size, input_mtime_ms and the row's label), n keys; a part without
+// the key columns (staged by an older orchard) gives the empty key ({-1, -1}) for every row, which no listed
+// input has.
 std::vector<InputKey> InputKeyColumn(const arrow::RecordBatch& staged);
 
 // Appends the `pca` column to a staged batch.

@@ -40,11 +40,11 @@ class ResumeTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A complete staged part: rows of `paths` with `features` (paths.size() × kDim floats), each input keyed
-  // {100, 1000}.
+  // {100, 1000} under label A.
   void WriteStagedPart(const std::string& relative, const std::vector<std::string>& paths,
                        const std::vector<float>& features) const {
     ParquetFileWriter part(Local(relative), StagingSchema(kDim));
-    const std::vector<InputKey> keys(paths.size(), {100, 1000});
+    const std::vector<InputKey> keys(paths.size(), {100, 1000, "A"});
     part.Write(*MakeStagedBatch(paths, std::vector<std::string>(paths.size(), "A"), {features, kDim}, keys));
     part.Close();
   }
@@ -62,7 +62,7 @@ TEST_F(ResumeTest, KeepsCompletePartsAndDeletesOnlyTheTornOne) {
   EXPECT_EQ(state.attempt, 1);
   EXPECT_EQ(state.rows_written, 2);
   EXPECT_EQ(state.done.size(), 2u);
-  EXPECT_EQ(state.done.at("/in/A/1.jpg").key, (InputKey{100, 1000}));
+  EXPECT_EQ(state.done.at("/in/A/1.jpg").key, (InputKey{100, 1000, "A"}));
   EXPECT_TRUE(Exists("_staging/part-a000-00000.parquet"));
   EXPECT_FALSE(Exists("_staging/part-a000-00001.parquet"));
 }
@@ -84,7 +84,7 @@ TEST_F(ResumeTest, OfTwoStagedRowsForAnInputTheLaterAttemptsStands) {
   ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
   EXPECT_EQ(state.attempt, 2);
   EXPECT_EQ(state.done.at("/in/A/2.jpg").attempt, 1);
-  state.listed = {{"/in/A/1.jpg", {100, 1000}}, {"/in/A/2.jpg", {100, 1000}}};
+  state.listed = {{"/in/A/1.jpg", {100, 1000, "A"}}, {"/in/A/2.jpg", {100, 1000, "A"}}};
   EXPECT_EQ(SettleEarlierRows(state), 0);
   EXPECT_EQ(state.rows_written, 2);
   ASSERT_NE(SupersededRows(state, Local("_staging/part-a000-00000.parquet")), nullptr);
@@ -100,12 +100,22 @@ TEST_F(ResumeTest, OfTwoStagedRowsForAnInputTheLaterAttemptsStands) {
 // interrupted is superseded; its moments and count leave the job's.
 TEST_F(ResumeTest, RowsOfInputsReplacedOrDeletedSinceAreSuperseded) {
   ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
-  state.listed = {{"/in/A/2.jpg", {100, 2000}}};
+  state.listed = {{"/in/A/2.jpg", {100, 2000, "A"}}};
   EXPECT_EQ(SettleEarlierRows(state), 2);
   EXPECT_EQ(state.rows_written, 0);
   EXPECT_EQ(state.stats.count(), 0);
   EXPECT_EQ(*SupersededRows(state, Local("_staging/part-a000-00000.parquet")),
             (PathSet{"/in/A/1.jpg", "/in/A/2.jpg"}));
+}
+
+// A manifest relabelled while the job was interrupted (the same bytes filed under another label): the row
+// staged under the old label is superseded, so the input gets a row with its new label.
+TEST_F(ResumeTest, ARowStagedUnderALabelTheListingNoLongerGivesIsSuperseded) {
+  ResumeState state = PrepareAttempt({Local("")}, Local("../in"), Identity(), kDim, {});
+  state.listed = {{"/in/A/1.jpg", {100, 1000, "A"}}, {"/in/A/2.jpg", {100, 1000, "Pear"}}};
+  EXPECT_EQ(SettleEarlierRows(state), 1);
+  EXPECT_EQ(state.rows_written, 1);
+  EXPECT_EQ(*SupersededRows(state, Local("_staging/part-a000-00000.parquet")), PathSet{"/in/A/2.jpg"});
 }
 
 // Issue 14: a part that could not be read because the storage was briefly down was taken for a torn one and

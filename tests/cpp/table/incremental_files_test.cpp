@@ -49,7 +49,8 @@ TEST_F(IncrementalFilesTest, MomentsRoundTripExactly) {
 TEST_F(IncrementalFilesTest, InventoryRoundTrips) {
   std::vector<InputRecord> records;
   for (int i = 0; i < 2500; ++i) {  // more than one batch
-    records.push_back({"/in/Apple/" + std::to_string(i) + ".jpg", {1000 + i, 1'700'000'000'123LL + i}});
+    records.push_back({"/in/Apple/" + std::to_string(i) + ".jpg",
+                       {1000 + i, 1'700'000'000'123LL + i, i % 2 ? "Apple" : "Pear"}});
   }
   records.push_back({"/in/list.txt:3", {}});  // a manifest line that named no input
   WriteInputInventory(records, At("inputs.parquet"));
