@@ -142,8 +142,12 @@ void ListFolder(const Location& root, const ListingCallbacks& callbacks) {
   }
 }
 
+// A local entry is normalised as an absolute path is (ResolveLocation): `Kiwi/./a.jpg`, `./Kiwi/a.jpg` and
+// `Kiwi//a.jpg` name one file, so they are one input (not four rows, the PCA counting the image four times)
+// labelled Kiwi (not "." or ""). An object store's keys are taken as written: `a//b` is another key there.
 Location ResolveManifestEntry(const Location& manifest, const std::string& entry) {
   if (entry.find("://") != std::string::npos || entry.front() == '/') return ResolveLocation(entry);
+  if (manifest.fs->type_name() == "local") return ResolveLocation(manifest.parent().path + "/" + entry);
   return manifest.parent().child(entry);
 }
 

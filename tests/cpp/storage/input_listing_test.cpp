@@ -74,6 +74,21 @@ TEST_F(InputListingTest, ManifestResolvesRelativePathsAndExplicitLabels) {
   EXPECT_EQ(items[1].label, "Granny");
 }
 
+// A relative path written with "./" or "//" named the file under another path: one image became several rows,
+// labelled "." or "" (2026-12-03). It is normalised as an absolute path is.
+TEST_F(InputListingTest, ManifestPathsSpelledWithDotsOrDoubleSlashesAreTheFilesOwnPathAndLabel) {
+  std::ofstream(root_ / "list.txt") << "./Training/Banana/b 1.jpg\n"
+                                    << "Training/Banana/./b 1.jpg\n"
+                                    << "Training//Banana//b 1.jpg\n"
+                                    << "Test/../Training/Banana/b 1.jpg\n";
+  const auto items = List(root_ / "list.txt");
+  ASSERT_EQ(items.size(), 4u);  // the job lists a repeated file once (feature_extraction.cpp)
+  for (const auto& item : items) {
+    EXPECT_EQ(item.location.uri(), (root_ / "Training/Banana/b 1.jpg").string());
+    EXPECT_EQ(item.label, "Banana");
+  }
+}
+
 TEST_F(InputListingTest, ManifestWithByteOrderMarkAndCrlfIsRead) {
   std::ofstream(root_ / "list.txt") << "\xEF\xBB\xBFTraining/Banana/b 1.jpg\r\n"
                                     << "Training/Apple Braeburn/a.png\tGranny\r\n";
