@@ -13,14 +13,12 @@
 #include <openvino/op/subtract.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <set>
-#include <system_error>
 
 #include "orchard/common/error.h"
 
 namespace orchard {
 namespace {
 
-constexpr int kDefaultSide = 224;
 using ov::op::util::FrameworkNode;
 
 bool IsLayoutOnly(const ov::Node& node) {
@@ -239,27 +237,6 @@ std::shared_ptr<ov::Model> Convert(const ModelSource& source, const std::string&
   return source.frontend->convert(input_model);
 }
 
-// Refuses, before any search or conversion, a model that is not one image in: orchard feeds exactly one
-// 3-channel picture per batch row.
-void CheckImageInput(const ov::frontend::InputModel& model, const std::filesystem::path& path) {
-  const auto inputs = model.get_inputs();
-  if (inputs.size() != 1) {
-    std::string names;
-    for (const auto& input : inputs) {
-      const auto input_names = input->get_names();
-      names += (names.empty() ? "" : ", ") + (input_names.empty() ? std::string("?") : input_names.front());
-    }
-    ThrowModelError(path, "expected one image input, the model has " + std::to_string(inputs.size()) +
-                              (names.empty() ? "" : " (" + names + ")"));
-  }
-  const ov::PartialShape shape = model.get_partial_shape(inputs[0]);
-  if (shape.rank().is_dynamic()) return;  // known only after conversion; ReadInput checks it then
-  if (shape.size() != 4 || (shape[1] != 3 && shape[3] != 3)) {
-    ThrowModelError(path,
-                    "input shape " + shape.to_string() + " is not a 3-channel image, [N,3,H,W] or [N,H,W,3]");
-  }
-}
-
 // The framework op types the ONNX frontend cannot translate, for an error message. (The TFLite frontend's
 // decoded graph is framework nodes throughout: it translates at conversion, so it has nothing to say here.)
 std::string UnconvertedOps(const ModelSource& source) {
@@ -271,24 +248,6 @@ std::string UnconvertedOps(const ModelSource& source) {
   std::string names;
   for (const auto& type : types) names += (names.empty() ? "" : ", ") + type;
   return names;
-}
-
-// Returns true when the single image input had a dynamic height or width, now fixed at 224: a graph's shapes
-// are then known down to its pooling op, so the feature tensor can be found.
-bool FixSpatialSize(ov::frontend::InputModel& model) {
-  const auto inputs = model.get_inputs();
-  if (inputs.size() != 1) return false;
-  ov::PartialShape shape = model.get_partial_shape(inputs[0]);
-  if (shape.rank().is_dynamic() || shape.size() != 4) return false;
-  const bool nchw = shape[1] == 3;
-  if (!nchw && shape[3] != 3) return false;
-  const std::size_t h = nchw ? 2 : 1;
-  if (shape[h].is_static() && shape[h + 1].is_static()) return false;
-  for (const std::size_t axis : {h, h + 1}) {
-    if (shape[axis].is_dynamic()) shape[axis] = kDefaultSide;
-  }
-  model.set_partial_shape(inputs[0], shape);
-  return true;
 }
 
 // The input of the deepest pool that is not a gate; else the model's only output when it is a spatial map (a
@@ -318,68 +277,6 @@ std::string DefaultFeatureTensor(const ModelSource& source, const std::vector<Fe
 }
 
 }  // namespace
-
-std::string ShortReason(const std::exception& error) {
-  // OpenVINO prefixes "Exception from src/...cpp:NN:" and check names; the last non-empty line is the reason.
-  std::string_view text = error.what();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  const auto line_start = text.rfind('\n');
-  if (line_start != std::string_view::npos) text.remove_prefix(line_start + 1);
-  constexpr std::size_t kMaxLength = 300;
-  return std::string(text.substr(0, kMaxLength));
-}
-
-void ThrowModelError(const std::filesystem::path& path, const std::string& reason) {
-  throw ModelError("model " + path.string() + ": " + reason);
-}
-
-ModelSource ModelSource::Open(const std::filesystem::path& path, QuantisedOps quantised_ops) {
-  ModelSource source;
-  source.path = path;
-  source.quantised_ops = quantised_ops;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) ThrowModelError(path, "no such file");
-  try {
-    // Only the two formats orchard supports are asked: load_by_model would also let the TensorFlow frontend
-    // probe the file, which logs parse errors to stderr for anything that is not a TensorFlow graph.
-    for (const char* framework : {"onnx", "tflite"}) {
-      auto frontend = source.manager.load_by_framework(framework);
-      if (frontend->supported(path.string())) {
-        source.frontend = std::move(frontend);
-        break;
-      }
-    }
-    if (source.frontend != nullptr && source.frontend->get_name() == "onnx")
-      AddOnnxWorkarounds(*source.frontend, quantised_ops);
-  } catch (const ov::Exception& error) {
-    ThrowModelError(path, ShortReason(error));
-  }
-  if (source.frontend == nullptr) ThrowModelError(path, "not a model OpenVINO can read (ONNX or TFLite)");
-  ov::frontend::InputModel::Ptr model;
-  try {
-    model = source.frontend->load(path.string());
-  } catch (const ov::Exception& error) {
-    ThrowModelError(path, "cannot be read as " + source.frontend->get_name() +
-                              " (truncated or corrupt?): " + ShortReason(error));
-  }
-  try {
-    CheckImageInput(*model, path);
-    source.spatial_size_fixed = FixSpatialSize(*model);
-  } catch (const ov::Exception& error) {
-    ThrowModelError(path, ShortReason(error));
-  }
-  return source;
-}
-
-ov::frontend::InputModel::Ptr ModelSource::Load() const {
-  auto model = frontend->load(path.string());
-  FixSpatialSize(*model);
-  return model;
-}
-
-ChannelAxis ModelSource::GraphChannelAxis() const {
-  return frontend->get_name() == "tflite" ? ChannelAxis::kLast : ChannelAxis::kFirst;
-}
 
 FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& feature_tensor) {
   FeatureGraph graph;

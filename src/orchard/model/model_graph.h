@@ -32,6 +32,9 @@ enum class QuantisedOps {
   kInt8Kernels,
 };
 
+// The height and width a dynamic image input is fixed at.
+inline constexpr int kDefaultSide = 224;
+
 // A model file opened through OpenVINO's frontend API. The frontend library must stay loaded while graphs it
 // made are alive, so whoever owns the graph keeps this too.
 struct ModelSource {
