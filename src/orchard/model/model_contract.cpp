@@ -46,9 +46,12 @@ std::string InputNormalisation::ToString() const { return "x * " + Values(scale)
 
 bool InputNormalisation::TakesRawPixels() const {
   for (std::size_t c = 0; c < 3; ++c) {
-    const float low = std::min(offset[c], 255.0f * scale[c] + offset[c]);
-    const float high = std::max(offset[c], 255.0f * scale[c] + offset[c]);
-    if (std::abs(scale[c]) > 1.0f || scale[c] == 0.0f || low > 0.0f || high < 0.0f) return false;
+    const float middle = 127.5f * scale[c] + offset[c];
+    const float half_width = 127.5f * std::abs(scale[c]);
+    // 1e-4 relative: a map that starts the pixels at 0 (1/255) has |middle| == half_width up to rounding.
+    if (half_width > 127.5f || scale[c] == 0.0f || std::abs(middle) > half_width * 1.0001f) return false;
+    // A pure shift must centre the pixels: a mean of 0..255 pixels (caffe's), not of 0..1 ones (0.485).
+    if (half_width == 127.5f && std::abs(middle) > half_width / 2) return false;
   }
   return true;
 }

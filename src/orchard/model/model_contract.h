@@ -34,8 +34,9 @@ struct InputNormalisation {
   std::array<float, 3> offset{0.0f, 0.0f, 0.0f};
 
   // Whether the map takes raw pixels 0..255: on every channel it shrinks or keeps their range (|scale| <= 1)
-  // and the range it maps them to holds 0 (it centres or starts them there, as 1/255, 1/127.5 - 1,
-  // (x/255 - mean)/std and x - mean do). A map that widens the range (1/0.229 of a baked-in torchvision
+  // and the range it maps them to holds 0 (it centres or starts them there, as 1/255, 1/127.5 - 1 and
+  // (x/255 - mean)/std do); a map that keeps the range (a shift) must centre it (x - 123.68, caffe's mean,
+  // not x - 0.485, a mean of pixels in 0..1). A map that widens the range (1/0.229 of a baked-in torchvision
   // normalisation) expects pixels already scaled to 0..1.
   bool TakesRawPixels() const;
   // "x * 0.00784314 + -1"; a value per channel as "[r, g, b]" when the channels differ.

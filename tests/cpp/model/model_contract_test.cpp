@@ -75,6 +75,7 @@ TEST(InputNormalisationTest, MapsOfRawPixelsAreToldFromMapsOfScaledOnes) {
           .TakesRawPixels());
   EXPECT_FALSE(
       Map({s, s, s}, {5, 5, 5}).TakesRawPixels());  // 0..255 lands on 5..6: not centred or started at 0
+  EXPECT_FALSE(Map({1, 1, 1}, {-0.485f, -0.456f, -0.406f}).TakesRawPixels());  // a mean of pixels in 0..1
   EXPECT_FALSE(Map({0, 0, 0}, {0, 0, 0}).TakesRawPixels());
 }
 
