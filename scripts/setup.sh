@@ -16,6 +16,7 @@ APT_PACKAGES=(
   openjdk-17-jre-headless
   shellcheck
   systemd
+  strace
 )
 
 install_apt() {

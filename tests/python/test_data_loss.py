@@ -409,3 +409,43 @@ def test_a_second_run_on_an_output_in_use_is_refused_and_the_first_finishes_whol
     assert first.wait(timeout=600) == 4, first.stderr.read()  # the bad file's error row
     assert read_manifest(output)["counts"] == {"seen": 61, "written": 60, "failed": 1}
     assert run_orchard("inspect", output).returncode == 0
+
+
+def fsync_and_rename_events(log):
+    """[(syscall, path)] in the order strace logged them: fsync's file (strace -y names the descriptor's path)
+    and rename's new name. An interrupted call's "<unfinished ...>" line carries the arguments."""
+    events = []
+    for line in log.splitlines():
+        if "fsync(" in line and "<" in line.split("fsync(", 1)[1]:
+            events.append(("fsync", line.split("fsync(", 1)[1].split("<", 1)[1].split(">", 1)[0]))
+        elif "rename(" in line and "resumed>" not in line:
+            events.append(("rename", line.split('", "', 1)[1].split('"', 1)[0]))
+    return events
+
+
+def test_every_committed_file_is_on_disk_before_success_names_it(tmp_path):
+    """A rename or close alone is not durable: after a power loss a _SUCCESS could survive that lists parts whose
+    blocks were never written (orchard never called fsync, 2026-12-03). Every file _SUCCESS lists, and _SUCCESS
+    itself, is now fsynced, with its folder, before the _SUCCESS is renamed into place or the job ends."""
+    strace = shutil.which("strace")
+    if strace is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("strace is missing: scripts/setup.sh installs it")
+    images = [p for p in sample_images("Test", per_label=12) if p.parent.name in LABELS]
+    manifest = write_manifest(tmp_path / "images.txt", [*images, tmp_path / "missing.jpg"])  # and one error row
+    output, log = tmp_path / "out", tmp_path / "strace.log"
+    result = subprocess.run([strace, "-f", "-y", "-qq", "-e", "trace=fsync,rename", "-o", str(log), str(ORCHARD_BIN),
+                             "run", "--input", str(manifest), "--output", str(output), *OPTIONS],
+                            capture_output=True, text=True)
+    assert result.returncode == 4, result.stderr  # finished, with the missing file's error row
+    events = fsync_and_rename_events(log.read_text())
+    success = events.index(("rename", str(output / "_SUCCESS")))
+    synced_before = {path for call, path in events[:success] if call == "fsync"}
+    files = read_manifest(output)["files"]
+    committed = [*files["features"], *files["errors"], files["pca"], files["pca_moments"], files["inputs"]]
+    assert len(files["features"]) >= 2 and files["errors"]
+    for name in committed:
+        path = output / name
+        assert {str(path), f"{path}.tmp"} & synced_before, f"{name} was not fsynced before _SUCCESS named it"
+        assert str(path.parent) in synced_before, f"the folder of {name} was not fsynced before _SUCCESS"
+    assert ("fsync", str(output / "_SUCCESS.tmp")) in events[:success]
+    assert ("fsync", str(output)) in events[success:]

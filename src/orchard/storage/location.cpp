@@ -3,6 +3,8 @@
 #include <arrow/filesystem/localfs.h>
 #include <arrow/io/interfaces.h>
 #include <arrow/util/io_util.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -149,6 +151,26 @@ std::string DescribeMissing(const Location& location) {
 
 namespace orchard {
 
+namespace {
+
+// fsync(2) of a local file or folder (MakeDurable says why).
+void SyncLocal(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) throw IoError(path + ": open for fsync: " + std::strerror(errno));
+  const int result = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (result != 0) throw IoError(path + ": fsync: " + std::strerror(error));
+}
+
+}  // namespace
+
+void MakeDurable(const Location& location) {
+  if (location.fs->type_name() != "local") return;
+  SyncLocal(location.path, O_RDONLY);
+  SyncLocal(location.parent().path, O_RDONLY | O_DIRECTORY);
+}
+
 void WriteAtomically(const Location& location, const std::function<void(const Location&)>& write) {
   const std::string type = location.fs->type_name();
   if (type == "s3" || type == "gcs") {
@@ -162,7 +184,10 @@ void WriteAtomically(const Location& location, const std::function<void(const Lo
     (void)temporary.fs->DeleteFile(temporary.path);  // best effort: the original error is the one to report
     throw;
   }
+  // The data before the name, the name before the caller goes on (see MakeDurable).
+  if (type == "local") SyncLocal(temporary.path, O_RDONLY);
   ThrowIfError(location.fs->Move(temporary.path, location.path), location.uri());
+  if (type == "local") SyncLocal(location.parent().path, O_RDONLY | O_DIRECTORY);
 }
 
 void WriteText(const Location& location, const std::string& text) {

@@ -74,9 +74,18 @@ inline constexpr std::string_view kTemporarySuffix = ".tmp";
 // `<name>.tmp` beside `location`, then renamed over it (rename(2) is atomic within a folder). On an object
 // store (S3, GCS) `write` gets `location` itself: an object appears only once its upload completes (a single
 // PUT, or a multipart upload's completion), so the write is already atomic and a copy-and-delete "rename"
-// would only double the traffic. A crash may leave the temporary file, which the next write replaces.
+// would only double the traffic. A crash may leave the temporary file, which the next write replaces. On a
+// local file system the file is fsynced before the rename and its folder after, so a file is durable before
+// it has its name, and before anything written later (a _SUCCESS listing it) is.
 // Throws IoError (or what `write` throws; the temporary file is then removed).
 void WriteAtomically(const Location& location, const std::function<void(const Location&)>& write);
+
+// Makes a closed local file durable: fsync(2) of its data, then of its folder (its name). A rename or a
+// close alone is not: after a power loss or a kernel crash a file may keep its name but not its blocks, or a
+// later file (the _SUCCESS that lists it) may survive while it does not. Every file a job commits is made
+// durable before anything that names it is written. Nothing to do on an object store, whose completed
+// uploads are durable. Throws IoError naming the path when fsync fails (the data may be lost).
+void MakeDurable(const Location& location);
 
 // Writes `text` as the whole content of `location` (small files: manifests, job records), atomically
 // (WriteAtomically()). Throws IoError.

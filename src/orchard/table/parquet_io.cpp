@@ -56,6 +56,7 @@ void ParquetFileWriter::Write(const arrow::RecordBatch& batch) {
 void ParquetFileWriter::Close() {
   ThrowIfError(writer_->Close(), location_.uri());
   ThrowIfError(sink_->Close(), location_.uri());
+  MakeDurable(location_);
 }
 
 namespace {
