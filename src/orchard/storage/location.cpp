@@ -42,14 +42,43 @@ std::string Location::name() const {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+namespace {
+
+// The absolute form of a local path, naming the file the operating system would open: "." components,
+// repeated and trailing slashes dropped (`Kiwi/./a.jpg`, `Kiwi//a.jpg` are `Kiwi/a.jpg`). A ".." is resolved
+// as the kernel does, through the real folder of what precedes it: `lists/../img` where `lists` is a symbolic
+// link to `proj/lists` is `proj/img`, not the `img` beside the link that a textual rule would name (and read
+// another image under this path). What follows the last ".." keeps its links, so a folder's name still gives
+// the label. A prefix that does not exist yet (an output to create) is resolved textually.
+std::string NormalisedLocalPath(const std::string& text) {
+  namespace fs = std::filesystem;
+  const fs::path absolute = fs::absolute(text);
+  fs::path prefix, rest;
+  bool dotdot = false;
+  for (const auto& part : absolute) {
+    if (part == "..") {
+      prefix /= rest;
+      prefix /= part;
+      rest.clear();
+      dotdot = true;
+    } else if (part != "." && !part.empty()) {
+      rest /= part;
+    }
+  }
+  std::error_code error;
+  const fs::path real = dotdot ? fs::canonical(prefix, error) : fs::path();
+  std::string normal = ((dotdot && !error ? real : prefix) / rest).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
+}  // namespace
+
 Location ResolveLocation(std::string_view uri_or_path) {
   if (uri_or_path.empty()) throw UsageError("empty path");
   const std::string text(uri_or_path);
   if (text.find("://") == std::string::npos) {
-    // Arrow wants absolute local paths; lexically_normal drops "./" and trailing slashes users type.
-    auto absolute = std::filesystem::absolute(text).lexically_normal().string();
-    while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
-    return {std::make_shared<arrow::fs::LocalFileSystem>(), absolute};
+    return {std::make_shared<arrow::fs::LocalFileSystem>(), NormalisedLocalPath(text)};
   }
   // S3 is resolved by orchard, not FileSystemFromUri: that would take keys from the URI and ignore our
   // endpoint, region and retry settings.
@@ -61,6 +90,7 @@ Location ResolveLocation(std::string_view uri_or_path) {
   std::string path;
   auto fs = arrow::fs::FileSystemFromUri(text, &path);
   if (!fs.ok()) throw UsageError("cannot open '" + text + "': " + fs.status().message());
+  if ((*fs)->type_name() == "local") path = NormalisedLocalPath(path);  // file:///a/./b is /a/b
   return {*fs, path};
 }
 
