@@ -172,9 +172,27 @@ def test_an_input_relabelled_while_interrupted_gets_its_new_label(images_manifes
     result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
     assert "2 inputs were replaced or deleted since an earlier attempt" in result.stderr
     assert {path: labels_by_path(output)[path] for path in relabelled} == relabelled
+    # the two were featurised again (the count was this attempt's images minus the dropped rows: 0)
+    assert read_manifest(output)["attempt"]["images"] == 2
     fresh = tmp_path / "fresh"
     run_orchard("run", "--input", manifest, "--output", fresh, *OPTIONS)
     assert_same_rows_and_pca_as_fresh_run(output, fresh, features_atol=1e-6)
+
+
+def test_a_label_that_is_not_utf8_is_kept_across_a_resume(images_manifest, tmp_path):
+    """Staged rows hold such a label escaped, the listing compared it raw: a resume with nothing changed took
+    every staged input for relabelled and featurised it again, and inputs.parquet held the raw bytes in a
+    string column, which pyarrow (and so the Spark job) cannot read (2026-12-03)."""
+    _, images = images_manifest
+    manifest = tmp_path / "labels.txt"
+    manifest.write_bytes(b"".join(f"{image}\t".encode() + image.parent.name.encode() + b"\xe9\n" for image in images))
+    output = tmp_path / "out"
+    run_killed_at("staged-part:2", manifest, output)
+    result = run_orchard("run", "--input", manifest, "--output", output, *OPTIONS)
+    assert "replaced or deleted since an earlier attempt" not in result.stderr
+    assert read_manifest(output)["attempt"]["images"] == len(images) - 32  # two parts of 16 were kept
+    inventory = pq.read_table(output / "inputs.parquet").to_pylist()
+    assert {row["label"] for row in inventory} == {f"{label}\\xe9" for label in ("Cherry", "Kiwi", "Plum")}
 
 
 def test_a_file_listed_twice_is_one_row_and_survives_a_resume(images_manifest, tmp_path):

@@ -165,6 +165,8 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   }
   progress.Finish();
   timings["features_seconds"] = SecondsSince(stage_start);
+  // Counted before SettleEarlierRows takes the superseded rows of earlier attempts out of rows_written.
+  const std::int64_t attempt_images = state.rows_written + state.rows_failed - kept_images;
   if (const auto changed = SettleEarlierRows(state); changed > 0) {
     log << "orchard: " << changed
         << " inputs were replaced or deleted since an earlier attempt featurised them: their rows are "
@@ -194,7 +196,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   summary.written = state.rows_written + parts.carried_rows;
   summary.failed = state.rows_failed + parts.carried_errors;
   summary.seen = summary.written + summary.failed;
-  summary.attempt_images = state.rows_written + state.rows_failed - kept_images;
+  summary.attempt_images = attempt_images;
   summary.wall_seconds = SecondsSince(start);
   // This attempt's work over this attempt's time: rows kept from earlier attempts cost it nothing.
   summary.images_per_second = static_cast<double>(summary.attempt_images) / summary.wall_seconds;

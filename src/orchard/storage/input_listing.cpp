@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "orchard/common/error.h"
+#include "orchard/common/utf8.h"
 #include "orchard/storage/arrow_status.h"
 
 namespace orchard {
@@ -219,7 +220,9 @@ InputKey KeyOfBytes(const InputItem& item) {
 
 InputKey KeyOfInput(const InputItem& item) {
   InputKey key = KeyOfBytes(item);
-  key.label = item.label;
+  // As the rows hold it (feature_table.cpp): a label that is not UTF-8 is escaped in a staged row, and the
+  // inventory's label column is a UTF-8 string column that Spark and pyarrow read.
+  key.label = EscapeInvalidUtf8(item.label);
   return key;
 }
 

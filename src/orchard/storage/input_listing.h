@@ -33,7 +33,7 @@ struct InputItem {
 struct InputKey {
   std::int64_t size = -1;
   std::int64_t mtime_ms = -1;  // since the Unix epoch
-  std::string label;
+  std::string label;           // as the rows hold it: bytes that are not UTF-8 escaped (EscapeInvalidUtf8)
   bool operator==(const InputKey&) const = default;
 };
 
