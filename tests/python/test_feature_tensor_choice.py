@@ -213,3 +213,40 @@ def test_a_float16_model_gives_its_features_as_float32(tmp_path, float16_input):
     for path, vector in half.items():
         assert len(vector) == CHANNELS
         np.testing.assert_allclose(vector, full[path], rtol=2e-2, atol=2e-3, err_msg=path)
+
+
+def layer_norm_head_model(path, opset):
+    """Conv(8) -> Relu -> GlobalAveragePool -> Transpose to [N,1,1,8] -> the mean of a LayerNorm over the
+    channels (ReduceMean over the last axis) -> Sub: ConvNeXt's head as torch.onnx exports it below opset 17,
+    where LayerNorm is no single op."""
+    w = nh.from_array(conv_weights((CHANNELS, 3, 3, 3)), "W")
+    reduce = (h.make_node("ReduceMean", ["t"], ["mu"], axes=[-1], keepdims=1) if opset < 18 else
+              h.make_node("ReduceMean", ["t", "axes"], ["mu"], keepdims=1))
+    nodes = [h.make_node("Conv", ["x", "W"], ["c"], strides=[2, 2]), h.make_node("Relu", ["c"], ["r"]),
+             h.make_node("GlobalAveragePool", ["r"], ["p"]), h.make_node("Transpose", ["p"], ["t"], perm=[0, 2, 3, 1]),
+             reduce, h.make_node("Sub", ["t", "mu"], ["centred"])]
+    inits = [w, nh.from_array(np.array([-1], np.int64), "axes")]
+    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, 224, 224])],
+                         [h.make_tensor_value_info("centred", T.FLOAT, ["N", 1, 1, CHANNELS])], inits)
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", opset)]), path)
+    return path
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_the_mean_of_a_layer_norm_over_pooled_channels_is_not_a_pool(tmp_path, opset):
+    """A newcomer's torchvision ConvNeXt-tiny at opset 13-16 got 1-d features, exit 0: the LayerNorm's
+    ReduceMean over the channels of the pooled [N,1,1,768] passed for a global pool whose channels were the
+    size-1 axis (2026-12-03). The deepest pool is now the GlobalAveragePool, and the features are its 8 values."""
+    path = layer_norm_head_model(tmp_path / f"layer_norm_head_{opset}.onnx", opset)
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    assert contract["feature_tensor"]["name"] == "r" and contract["feature_dim"] == CHANNELS
+    ours = features(tmp_path, path)
+    cut = features(tmp_path, path, "--feature-tensor", "r")
+    for image, vector in ours.items():
+        np.testing.assert_allclose(vector, cut[image], rtol=1e-6, err_msg=image)
+
+
+def test_a_feature_tensor_of_one_value_per_image_is_refused(tmp_path):
+    path = layer_norm_head_model(tmp_path / "layer_norm_head.onnx", 13)
+    result = run_orchard("describe-model", path, "--feature-tensor", "mu", check=False)
+    assert "gives one value per image, which is no feature vector" in result.stdout + result.stderr

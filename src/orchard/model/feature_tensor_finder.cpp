@@ -86,6 +86,10 @@ std::optional<ChannelAxis> WholeMapChannels(const ov::PartialShape& in, const ov
   const auto out_dims = PerSampleDims(out);
   if (in_dims.size() < 2 || out_dims.empty()) return std::nullopt;
   const std::int64_t per_sample = Product(out_dims);
+  // One value per image is a statistic, not a pool of channels: the mean of a LayerNorm over the channels of
+  // a pooled [N,1,1,C] (ConvNeXt's head as torch.onnx exports it below opset 17) would else pass for a pool
+  // whose "channels" are the size-1 axis, and give 1-d features.
+  if (per_sample < 2) return std::nullopt;
   const std::span<const std::int64_t> dims(in_dims);
   const bool first = per_sample == dims.front() && Product(dims.subspan(1)) > 1;
   const bool last = per_sample == dims.back() && Product(dims.first(dims.size() - 1)) > 1;

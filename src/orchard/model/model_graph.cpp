@@ -310,6 +310,12 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
   }
   const auto dim = graph.model->output().get_partial_shape()[1];
   if (dim.is_dynamic()) ThrowModelError(source.path, "the feature tensor's size is not static");
+  if (dim.get_length() < 2) {
+    ThrowModelError(source.path, "the feature tensor '" + contract.feature_tensor + "' " +
+                                     contract.feature_tensor_shape +
+                                     " gives one value per image, which is no feature vector; pass "
+                                     "--feature-tensor (describe-model --tensors lists them)");
+  }
   contract.feature_dim = static_cast<std::size_t>(dim.get_length());
   return graph;
 }
