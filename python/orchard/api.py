@@ -91,7 +91,7 @@ def run(input: str | os.PathLike, output: str | os.PathLike, model: str | os.Pat
     input: a folder `<root>/[<split>/]<Label>/<file>` or a text manifest (one path per line, optionally TAB
     label); a local path or an s3:// URI. output: a folder or s3:// URI (features/, errors/, pca.parquet,
     _SUCCESS written last). model: an ONNX or TFLite path/URI (default: the shared MobileNetV2 int8 model).
-    preprocess: "imagenet" | "caffe" | "tf" | "raw" (default: raw for a uint8/int8 model, else imagenet).
+    preprocess: "imagenet" | "caffe" | "tf" | "raw" | "unit" (default: the model's, as `orchard describe-model` says).
     feature_tensor: the tensor to cut the model at (default: the input of its global average pool).
     pca_k: number of PCA components; when None, the fewest explaining `pca_variance` (a fraction in [0, 1],
     default 0.95) of the variance. precision: "f32" | "bf16" | "int8". batch: images per inference call (1 to

@@ -404,8 +404,8 @@ def argument_parser():
                    help="Spark master (default: local[2] when run directly, spark-submit's under spark-submit)")
     p.add_argument("--model", "-m", default=DEFAULT_MODEL)
     p.add_argument("--feature-tensor", default="")
-    p.add_argument("--preprocess", default="", choices=["", "imagenet", "caffe", "tf", "raw"],
-                   help="default: the model's (raw for uint8/int8 input, else imagenet)")
+    p.add_argument("--preprocess", default="",
+                   help="imagenet, caffe, tf, raw or unit; default: the model's (`orchard describe-model` says it)")
     p.add_argument("--precision", default="f32", choices=["f32", "bf16", "int8"])
     p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                    help=f"images per inference call (default {DEFAULT_BATCH}, as `orchard run`)")

@@ -105,12 +105,12 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
   command->add_option(
       "--model,-m", options->model,
       "Fit everything to this model as `orchard run` does: its input size and layout, its default "
-      "preset (raw for uint8/int8 input, else imagenet), JPEG DCT scaling");
+      "preset (describe-model says it), JPEG DCT scaling");
   command->add_option("--feature-tensor", options->feature_tensor,
                       "With --model: the tensor `orchard run --feature-tensor` would read, for a model whose "
                       "default orchard cannot find (the input does not depend on it)");
   command->add_option("--preset", options->preset,
-                      "Preprocessing preset: imagenet, caffe, tf or raw (required without --model)");
+                      "Preprocessing preset: imagenet, caffe, tf, raw or unit (required without --model)");
   command->add_option("--width", options->width, "Input width (default: the preset's, 224; not with --model)")
       ->check(CLI::PositiveNumber);
   command->add_option("--height", options->height, "Input height (default: the preset's, 224)")

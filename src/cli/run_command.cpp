@@ -52,11 +52,11 @@ CommandAction RegisterRunCommand(CLI::App& app) {
                       "Tensor to cut the model at (default: the input of its global average pool); a "
                       "spatial tensor is globally average-pooled");
   command
-      ->add_option(
-          "--preprocess", o.preprocess_preset,
-          "Preprocessing preset: imagenet, caffe, tf or raw (default: raw for a model taking uint8/int8 "
-          "pixels, else imagenet)")
-      ->check(CLI::IsMember({"imagenet", "caffe", "tf", "raw"}));
+      ->add_option("--preprocess", o.preprocess_preset,
+                   "Preprocessing preset: imagenet, caffe, tf, raw or unit (default: raw for a model taking "
+                   "uint8/int8 "
+                   "pixels, the pixels a graph that normalises its own input expects, else imagenet)")
+      ->check(CLI::IsMember(std::vector<std::string>(kPresetNames.begin(), kPresetNames.end())));
   auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components");
   command
       ->add_option("--pca-variance", args->pca_variance,

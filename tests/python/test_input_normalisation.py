@@ -91,9 +91,9 @@ def test_describe_model_shows_the_graphs_own_normalisation(tmp_path):
     np.testing.assert_allclose(normalised["scale"], [1 / 255 / s for s in IMAGENET_STD], rtol=1e-6)
     np.testing.assert_allclose(normalised["offset"], [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)],
                                rtol=1e-6)
-    assert normalised["takes_raw_pixels"] is True
+    assert normalised["expects"] == "raw"
     text = run_orchard("describe-model", path).stdout
-    assert "raw (default); the graph's own first ops: x * [" in text and "taking pixels 0..255" in text
+    assert "raw (default); the graph's own first ops: x * [" in text and "expecting the raw preset's pixels" in text
 
 
 def test_a_caffe_mean_subtracted_in_the_graph_takes_raw_pixels(tmp_path):
@@ -109,18 +109,33 @@ def test_a_normalising_preset_on_such_a_model_is_refused(tmp_path):
                          "--model", path, "--preprocess", "imagenet", check=False)
     assert result.returncode == 2
     assert f"model {path} normalises its input inside the graph (x * 0.00784314 + -1 per channel)" in result.stderr
-    assert "'imagenet' would normalise them twice" in result.stderr
+    assert "so it takes pixels 0..255 and preprocessing 'imagenet' would feed it other values" in result.stderr
     assert not (tmp_path / "out" / "features").exists()
 
 
-def test_a_graph_that_expects_pixels_scaled_to_0_1_keeps_the_default_and_says_so(tmp_path):
-    """A torchvision normalisation baked in, (x - mean) / std on 0..1 pixels, widens 0..255: not raw pixels."""
+def test_a_baked_in_torchvision_normalisation_gets_pixels_in_0_1(tmp_path):
+    """(x - mean) / std on pixels in 0..1, torchvision's Normalize written into forward() before the export: no
+    preset gave 0..1 pixels, so the default normalised them twice (cosine 0.851 min on a newcomer's ConvNeXt-tiny)
+    and `raw` fed 0..255 (cosine -0.198). The `unit` preset (ToTensor alone) is now its default, and the
+    features equal the plain model's on `imagenet` pixels."""
     path = model(tmp_path / "torchvision.onnx", "nchw", [("Sub", IMAGENET_MEAN), ("Div", IMAGENET_STD)])
     contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "unit"
+    assert contract["input"]["normalised_in_graph"]["expects"] == "unit"
+    ours, stderr = features(tmp_path, path)
+    twin, _ = features(tmp_path, model(tmp_path / "plain.onnx", "nchw", []), "--preprocess", "imagenet")
+    for image, expected in twin.items():
+        np.testing.assert_allclose(ours[image], expected, rtol=1e-4, atol=1e-5, err_msg=image)
+    assert "so the default preprocessing is unit (pixels 0..1)" in stderr
+
+
+def test_a_map_that_normalises_no_pixel_range_keeps_the_default_and_says_so(tmp_path):
+    path = model(tmp_path / "odd.onnx", "nchw", [("Mul", 100.0)])
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
     assert contract["default_preprocess"] == "imagenet"
-    assert contract["input"]["normalised_in_graph"]["takes_raw_pixels"] is False
+    assert contract["input"]["normalised_in_graph"]["expects"] is None
     _, stderr = features(tmp_path, path)
-    assert "which does not take pixels 0..255: check that --preprocess gives what it expects" in stderr
+    assert "which takes neither pixels 0..255 nor 0..1: check that --preprocess gives what it expects" in stderr
 
 
 def test_a_model_whose_first_op_is_a_convolution_is_unchanged(tmp_path):

@@ -8,8 +8,6 @@
 namespace orchard {
 namespace {
 
-constexpr std::string_view kPresetNames = "imagenet, caffe, tf, raw";
-
 std::string_view ToString(ChannelOrder order) { return order == ChannelOrder::kRgb ? "rgb" : "bgr"; }
 std::string_view ToString(ResizeMethod method) {
   return method == ResizeMethod::kBilinear ? "bilinear" : "nearest";
@@ -58,9 +56,14 @@ PreprocessSpec PreprocessSpec::FromPreset(std::string_view name) {
     spec.scale = 1.0f;
     spec.mean = {0.0f, 0.0f, 0.0f};
     spec.std = {1.0f, 1.0f, 1.0f};
+  } else if (name == "unit") {
+    spec.scale = 1.0f / 255.0f;
+    spec.mean = {0.0f, 0.0f, 0.0f};
+    spec.std = {1.0f, 1.0f, 1.0f};
   } else {
-    throw UsageError("unknown preprocessing preset \"" + std::string(name) +
-                     "\" (valid: " + std::string(kPresetNames) + ")");
+    std::string valid;
+    for (const auto& preset : kPresetNames) valid += (valid.empty() ? "" : ", ") + std::string(preset);
+    throw UsageError("unknown preprocessing preset \"" + std::string(name) + "\" (valid: " + valid + ")");
   }
   return spec;
 }

@@ -12,6 +12,9 @@ enum class ResizeMethod { kBilinear, kNearest };
 // Memory layout of the network's input tensor.
 enum class TensorLayout { kNchw, kNhwc };
 
+// The names PreprocessSpec::FromPreset takes, for option checks and messages.
+inline constexpr std::array<std::string_view, 5> kPresetNames = {"imagenet", "caffe", "tf", "raw", "unit"};
+
 // Everything that turns a decoded RGB image into the network's input, recorded in every output so a result
 // can be reproduced. Per channel, in the order the network receives them:
 //   value = (pixel * scale - mean[c]) / std[c]
@@ -29,7 +32,9 @@ struct PreprocessSpec {
   // "caffe": BGR, 0-255 minus ImageNet BGR means (Keras ResNet50).
   // "tf": RGB, [-1,1] (Keras MobileNet, TFLite float models).
   // "raw": RGB, the pixel values 0-255 as they are (uint8-quantised models; ModelContract shifts them by
-  // -128 for an int8 input).
+  // -128 for an int8 input, and models whose graph normalises 0-255 pixels itself).
+  // "unit": RGB, [0,1], nothing else (torchvision's ToTensor alone: models whose graph applies the mean and
+  // std itself).
   // Throws UsageError for an unknown name.
   static PreprocessSpec FromPreset(std::string_view name);
 

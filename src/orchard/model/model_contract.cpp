@@ -22,6 +22,9 @@ bool IsRawPixels(const PreprocessSpec& spec, InputElementType type) {
   return spec.scale == 1.0f;
 }
 
+// "pixels 0..255" for raw, "pixels 0..1" for unit.
+std::string PixelRange(const std::string& preset) { return preset == kRaw ? "pixels 0..255" : "pixels 0..1"; }
+
 bool Uniform(const std::array<float, 3>& values) { return values[0] == values[1] && values[1] == values[2]; }
 
 std::string Values(const std::array<float, 3>& values) {
@@ -37,23 +40,39 @@ std::string Values(const std::array<float, 3>& values) {
 
 nlohmann::json Json(const std::optional<InputNormalisation>& map) {
   if (!map) return nullptr;
-  return {{"scale", map->scale}, {"offset", map->offset}, {"takes_raw_pixels", map->TakesRawPixels()}};
+  const auto expected = map->ExpectedPreset();
+  return {{"scale", map->scale},
+          {"offset", map->offset},
+          {"expects", expected ? nlohmann::json(*expected) : nlohmann::json(nullptr)}};
 }
 
 }  // namespace
 
 std::string InputNormalisation::ToString() const { return "x * " + Values(scale) + " + " + Values(offset); }
 
-bool InputNormalisation::TakesRawPixels() const {
+namespace {
+
+// Whether `map` normalises pixels in 0..`pixel_max` (InputNormalisation::ExpectedPreset says when).
+bool NormalisesPixelsUpTo(const InputNormalisation& map, float pixel_max) {
+  constexpr float kNormalisedWidth = 8.0f;  // 0..1 over a std of 0.2 spans 5; 0..255 over 127.5 spans 2
   for (std::size_t c = 0; c < 3; ++c) {
-    const float middle = 127.5f * scale[c] + offset[c];
-    const float half_width = 127.5f * std::abs(scale[c]);
+    const float middle = pixel_max / 2 * map.scale[c] + map.offset[c];
+    const float half_width = pixel_max / 2 * std::abs(map.scale[c]);
     // 1e-4 relative: a map that starts the pixels at 0 (1/255) has |middle| == half_width up to rounding.
-    if (half_width > 127.5f || scale[c] == 0.0f || std::abs(middle) > half_width * 1.0001f) return false;
-    // A pure shift must centre the pixels: a mean of 0..255 pixels (caffe's), not of 0..1 ones (0.485).
-    if (half_width == 127.5f && std::abs(middle) > half_width / 2) return false;
+    const bool holds_zero = map.scale[c] != 0.0f && std::abs(middle) <= half_width * 1.0001f;
+    const bool centred_shift = map.scale[c] == 1.0f && std::abs(middle) <= half_width / 2;
+    if (!holds_zero || (2 * half_width > kNormalisedWidth && !centred_shift)) return false;
   }
   return true;
+}
+
+}  // namespace
+
+std::optional<std::string> InputNormalisation::ExpectedPreset() const {
+  if (scale == std::array<float, 3>{1, 1, 1} && offset == std::array<float, 3>{0, 0, 0}) return std::nullopt;
+  if (NormalisesPixelsUpTo(*this, 255.0f)) return std::string(kRaw);
+  if (NormalisesPixelsUpTo(*this, 1.0f)) return std::string("unit");
+  return std::nullopt;
 }
 
 std::string_view InputElementTypeName(InputElementType type) {
@@ -68,12 +87,11 @@ std::string_view InputElementTypeName(InputElementType type) {
   return "unknown";
 }
 
-bool ModelContract::TakesRawPixels() const {
-  return input_type != InputElementType::kFloat ||
-         (input_normalisation && input_normalisation->TakesRawPixels());
+std::string ModelContract::DefaultPreset() const {
+  if (input_type != InputElementType::kFloat) return std::string(kRaw);
+  const auto expected = input_normalisation ? input_normalisation->ExpectedPreset() : std::nullopt;
+  return expected.value_or("imagenet");
 }
-
-std::string ModelContract::DefaultPreset() const { return std::string(TakesRawPixels() ? kRaw : "imagenet"); }
 
 PreprocessSpec ModelContract::Spec(std::string_view preset) const {
   const std::string name = preset.empty() ? DefaultPreset() : std::string(preset);
@@ -82,11 +100,12 @@ PreprocessSpec ModelContract::Spec(std::string_view preset) const {
                      " pixels (its quantisation is inside the graph), so preprocessing '" + name +
                      "' would feed it normalised values; leave --preprocess out or pass raw");
   }
-  if (input_normalisation && input_normalisation->TakesRawPixels() && name != kRaw) {
+  const auto expected = input_normalisation ? input_normalisation->ExpectedPreset() : std::nullopt;
+  if (expected && name != *expected) {
     throw UsageError("model " + file.string() + " normalises its input inside the graph (" +
-                     input_normalisation->ToString() +
-                     " per channel), so it takes pixels 0..255 and preprocessing '" + name +
-                     "' would normalise them twice; leave --preprocess out or pass raw");
+                     input_normalisation->ToString() + " per channel), so it takes " + PixelRange(*expected) +
+                     " and preprocessing '" + name +
+                     "' would feed it other values; leave --preprocess out or pass " + *expected);
   }
   PreprocessSpec spec = PreprocessSpec::FromPreset(name);
   // int8 codes are the pixel values shifted by the zero point of a 0..255 input range.
@@ -127,12 +146,13 @@ std::vector<std::string> ModelContract::Notes() const {
                     " image(s) per call");
   }
   if (input_normalisation) {
-    const std::string map = input_normalisation->ToString();
-    notes.push_back(
-        model + "its graph normalises its input first (" + map + " per channel), " +
-        (input_normalisation->TakesRawPixels()
-             ? "so the default preprocessing is raw (pixels 0..255)"
-             : "which does not take pixels 0..255: check that --preprocess gives what it expects"));
+    const auto expected = input_normalisation->ExpectedPreset();
+    notes.push_back(model + "its graph normalises its input first (" + input_normalisation->ToString() +
+                    " per channel), " +
+                    (expected
+                         ? "so the default preprocessing is " + *expected + " (" + PixelRange(*expected) + ")"
+                         : "which takes neither pixels 0..255 nor 0..1: check that --preprocess gives what "
+                           "it expects"));
   }
   return notes;
 }

@@ -33,12 +33,12 @@ struct InputNormalisation {
   std::array<float, 3> scale{1.0f, 1.0f, 1.0f};
   std::array<float, 3> offset{0.0f, 0.0f, 0.0f};
 
-  // Whether the map takes raw pixels 0..255: on every channel it shrinks or keeps their range (|scale| <= 1)
-  // and the range it maps them to holds 0 (it centres or starts them there, as 1/255, 1/127.5 - 1 and
-  // (x/255 - mean)/std do); a map that keeps the range (a shift) must centre it (x - 123.68, caffe's mean,
-  // not x - 0.485, a mean of pixels in 0..1). A map that widens the range (1/0.229 of a baked-in torchvision
-  // normalisation) expects pixels already scaled to 0..1.
-  bool TakesRawPixels() const;
+  // The preset whose pixels the map normalises: "raw" (0..255) or "unit" (0..1), "raw" tried first; empty
+  // when neither, or for the identity. A map normalises pixels of a range when, on every channel, the range
+  // it maps them to holds 0 (it centres or starts them there) and spans at most 8 (1/255, 1/127.5 - 1 and
+  // (x/255 - mean)/std on 0..255; (x - mean)/std, torchvision's Normalize, on 0..1), or it is a shift that
+  // centres them (x - 123.68, caffe's mean, on 0..255).
+  std::optional<std::string> ExpectedPreset() const;
   // "x * 0.00784314 + -1"; a value per channel as "[r, g, b]" when the channels differ.
   std::string ToString() const;
 };
@@ -70,17 +70,14 @@ struct ModelContract {
   // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.
   std::optional<InputNormalisation> input_normalisation;
 
-  // Whether the model takes raw pixels 0..255: an integer input, or a float one the graph normalises itself
-  // (input_normalisation->TakesRawPixels()).
-  bool TakesRawPixels() const;
-
-  // "raw" when TakesRawPixels(), else "imagenet".
+  // "raw" for an integer input; the preset the graph's own normalisation expects
+  // (input_normalisation->ExpectedPreset()); else "imagenet".
   std::string DefaultPreset() const;
 
   // The preprocessing for `preset` ("" = DefaultPreset()) sized to this model's input. Throws UsageError when
   // the preset contradicts the model: a uint8/int8 input takes only "raw" (normalised floats would be cast to
-  // integers and every image would collapse onto nearly one vector), and so does a graph that normalises raw
-  // pixels itself (a preset's normalisation would be applied twice).
+  // integers and every image would collapse onto nearly one vector), and a graph that normalises its pixels
+  // itself takes only the preset it expects (a preset's normalisation would be applied twice).
   PreprocessSpec Spec(std::string_view preset) const;
 
   // Throws ModelError when a recorded spec (a bundle's) does not fit this model: another input size, or a

@@ -15,7 +15,9 @@ std::string InGraph(const nlohmann::json& input) {
   InputNormalisation map;
   map.scale = json.at("scale").get<std::array<float, 3>>();
   map.offset = json.at("offset").get<std::array<float, 3>>();
-  return map.ToString() + " per channel" + (map.TakesRawPixels() ? ", taking pixels 0..255" : "");
+  const auto expected = map.ExpectedPreset();
+  return map.ToString() + " per channel" +
+         (expected ? ", expecting the " + *expected + " preset's pixels" : "");
 }
 
 nlohmann::json Places(const ov::frontend::InputModel& model,

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 #include "model_test_support.h"
 #include "orchard/common/error.h"
 #include "orchard/model/model_description.h"
@@ -61,22 +64,30 @@ InputNormalisation Map(std::array<float, 3> scale, std::array<float, 3> offset) 
   return map;
 }
 
-TEST(InputNormalisationTest, MapsOfRawPixelsAreToldFromMapsOfScaledOnes) {
+using Expected = std::optional<std::string>;
+
+TEST(InputNormalisationTest, ThePixelsAMapExpectsAreToldFromItsScaleAndOffset) {
   const float s = 1.0f / 255;
-  EXPECT_TRUE(Map({s, s, s}, {0, 0, 0}).TakesRawPixels());                 // Keras Rescaling(1/255)
-  EXPECT_TRUE(Map({2 * s, 2 * s, 2 * s}, {-1, -1, -1}).TakesRawPixels());  // MobileNetV3: 0..255 -> -1..1
-  EXPECT_TRUE(Map({s / 0.229f, s / 0.224f, s / 0.225f},                    // EfficientNet: (x/255 - m) / s
-                  {-0.485f / 0.229f, -0.456f / 0.224f, -0.406f / 0.225f})
-                  .TakesRawPixels());
-  EXPECT_TRUE(Map({1, 1, 1}, {-123.68f, -116.779f, -103.939f}).TakesRawPixels());  // a caffe mean
-  // torchvision's normalisation baked in, on pixels already scaled to 0..1: it widens 0..255.
-  EXPECT_FALSE(
-      Map({1 / 0.229f, 1 / 0.224f, 1 / 0.225f}, {-0.485f / 0.229f, -0.456f / 0.224f, -0.406f / 0.225f})
-          .TakesRawPixels());
-  EXPECT_FALSE(
-      Map({s, s, s}, {5, 5, 5}).TakesRawPixels());  // 0..255 lands on 5..6: not centred or started at 0
-  EXPECT_FALSE(Map({1, 1, 1}, {-0.485f, -0.456f, -0.406f}).TakesRawPixels());  // a mean of pixels in 0..1
-  EXPECT_FALSE(Map({0, 0, 0}, {0, 0, 0}).TakesRawPixels());
+  const std::array<float, 3> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
+  EXPECT_EQ(Map({s, s, s}, {0, 0, 0}).ExpectedPreset(), Expected("raw"));  // Keras Rescaling(1/255)
+  EXPECT_EQ(Map({2 * s, 2 * s, 2 * s}, {-1, -1, -1}).ExpectedPreset(),
+            Expected("raw"));                          // MobileNetV3: -1..1
+  EXPECT_EQ(Map({s / std[0], s / std[1], s / std[2]},  // EfficientNet: (x/255 - mean) / std
+                {-mean[0] / std[0], -mean[1] / std[1], -mean[2] / std[2]})
+                .ExpectedPreset(),
+            Expected("raw"));
+  EXPECT_EQ(Map({1, 1, 1}, {-123.68f, -116.779f, -103.939f}).ExpectedPreset(),
+            Expected("raw"));  // a caffe mean
+  // torchvision's Normalize baked in, on pixels in 0..1.
+  EXPECT_EQ(
+      Map({1 / std[0], 1 / std[1], 1 / std[2]}, {-mean[0] / std[0], -mean[1] / std[1], -mean[2] / std[2]})
+          .ExpectedPreset(),
+      Expected("unit"));
+  EXPECT_EQ(Map({1, 1, 1}, {-mean[0], -mean[1], -mean[2]}).ExpectedPreset(),
+            Expected("unit"));                                          // a 0..1 mean
+  EXPECT_EQ(Map({s, s, s}, {5, 5, 5}).ExpectedPreset(), std::nullopt);  // 0..255 lands on 5..6
+  EXPECT_EQ(Map({100, 100, 100}, {0, 0, 0}).ExpectedPreset(), std::nullopt);
+  EXPECT_EQ(Map({0, 0, 0}, {0, 0, 0}).ExpectedPreset(), std::nullopt);
 }
 
 TEST(ModelContractTest, AGraphThatNormalisesRawPixelsDefaultsToRawAndRefusesAPreset) {
@@ -88,6 +99,17 @@ TEST(ModelContractTest, AGraphThatNormalisesRawPixelsDefaultsToRawAndRefusesAPre
   ASSERT_EQ(contract.Notes().size(), 1u);
   EXPECT_NE(contract.Notes()[0].find("x * 0.00784314 + -1 per channel"), std::string::npos)
       << contract.Notes()[0];
+}
+
+TEST(ModelContractTest, AGraphThatNormalisesUnitPixelsDefaultsToUnit) {
+  ModelContract contract = IntegerInput(InputElementType::kFloat);
+  contract.input_normalisation = Map({1 / 0.229f, 1 / 0.224f, 1 / 0.225f}, {-2.1f, -2.0f, -1.8f});
+  const PreprocessSpec spec = contract.Spec("");
+  EXPECT_EQ(spec.preset, "unit");
+  EXPECT_FLOAT_EQ(spec.scale, 1.0f / 255);
+  EXPECT_EQ(spec.mean, (std::array<float, 3>{0, 0, 0}));
+  EXPECT_EQ(spec.std, (std::array<float, 3>{1, 1, 1}));
+  EXPECT_THROW(contract.Spec("imagenet"), UsageError);
 }
 
 TEST(ModelContractTest, CheckSpecRefusesABundleSpecThatDoesNotFit) {
