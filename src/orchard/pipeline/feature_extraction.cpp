@@ -5,7 +5,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "orchard/pipeline/bounded_queue.h"
 #include "orchard/pipeline/byte_budget.h"
 #include "orchard/pipeline/failpoint.h"
+#include "orchard/pipeline/repeated_inputs.h"
 #include "orchard/pipeline/task_group.h"
 #include "orchard/storage/input_listing.h"
 #include "orchard/table/feature_table.h"
@@ -136,10 +136,7 @@ class Extraction {
       // A manifest may name a file twice: one row per input, or the PCA counts it twice.
       // Rows hold paths as written to Parquet, i.e. escaped where not UTF-8.
       std::string path = EscapeInvalidUtf8(item.location.uri());
-      if (!listed_paths_.insert(path).second) {
-        ++repeated_;
-        return !StopIfCancelled();
-      }
+      if (!repeated_.First(path, item.location.uri(), item.label)) return !StopIfCancelled();
       if (KeyNeedsRequest(item)) return Forward(std::move(item));  // keyed by its reader
       return KeyAndCheckHeld(item, std::move(path)) ? !StopIfCancelled() : Forward(std::move(item));
     };
@@ -150,10 +147,7 @@ class Extraction {
     };
     callbacks.on_warning = [this](const std::string& message) { progress_.Note(message); };
     ListInputs(settings_.input, callbacks);
-    if (repeated_ > 0) {
-      progress_.Note(std::to_string(repeated_) +
-                     " inputs were listed more than once; each is featurised once");
-    }
+    for (const auto& note : repeated_.Notes()) progress_.Note(note);
     progress_.ListingDone();
     listed_.Close();
   }
@@ -349,9 +343,8 @@ class Extraction {
   std::atomic<int> readers_left_{0};
   std::atomic<int> decoders_left_{0};
   std::atomic<int> inferers_left_{0};
-  std::mutex listed_mutex_;                       // state_.listed is filled by the listing and the readers
-  std::unordered_set<std::string> listed_paths_;  // by the listing thread only
-  std::int64_t repeated_ = 0;
+  std::mutex listed_mutex_;  // state_.listed is filled by the listing and the readers
+  RepeatedInputs repeated_;  // by the listing thread only
   ResumeState& state_;
 };
 
