@@ -89,8 +89,9 @@ class Previous:
     manifest: dict
     features: list  # URIs of its feature parts
     errors: list  # URIs of its error parts
-    inventory: dict  # path -> (size, mtime_ms, label)
+    inventory: dict  # path -> (size, mtime_ms, label), without the inputs that failed
     moments: tuple  # (count, mean, scatter) of all its feature rows
+    failed: set = field(default_factory=set)  # paths of its error rows: tried again whatever their key
 
     @property
     def attempt(self):
@@ -136,12 +137,14 @@ def prepare_update(spark, input, output, identity):
         if entry not in keep:
             delete_file(spark, child(output, entry))
     inventory = pq.read_table(pa.BufferReader(read_file(spark, child(output, files["inputs"]))))
-    keys = _keys(inventory)
+    errors = [child(output, name) for name in files["errors"]]
+    failed = {path for uri in errors for path in
+              pq.read_table(pa.BufferReader(read_file(spark, uri)), columns=["path"]).column("path").to_pylist()}
+    keys = {path: key for path, key in zip(inventory.column("path").to_pylist(), _keys(inventory))
+            if path not in failed}
     moments_uri = child(output, files["pca_moments"])
-    return Previous(manifest, [child(output, name) for name in files["features"]],
-                    [child(output, name) for name in files["errors"]],
-                    dict(zip(inventory.column("path").to_pylist(), keys)),
-                    _read_moments(read_file(spark, moments_uri), moments_uri))
+    return Previous(manifest, [child(output, name) for name in files["features"]], errors, keys,
+                    _read_moments(read_file(spark, moments_uri), moments_uri), failed)
 
 
 @dataclass
@@ -155,16 +158,20 @@ class Plan:
 def plan_update(listed, previous):
     """The inventory's inputs deleted or listed with another key are dropped, and the listed inputs not in the
     inventory with their key are featurised (their old rows, if any, are dropped too: a path's row always comes
-    from the bytes the inventory keys)."""
+    from the bytes the inventory keys); so are the inputs that failed (not in `previous.inventory`), as
+    `orchard run --incremental` does."""
     keys = dict(zip(listed.column("path").to_pylist(), _keys(listed)))
     changed = {path for path, key in previous.inventory.items() if keys.get(path) != key}
     todo = [(source, path) for source, path in zip(listed.column("source").to_pylist(), keys)
             if previous.inventory.get(path) != keys[path]]
     unchanged = len(previous.inventory) - len(changed)
     replaced = sum(path in keys for path in changed)
+    retried = sum(path in keys for path in previous.failed)
     changes = {"previous_attempt": previous.manifest["attempt"]["number"], "unchanged": unchanged,
-               "new": len(keys) - unchanged - replaced, "replaced": replaced, "removed": len(changed) - replaced}
-    return Plan([_escaped(source) for source, _ in todo], changed | {path for _, path in todo}, changes)
+               "new": len(keys) - unchanged - replaced - retried, "replaced": replaced, "retried": retried,
+               "removed": len(changed) - replaced + len(previous.failed) - retried}
+    dropped = changed | previous.failed | {path for _, path in todo}
+    return Plan([_escaped(source) for source, _ in todo], dropped, changes)
 
 
 def carried_rows(spark, previous, dropped):

@@ -83,7 +83,7 @@ def test_only_added_images_are_featurised_and_output_equals_fresh_run(grown, tmp
     manifest = read_manifest(output)
     assert manifest["attempt"]["images"] == len(LABELS) * ADDED  # the model saw only the 100 new images
     assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": len(LABELS) * FIRST,
-                                       "new": len(LABELS) * ADDED, "replaced": 0, "removed": 0}
+                                       "new": len(LABELS) * ADDED, "replaced": 0, "retried": 0, "removed": 0}
     assert manifest["files"]["pca"] == "pca-a001.parquet"
     assert not (output / "pca.parquet").exists()  # the old model is deleted once the new _SUCCESS is written
     assert_same_output(output, fresh_run(input_folder, tmp_path))
@@ -103,7 +103,7 @@ def test_replaced_image_is_featurised_again_once_and_deleted_image_is_dropped(sm
     manifest = read_manifest(output)
     assert manifest["attempt"]["images"] == 2 * len(LABELS) + 1  # the added ones and the replaced one
     assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 2,
-                                       "new": 2 * len(LABELS), "replaced": 1, "removed": 1}
+                                       "new": 2 * len(LABELS), "replaced": 1, "retried": 0, "removed": 1}
     assert str(deleted) not in rows_by_path(output)  # its row is left out when the parts are written again
     assert_same_output(output, fresh_run(input_folder, tmp_path))
     run(input_folder, output, "--incremental")
@@ -124,9 +124,30 @@ def test_an_input_filed_under_another_label_gets_its_row_relabelled(tmp_path):
     update = read_manifest(output)
     assert update["attempt"]["images"] == 2
     assert update["incremental"] == {"previous_attempt": 0, "unchanged": len(images) - 2, "new": 0,
-                                     "replaced": 2, "removed": 0}
+                                     "replaced": 2, "retried": 0, "removed": 0}
     assert {path: labels_by_path(output)[path] for path in relabelled} == relabelled
     assert_same_output(output, fresh_run(manifest, tmp_path))
+
+
+def test_an_input_that_failed_is_tried_again_even_with_its_key_unchanged(small, tmp_path):
+    """An update kept the error row of an input whose size and modification time did not change, though it
+    could now be read (a file made readable by chmod, a newcomer's case, 2026-12-03; or a format a newer
+    orchard decodes). Error rows are now tried again by every update, as by a resume."""
+    input_folder, output = small
+    target = sorted((input_folder / "Kiwi").iterdir())[0]
+    good = target.read_bytes()
+    target.write_bytes(good[:200] + bytes(len(good) - 200))  # same size, no image past its header
+    stat = target.stat()
+    run(input_folder, output, "--incremental", check=False)
+    assert str(target) in pq.read_table(output / "errors").column("path").to_pylist()
+    target.write_bytes(good)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the key the error row was listed with
+    run(input_folder, output, "--incremental")
+    update = read_manifest(output)
+    assert update["attempt"]["images"] == 1
+    assert update["incremental"]["retried"] == 1 and update["counts"]["failed"] == 0
+    assert str(target) in rows_by_path(output)
+    assert_same_output(output, fresh_run(input_folder, tmp_path))
 
 
 def test_crash_during_update_leaves_the_old_output_readable(small, tmp_path):
@@ -244,7 +265,7 @@ def test_s3_update_keys_objects(listing, s3_server):
     s3_run("out", "--incremental")
     manifest = json.loads(fs.open_input_stream(f"{bucket}/out/_SUCCESS").read())
     assert manifest["incremental"] == {"previous_attempt": 0, "unchanged": 3 * len(LABELS) - 3,
-                                       "new": len(LABELS), "replaced": 2, "removed": 1}
+                                       "new": len(LABELS), "replaced": 2, "retried": 0, "removed": 1}
     assert manifest["attempt"]["images"] == len(LABELS) + 2
     s3_run("fresh")
     ours, fresh = rows_by_path(f"{bucket}/out", fs), rows_by_path(f"{bucket}/fresh", fs)

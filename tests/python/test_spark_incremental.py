@@ -8,6 +8,7 @@ Inputs are small (1 to 3 Test images of 10 labels); the Spark session is conftes
 """
 
 import json
+import os
 import shutil
 import sys
 
@@ -99,7 +100,7 @@ def test_spark_update_featurises_only_added_images_and_equals_fresh_run(spark, g
     summary = spark_run(spark, input_folder, output, incremental=True)
     assert images_featurised(summary) == summary["attempt"]["images"] == 10  # only the added ones
     assert summary["incremental"] == {"previous_attempt": 0, "unchanged": 20, "new": 10, "replaced": 0,
-                                      "removed": 0}
+                                      "retried": 0, "removed": 0}
     assert summary["attempt"]["number"] == 1
     assert summary["files"]["pca"] == "pca-a001.parquet" and summary["files"]["inputs"] == "inputs-a001.parquet"
     assert not set(before["files"]["features"]) & set(summary["files"]["features"])  # rewritten under new names
@@ -121,11 +122,28 @@ def test_spark_update_recomputes_a_replaced_image_once_and_drops_a_deleted_one(s
     summary = spark_run(spark, input_folder, output, incremental=True)
     assert images_featurised(summary) == summary["attempt"]["images"] == 10 + 1  # the added ones and the replaced one
     assert summary["incremental"] == {"previous_attempt": 0, "unchanged": 18, "new": 10, "replaced": 1,
-                                      "removed": 1}
+                                      "retried": 0, "removed": 1}
     assert str(deleted) not in rows_by_path(output)
     spark_run(spark, input_folder, tmp_path / "fresh")
     assert_same_output(output, tmp_path / "fresh")
     assert images_featurised(spark_run(spark, input_folder, output, incremental=True)) == 0  # once
+
+
+def test_spark_update_tries_an_input_that_failed_again_even_with_its_key_unchanged(spark, grown, tmp_path):
+    """As `orchard run --incremental` (test_incremental.py): an error row is not kept because its input's size and
+    modification time did not change."""
+    input_folder, output = grown
+    target = sorted((input_folder / LABELS[0]).iterdir())[0]
+    good = target.read_bytes()
+    target.write_bytes(good[:200] + bytes(len(good) - 200))
+    stat = target.stat()
+    spark_run(spark, input_folder, output, incremental=True)
+    assert str(target) in pq.read_table(output / "errors").column("path").to_pylist()
+    target.write_bytes(good)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    summary = spark_run(spark, input_folder, output, incremental=True)
+    assert images_featurised(summary) == 1 and summary["incremental"]["retried"] == 1
+    assert summary["counts"]["failed"] == 0 and str(target) in rows_by_path(output)
 
 
 def test_engines_update_each_others_output(spark, tmp_path):
@@ -153,7 +171,7 @@ def test_engines_update_each_others_output(spark, tmp_path):
     manifest = read_manifest(output)
     assert manifest["attempt"]["images"] == 10 and manifest["attempt"]["number"] == 2
     assert manifest["incremental"] == {"previous_attempt": 1, "unchanged": 29, "new": 10, "replaced": 0,
-                                       "removed": 1}
+                                       "retried": 0, "removed": 1}
     updated = rows_by_path(output)
     assert len(updated) == 39 and str(deleted) not in updated
     for path, (features, _) in rows.items():

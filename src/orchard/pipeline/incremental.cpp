@@ -1,5 +1,7 @@
 #include "orchard/pipeline/incremental.h"
 
+#include <arrow/api.h>
+
 #include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
@@ -9,6 +11,7 @@
 #include "orchard/storage/arrow_status.h"
 #include "orchard/table/input_inventory.h"
 #include "orchard/table/moments_file.h"
+#include "orchard/table/parquet_io.h"
 
 namespace orchard {
 namespace {
@@ -23,6 +26,19 @@ std::vector<Location> Parts(const OutputLayout& output, const nlohmann::json& na
   std::vector<Location> parts;
   for (const auto& name : names) parts.push_back(output.root.child(name.get<std::string>()));
   return parts;
+}
+
+// The paths of the error rows in `parts`. Throws IoError naming a part without a path column.
+PathSet ErrorPaths(const std::vector<Location>& parts) {
+  PathSet paths;
+  for (const auto& part : parts) {
+    ReadParquetBatches(part, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
+      const auto column = std::dynamic_pointer_cast<arrow::StringArray>(batch->GetColumnByName("path"));
+      if (!column) throw IoError(part.uri() + ": an error part without a string path column");
+      for (std::int64_t i = 0; i < column->length(); ++i) paths.insert(column->GetString(i));
+    });
+  }
+  return paths;
 }
 
 // Files a crashed update wrote (its parts, PCA, moments, inventory, staged parts) or the old files of an
@@ -65,6 +81,8 @@ ResumeState PrepareUpdate(const OutputLayout& output, std::size_t feature_dim) {
         PreviousJob{manifest, Parts(output, files.at("features")), Parts(output, files.at("errors")),
                     ReadInputInventory(output.root.child(files.at("inputs").get<std::string>())),
                     ReadMoments(output.root.child(files.at("pca_moments").get<std::string>()), feature_dim)};
+    state.previous->failed = ErrorPaths(state.previous->error_parts);
+    for (const auto& path : state.previous->failed) state.previous->inputs.erase(path);
     return state;
   } catch (const nlohmann::json::exception& e) {
     throw IoError(output.success().uri() + ": not a manifest of `orchard run` (" + e.what() + ")");
@@ -76,7 +94,11 @@ CarriedRows CarryPrevious(const ResumeState& state, std::size_t feature_dim) {
   if (!state.previous) return carried;
   const PreviousJob& previous = *state.previous;
   const auto listed = ListedKeys(state);
-  std::int64_t unchanged = 0, replaced = 0, removed = 0;
+  std::int64_t unchanged = 0, replaced = 0, removed = 0, retried = 0;
+  for (const auto& path : previous.failed) {
+    ++(listed.contains(path) ? retried : removed);
+    carried.dropped.insert(path);
+  }
   for (const auto& [path, key] : previous.inputs) {
     const auto found = listed.find(path);
     if (found != listed.end() && found->second == key) {
@@ -91,8 +113,9 @@ CarriedRows CarryPrevious(const ResumeState& state, std::size_t feature_dim) {
     carried.moments.Subtract(MomentsOf(previous.feature_parts, carried.dropped, feature_dim));
   carried.changes = {{"previous_attempt", previous.manifest.at("attempt").at("number")},
                      {"unchanged", unchanged},
-                     {"new", static_cast<std::int64_t>(listed.size()) - unchanged - replaced},
+                     {"new", static_cast<std::int64_t>(listed.size()) - unchanged - replaced - retried},
                      {"replaced", replaced},
+                     {"retried", retried},
                      {"removed", removed}};
   return carried;
 }

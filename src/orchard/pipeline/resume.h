@@ -32,6 +32,9 @@ struct PreviousJob {
   std::vector<Location> error_parts;
   std::unordered_map<std::string, InputKey> inputs;  // path -> key of the bytes its rows came from
   CovarianceAccumulator moments;                     // of all its feature rows
+  // The inputs that became its error rows, left out of `inputs`: an update tries them again whatever their
+  // key, as a resume does (a file made readable, or a format a newer orchard decodes, keeps its key).
+  PathSet failed = {};
 };
 
 // The row an earlier attempt staged for an input: the key of the bytes it came from, and that attempt.
