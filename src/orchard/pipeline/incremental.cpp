@@ -1,7 +1,5 @@
 #include "orchard/pipeline/incremental.h"
 
-#include <arrow/api.h>
-
 #include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,7 +9,6 @@
 #include "orchard/storage/arrow_status.h"
 #include "orchard/table/input_inventory.h"
 #include "orchard/table/moments_file.h"
-#include "orchard/table/parquet_io.h"
 
 namespace orchard {
 namespace {
@@ -26,19 +23,6 @@ std::vector<Location> Parts(const OutputLayout& output, const nlohmann::json& na
   std::vector<Location> parts;
   for (const auto& name : names) parts.push_back(output.root.child(name.get<std::string>()));
   return parts;
-}
-
-// The paths of the error rows in `parts`. Throws IoError naming a part without a path column.
-PathSet ErrorPaths(const std::vector<Location>& parts) {
-  PathSet paths;
-  for (const auto& part : parts) {
-    ReadParquetBatches(part, [&](const std::shared_ptr<arrow::RecordBatch>& batch) {
-      const auto column = std::dynamic_pointer_cast<arrow::StringArray>(batch->GetColumnByName("path"));
-      if (!column) throw IoError(part.uri() + ": an error part without a string path column");
-      for (std::int64_t i = 0; i < column->length(); ++i) paths.insert(column->GetString(i));
-    });
-  }
-  return paths;
 }
 
 // Files a crashed update wrote (its parts, PCA, moments, inventory, staged parts) or the old files of an
@@ -81,7 +65,7 @@ ResumeState PrepareUpdate(const OutputLayout& output, std::size_t feature_dim) {
         PreviousJob{manifest, Parts(output, files.at("features")), Parts(output, files.at("errors")),
                     ReadInputInventory(output.root.child(files.at("inputs").get<std::string>())),
                     ReadMoments(output.root.child(files.at("pca_moments").get<std::string>()), feature_dim)};
-    state.previous->failed = ErrorPaths(state.previous->error_parts);
+    state.previous->failed = PathsIn(state.previous->error_parts);
     for (const auto& path : state.previous->failed) state.previous->inputs.erase(path);
     return state;
   } catch (const nlohmann::json::exception& e) {

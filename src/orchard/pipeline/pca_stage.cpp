@@ -128,4 +128,15 @@ CovarianceAccumulator MomentsOf(std::span<const Location> parts, const PathSet& 
   return moments;
 }
 
+PathSet PathsIn(std::span<const Location> parts) {
+  PathSet paths;
+  for (const auto& part : parts) {
+    ReadParquetBatches(part, [&](const Batch& batch) {
+      const auto& column = PathsOf(*batch, part);
+      for (std::int64_t i = 0; i < column.length(); ++i) paths.insert(column.GetString(i));
+    });
+  }
+  return paths;
+}
+
 }  // namespace orchard

@@ -41,4 +41,8 @@ std::vector<std::int64_t> WriteErrorParts(std::span<const PartCopy> parts);
 // IoError naming a part that cannot be read or has no string column `path`.
 CovarianceAccumulator MomentsOf(std::span<const Location> parts, const PathSet& selected, std::size_t dim);
 
+// The paths of the rows of every part in `parts` (feature or error parts). Throws IoError naming a part that
+// cannot be read or has no string column 'path'.
+PathSet PathsIn(std::span<const Location> parts);
+
 }  // namespace orchard
