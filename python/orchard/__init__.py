@@ -22,5 +22,6 @@ from .api import Bundle, Prediction, RunSummary, evaluate, read, run, train  # n
 
 __all__ = ["Bundle", "Prediction", "RunSummary", "evaluate", "read", "run", "train",
            "DEFAULT_BATCH", "ArrowBatches", "Featurizer", "check_overwrite", "covariance_partial",
-           "covariance_partial_arrow", "fit_pca", "fit_pca_arrow", "merge_partials", "merge_partials_arrow", "folder_label", "output_path", "pca_transform",
-           "pca_transform_arrow", "subtract_partial", "__version__"]
+           "covariance_partial_arrow", "fit_pca", "fit_pca_arrow", "folder_label", "merge_partials",
+           "merge_partials_arrow", "output_path", "pca_transform", "pca_transform_arrow", "subtract_partial",
+           "__version__"]
