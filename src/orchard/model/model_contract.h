@@ -66,7 +66,8 @@ struct ModelContract {
   std::vector<std::int64_t> pooled_axes;
   std::size_t feature_dim = 0;
   bool quantised = false;  // the graph holds quantisation (FakeQuantize or integer weights dequantised)
-  // What the graph's first ops do to its input, when they are a per-channel affine map; empty otherwise.
+  // What the graph's first ops do to a float input, when they are a per-channel affine map; empty otherwise
+  // (and for an integer input, whose first ops are its dequantisation).
   // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.
   std::optional<InputNormalisation> input_normalisation;
 

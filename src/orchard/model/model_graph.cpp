@@ -288,7 +288,10 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
   try {
     graph.model = Convert(source, contract.feature_tensor);
     ReadInput(*graph.model, source.path, contract);
-    contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
+    // An integer input's first ops are its dequantisation, which `raw` pixels already fit.
+    if (contract.input_type == InputElementType::kFloat) {
+      contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
+    }
     contract.spatial_size_fixed = source.spatial_size_fixed;
     contract.quantised = HasQuantisation(*graph.model);
     if (graph.model->outputs().size() != 1) {
