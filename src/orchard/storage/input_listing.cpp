@@ -166,7 +166,12 @@ InputItem ParseManifestLine(const Location& manifest, std::size_t number, const 
   const auto tab = line.find('\t');
   const std::string path = line.substr(0, tab);
   if (path.empty()) return ManifestLineError(manifest, number, "empty path before the TAB");
-  Location file = ResolveManifestEntry(manifest, path);
+  Location file;
+  try {
+    file = ResolveManifestEntry(manifest, path);
+  } catch (const UsageError& e) {  // a URI that does not parse: this line's error, not the whole job's
+    return ManifestLineError(manifest, number, e.what());
+  }
   if (tab == std::string::npos) {
     std::string label = FolderLabel(file);
     return {std::move(file), std::move(label)};

@@ -104,6 +104,19 @@ TEST_F(InputListingTest, ManifestDotDotThroughASymlinkedFolderNamesTheFileTheSys
   EXPECT_EQ(items[0].label, "Kiwi");
 }
 
+// A URI that does not parse (a space not percent-encoded) stopped the whole job with a usage error.
+TEST_F(InputListingTest, ManifestLineWithAnUnparsableUriIsAnErrorNamingTheLine) {
+  const auto manifest = (root_ / "list.txt").string();
+  std::ofstream(manifest) << "file://" << root_.string() << "/Training/Banana/b 1.jpg\n"
+                          << "Training/Banana/b 1.jpg\n";
+  const auto items = List(manifest);
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].location.uri(), manifest + ":1");
+  EXPECT_NE(items[0].listing_error.find("manifest line 1: cannot open 'file://"), std::string::npos)
+      << items[0].listing_error;
+  EXPECT_TRUE(items[1].listing_error.empty()) << items[1].listing_error;
+}
+
 TEST_F(InputListingTest, ManifestWithByteOrderMarkAndCrlfIsRead) {
   std::ofstream(root_ / "list.txt") << "\xEF\xBB\xBFTraining/Banana/b 1.jpg\r\n"
                                     << "Training/Apple Braeburn/a.png\tGranny\r\n";
