@@ -55,14 +55,15 @@ Recognition InferenceBatcher::Submit(PreparedImage image, const RecognizeOptions
 }
 
 std::vector<Recognition> InferenceBatcher::SubmitAll(std::vector<PreparedImage> images,
-                                                     const RecognizeOptions& options, Arrival& arrival) {
+                                                     const RecognizeOptions& options, Arrival& arrival,
+                                                     Traffic traffic) {
   std::vector<std::future<Recognition>> futures;
   {
     std::lock_guard lock(mutex_);
     Withdraw(arrival);
     if (stopping_) throw std::runtime_error("the server is stopping");
     for (auto& image : images) {
-      queue_.push_back({std::move(image), options, {}});
+      queue_.push_back({std::move(image), options, {}, traffic});
       futures.push_back(queue_.back().result.get_future());
     }
   }
@@ -75,11 +76,6 @@ std::vector<Recognition> InferenceBatcher::SubmitAll(std::vector<PreparedImage> 
 InferenceBatcher::Stats InferenceBatcher::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
-}
-
-void InferenceBatcher::ResetStats() {
-  std::lock_guard lock(mutex_);
-  stats_ = EmptyStats();
 }
 
 InferenceBatcher::Stats InferenceBatcher::EmptyStats() const {
@@ -105,14 +101,21 @@ void InferenceBatcher::Loop() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    ++stats_.batches;
-    stats_.images += batch.size();
-    ++stats_.by_size[batch.size()];
-    ++stats_.by_compiled_batch[recognizer_.model().CompiledBatchFor(batch.size())];
+    Count(batch);
     lock.unlock();
     Run(batch);
     lock.lock();
   }
+}
+
+void InferenceBatcher::Count(const std::deque<Pending>& batch) {
+  const auto requests =
+      static_cast<std::size_t>(std::ranges::count(batch, Traffic::kRequest, &Pending::traffic));
+  if (requests == 0) return;
+  ++stats_.batches;
+  stats_.images += requests;
+  ++stats_.by_size[requests];
+  ++stats_.by_compiled_batch[recognizer_.model().CompiledBatchFor(batch.size())];
 }
 
 void InferenceBatcher::Run(std::deque<Pending>& batch) {

@@ -48,16 +48,22 @@ class InferenceBatcher {
   // Announces `images` images that the caller is about to decode and submit. Thread-safe.
   Arrival Expect(std::size_t images);
 
+  // Whether submitted images are counted in stats(): a request's are, the service's own warm-up images are
+  // not (requests answered while the warm-up runs share its batches and are counted).
+  enum class Traffic { kRequest, kWarmUp };
+
   // Blocks until the image's batch has run; withdraws `arrival` as the image is queued. Thread-safe. Throws
   // std::runtime_error when stopped or when the model failed on the batch.
   Recognition Submit(PreparedImage image, const RecognizeOptions& options, Arrival& arrival);
   // The same for several images of one request, queued together so that they can share a batch; results in
   // the images' order.
   std::vector<Recognition> SubmitAll(std::vector<PreparedImage> images, const RecognizeOptions& options,
-                                     Arrival& arrival);
+                                     Arrival& arrival, Traffic traffic = Traffic::kRequest);
 
-  // Sizes of the batches run so far, for the metrics: count and sum, a histogram by size, and the model calls
-  // by the compiled batch they ran on (EmbeddingModel::CompiledBatchFor).
+  // The batches that held requests' images so far, for the metrics: count and sum of those images, a
+  // histogram by their number, and the model calls by the compiled batch they ran on
+  // (EmbeddingModel::CompiledBatchFor). Warm-up images are left out (Traffic::kWarmUp): a batch of warm-up
+  // images only is not counted.
   struct Stats {
     std::uint64_t batches = 0;
     std::uint64_t images = 0;
@@ -65,16 +71,16 @@ class InferenceBatcher {
     std::map<std::size_t, std::uint64_t> by_compiled_batch;  // every compiled batch, 0 when unused
   };
   Stats stats() const;
-  // Forgets the batches run so far (the warm-up's, which are not traffic).
-  void ResetStats();
 
  private:
   struct Pending {
     PreparedImage image;
     RecognizeOptions options;
     std::promise<Recognition> result;
+    Traffic traffic;
   };
   void Loop();
+  void Count(const std::deque<Pending>& batch);  // under mutex_
   void Run(std::deque<Pending>& batch);
   void Withdraw(Arrival& arrival);  // under mutex_
   Stats EmptyStats() const;

@@ -79,10 +79,10 @@ void ServedModel::WarmUp() {
   for (const std::size_t size : sizes) {
     std::vector<PreparedImage> images(size, recognizer.Prepare(kWarmUpPng));
     auto arrival = batcher.Expect(size);
-    for (const auto& result : batcher.SubmitAll(std::move(images), {1, false}, arrival))
+    for (const auto& result :
+         batcher.SubmitAll(std::move(images), {1, false}, arrival, InferenceBatcher::Traffic::kWarmUp))
       if (!result.ok()) throw ModelError("warm-up inference failed: " + result.error);
   }
-  batcher.ResetStats();
 }
 
 ModelManager::ModelManager(const ServeOptions& options, LogSink& log) : options_(options), log_(log) {
