@@ -110,6 +110,44 @@ def test_train_on_a_missing_split_names_the_splits_found(recognition_run, tmp_pa
     assert "'Test'" in result.stderr and "'Training'" in result.stderr
 
 
+def tree_digest(folder):
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_bundle_onto_a_run_output_or_a_users_folder_is_refused_and_writes_nothing(recognition_run, tmp_path):
+    """`train --bundle` replaced a run output's pca.parquet (its `pca` column then no longer matched) and a user's
+    own bundle.json / pca.parquet without a word (newcomer, 2026-12-03). Only a new or empty folder, or a bundle,
+    takes a bundle."""
+    output = tmp_path / "copy-of-a-run"
+    shutil.copytree(recognition_run["output"], output)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (mine / "pca.parquet").write_bytes(b"my own file")
+    named_alike = tmp_path / "named-alike"
+    named_alike.mkdir()
+    (named_alike / "pca.parquet").write_bytes(b"my own file")
+    for folder, named in ((output, "_SUCCESS"), (mine, "notes.txt"), (named_alike, "no bundle.json")):
+        before = tree_digest(folder)
+        result = run_orchard("train", recognition_run["output"], "--bundle", folder, check=False)
+        assert result.returncode == EXIT_USAGE and named in result.stderr and str(folder) in result.stderr
+        assert tree_digest(folder) == before
+
+
+def test_a_bundle_replaces_a_bundle(recognition_run, bundle, tmp_path):
+    again = tmp_path / "bundle"
+    shutil.copytree(bundle, again)
+    run_orchard("train", recognition_run["output"], "--bundle", again, "--c", "0.5")
+    assert json.loads((again / "bundle.json").read_text())["classifier"]["description"]["c"] == 0.5
+
+
+def test_excluding_a_label_the_split_does_not_have_is_refused(recognition_run, tmp_path):
+    result = run_orchard("train", recognition_run["output"], "--bundle", tmp_path / "b", "--exclude-label", "Kiwii",
+                         check=False)
+    assert result.returncode == EXIT_USAGE and "'Kiwii' is not a label of split 'Training'" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
 # --- eval --------------------------------------------------------------------------------------------------------
 
 def test_metrics_json_has_the_documented_figures(report):

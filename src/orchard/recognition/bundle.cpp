@@ -2,7 +2,9 @@
 
 #include <arrow/filesystem/localfs.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "orchard/common/error.h"
 #include "orchard/pipeline/model_loading.h"
@@ -49,7 +51,35 @@ nlohmann::json ModelReference::ToJson() const {
           {"precision", precision}};
 }
 
+void Bundle::CheckFolder(const std::filesystem::path& dir) {
+  std::error_code error;
+  if (!std::filesystem::exists(dir, error)) return;
+  if (!std::filesystem::is_directory(dir, error))
+    throw UsageError(dir.string() +
+                     " is not a folder: the bundle is a folder (bundle.json, pca.parquet, ...)");
+  const std::set<std::string> files = {kManifest, kPcaFile, kClassifierFile, kOpenSetFile};
+  bool manifest = false;
+  std::filesystem::directory_iterator entries(dir, error);
+  if (error) throw IoError(dir.string() + ": cannot list the bundle folder: " + error.message());
+  std::vector<std::string> names;
+  for (const auto& entry : entries) names.push_back(entry.path().filename().string());
+  std::ranges::sort(names);
+  for (const auto& name : names) {
+    manifest = manifest || name == kManifest;
+    std::string file = name;
+    if (file.ends_with(kTemporarySuffix)) file.resize(file.size() - kTemporarySuffix.size());
+    if (!files.contains(file))
+      throw UsageError(dir.string() + " holds " + name +
+                       ", which is not a bundle's file: a bundle goes to a new or empty folder, or replaces "
+                       "a bundle; nothing was written");
+  }
+  if (!names.empty() && !manifest)
+    throw UsageError(dir.string() + " holds " + names.front() +
+                     " but no bundle.json: names alone do not show orchard wrote them; nothing was written");
+}
+
 void Bundle::Save(const std::filesystem::path& dir) const {
+  CheckFolder(dir);
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) throw IoError(dir.string() + ": " + error.message());

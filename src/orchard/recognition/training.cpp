@@ -64,6 +64,10 @@ TrainingRows ReadTrainingRows(const OutputLayout& layout, const nlohmann::json& 
   TrainingRows result;
   LabelledRows all = ReadLabelledRows(layout, manifest, column, options.split);
   const std::set<std::string> excluded(options.exclude_labels.begin(), options.exclude_labels.end());
+  const std::set<std::string> present(all.labels.begin(), all.labels.end());
+  for (const auto& label : excluded)  // a misspelt label would leave out nothing, and say nothing
+    if (!present.contains(label))
+      throw UsageError("--exclude-label '" + label + "' is not a label of split '" + options.split + "'");
   result.rows.dim = all.dim;
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (excluded.contains(all.labels[i])) continue;
@@ -87,6 +91,7 @@ TrainingRows ReadTrainingRows(const OutputLayout& layout, const nlohmann::json& 
 }  // namespace
 
 TrainResult TrainBundle(const TrainOptions& options, std::ostream& log) {
+  Bundle::CheckFolder(options.bundle);  // before the training, whose result it would refuse to write
   const OutputLayout layout{ResolveLocation(options.output)};
   const nlohmann::json manifest = ReadRunManifest(layout);
   if (options.input != "features" && options.input != "pca")

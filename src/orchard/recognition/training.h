@@ -38,8 +38,9 @@ struct TrainResult {
 
 // Trains the logistic regression on the split's features (or PCA projection) of a finished run and saves the
 // bundle (model reference, preprocessing, PCA, classifier, labels). Progress goes to `log`. Throws UsageError
-// (a split with fewer than two labels, or no rows, a class with fewer rows than folds, an unknown input),
-// IoError (unreadable output, unwritable bundle).
+// (a split with fewer than two labels, or no rows, a class with fewer rows than folds, an unknown input, an
+// excluded label the split does not have, a bundle folder holding anything but a bundle:
+// Bundle::CheckFolder), IoError (unreadable output, unwritable bundle).
 TrainResult TrainBundle(const TrainOptions& options, std::ostream& log);
 
 }  // namespace orchard
