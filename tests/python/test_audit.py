@@ -71,6 +71,28 @@ def test_audit_finds_planted_non_fruit_images_as_outliers(planted_run, audit):
     assert recall(lambda path: str(path) in outliers, planted_run["planted"].non_fruit) >= MIN_RECALL
 
 
+@pytest.mark.parametrize("options, says", [
+    (["--near-duplicate-cosine", "nan"], "--near-duplicate-cosine must be in (0, 1]"),
+    (["--outlier-z", "nan"], "--outlier-z must be a positive number"),
+    (["--outlier-z", "inf"], "--outlier-z must be a positive number"),
+    (["--k", "-3"], "--k must be from 1 to 1000"),
+    (["--train-split", "Test"], "--train-split and --test-split are both 'Test'"),
+])
+def test_audit_refuses_settings_that_mean_nothing(planted_run, tmp_path, options, says):
+    """NaN thresholds passed the range checks (0 near-duplicates, or every image an outlier), -3 neighbours
+    wrapped to 2^64 - 3, and one split for both sides made every test image leak into itself (newcomer)."""
+    result = run_orchard("audit", planted_run["output"], "--report", tmp_path / "r", *options, check=False)
+    assert result.returncode == 2 and says in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_split_with_no_image_is_said_not_reported_as_no_leak(planted_run, tmp_path):
+    result = run_orchard("audit", planted_run["output"], "--report", tmp_path / "r", "--train-split", "Trainig")
+    says = "no train/test leakage check: no image in split 'Trainig' (splits found: 'Test', 'Training')"
+    assert says in result.stderr
+    assert json.loads((tmp_path / "r" / "audit.json").read_text())["cross_split"]["skipped"] == says
+
+
 def test_audit_entries_carry_path_label_score_and_the_page_is_self_contained(audit):
     audit, report = audit
     entries = audit["cross_split"]["pairs"] + audit["outliers"] + audit["label_issues"] + \

@@ -1,6 +1,7 @@
 #include "orchard/audit/audit.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "orchard/audit/audit_report.h"
@@ -16,12 +17,20 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Written so that NaN fails every check (a comparison with NaN is false), and a negative count, which CLI11
+// wraps to a huge unsigned one, fails the upper bound.
 void CheckSettings(const AuditSettings& settings) {
-  if (settings.k < 1 || settings.outlier_k < 1)
-    throw UsageError("audit: --k and --outlier-k must be at least 1");
-  if (settings.near_duplicate_cosine <= 0.0f || settings.near_duplicate_cosine > 1.0f) {
+  for (const auto& [name, k] : {std::pair{"--k", settings.k}, std::pair{"--outlier-k", settings.outlier_k}})
+    if (!(k >= 1 && k <= kMaxAuditNeighbours))
+      throw UsageError(std::string("audit: ") + name + " must be from 1 to " +
+                       std::to_string(kMaxAuditNeighbours));
+  if (!(settings.near_duplicate_cosine > 0.0 && settings.near_duplicate_cosine <= 1.0))
     throw UsageError("audit: --near-duplicate-cosine must be in (0, 1]");
-  }
+  if (!(settings.outlier_z > 0.0 && std::isfinite(settings.outlier_z)))
+    throw UsageError("audit: --outlier-z must be a positive number");
+  if (settings.train_split == settings.test_split)
+    throw UsageError("audit: --train-split and --test-split are both '" + settings.train_split +
+                     "': every test image would leak into itself");
 }
 
 // Similarity of every image to its nearest other image, in 0.01 bins: where the near-duplicate threshold
@@ -69,6 +78,8 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
       {"outliers", Outliers(index, options.settings)},
       {"label_issues", LabelIssues(index, graph)}};
   timings["sections_seconds"] = SecondsSince(stage);
+  if (audit["cross_split"].contains("skipped"))
+    log << "orchard: audit: " << audit["cross_split"]["skipped"].get<std::string>() << "\n";
   audit["summary"] = {{"near_duplicate_groups", audit["near_duplicates"].size()},
                       {"leaked_test_images", audit["cross_split"]["leaked"]},
                       {"outliers", audit["outliers"].size()},
