@@ -42,6 +42,8 @@ find_package(nlohmann_json 3.11 REQUIRED)
 pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)
 pkg_check_modules(LIBPNG REQUIRED IMPORTED_TARGET libpng)
 pkg_check_modules(LIBWEBP REQUIRED IMPORTED_TARGET libwebp)
+# The audit's label names that differ only in case or Unicode normalisation (NFKC case folding).
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 # stb_image_resize is compiled from its Debian header (src/orchard/image/stb_image_resize.cpp), not linked.
 find_package(OpenSSL REQUIRED)
 # Recognition (the CLI and the Python API): liblinear (no pkg-config file in Debian).

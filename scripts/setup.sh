@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   libeigen3-dev liblapacke-dev libopenblas-dev nlohmann-json3-dev libcli11-dev libgtest-dev libstb-dev libssl-dev
   clang-14 libclang-rt-14-dev
-  liblinear-dev libcpp-httplib-dev libfaiss-dev chromium wrk
+  liblinear-dev libcpp-httplib-dev libfaiss-dev libutf8proc-dev chromium wrk
   openjdk-17-jre-headless
   shellcheck
   systemd

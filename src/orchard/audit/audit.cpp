@@ -76,14 +76,16 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
       {"near_duplicates", NearDuplicateGroups(index, graph, options.settings.near_duplicate_cosine)},
       {"cross_split", CrossSplit(index, options.settings)},
       {"outliers", Outliers(index, options.settings)},
-      {"label_issues", LabelIssues(index, graph)}};
+      {"label_issues", LabelIssues(index, graph)},
+      {"label_names", LabelNameClashes(index)}};
   timings["sections_seconds"] = SecondsSince(stage);
   if (audit["cross_split"].contains("skipped"))
     log << "orchard: audit: " << audit["cross_split"]["skipped"].get<std::string>() << "\n";
   audit["summary"] = {{"near_duplicate_groups", audit["near_duplicates"].size()},
                       {"leaked_test_images", audit["cross_split"]["leaked"]},
                       {"outliers", audit["outliers"].size()},
-                      {"label_issues", audit["label_issues"].size()}};
+                      {"label_issues", audit["label_issues"].size()},
+                      {"label_name_clashes", audit["label_names"].size()}};
   stage = Clock::now();
   std::error_code error;
   std::filesystem::create_directories(options.report, error);

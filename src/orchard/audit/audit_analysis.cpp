@@ -1,8 +1,11 @@
 #include "orchard/audit/audit_analysis.h"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <span>
@@ -269,6 +272,38 @@ nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vect
     entries.push_back(std::move(entry));
   }
   return Ranked(std::move(entries));
+}
+
+namespace {
+
+// The NFKC case folding of `label`; the label itself when it is not valid UTF-8.
+std::string FoldedName(const std::string& label) {
+  const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> folded(
+      utf8proc_NFKC_Casefold(reinterpret_cast<const utf8proc_uint8_t*>(label.c_str())), &std::free);
+  return folded ? std::string(reinterpret_cast<const char*>(folded.get())) : label;
+}
+
+}  // namespace
+
+nlohmann::json LabelNameClashes(const CosineIndex& index) {
+  std::map<std::string, std::int64_t> images;
+  for (const auto& label : index.keys().labels) ++images[label];
+  std::map<std::string, std::vector<std::string>> by_folded;
+  for (const auto& [label, count] : images) by_folded[FoldedName(label)].push_back(label);
+  std::vector<nlohmann::json> clashes;
+  for (const auto& [folded, labels] : by_folded) {
+    if (labels.size() < 2) continue;
+    nlohmann::json entry = {{"labels", nlohmann::json::array()}, {"images", 0}};
+    for (const auto& label : labels) {
+      entry["labels"].push_back({{"label", label}, {"images", images[label]}});
+      entry["images"] = entry["images"].get<std::int64_t>() + images[label];
+    }
+    clashes.push_back(std::move(entry));
+  }
+  std::stable_sort(clashes.begin(), clashes.end(), [](const auto& a, const auto& b) {
+    return a.at("images").template get<std::int64_t>() > b.at("images").template get<std::int64_t>();
+  });
+  return clashes;
 }
 
 }  // namespace orchard

@@ -51,4 +51,11 @@ nlohmann::json Outliers(const CosineIndex& index, const AuditSettings& settings)
 // [{path, label, suggested_label, confidence (p of the suggestion), score (1 - p(i | x)), rank}].
 nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph);
 
+// label_names: labels that are one name written differently, the same after Unicode NFKC case folding
+// (utf8proc_NFKC_Casefold): "Kiwi" and "kiwi", or "Clémentine" with a precomposed é (NFC) and with e plus a
+// combining accent (NFD, as macOS writes file names). Each is its own class for train and the audit.
+// [{labels: [{label, images}], images}], most images first; labels within a clash by name. A label that is
+// not valid UTF-8 is compared as it is.
+nlohmann::json LabelNameClashes(const CosineIndex& index);
+
 }  // namespace orchard

@@ -148,5 +148,29 @@ TEST(Outliers, TheMedianOfAnEvenCountIsTheMeanOfTheMiddleTwo) {
   EXPECT_NEAR(outliers[0]["score"].get<double>(), 0.045 / (1.4826 * 0.005), 0.05);
 }
 
+// Labels merged from two machines: "kiwi" beside "Kiwi", and "Clémentine" with a precomposed é (NFC) beside
+// one with e + U+0301 (NFD, as macOS names files): each was its own class, and nothing said so (newcomer).
+TEST(LabelNameClashes, LabelsTheSameAfterUnicodeCaseFoldingAreNamedTogether) {
+  const std::string nfc = "Cl\xc3\xa9mentine";
+  const std::string nfd = "Cle\xcc\x81mentine";
+  Data data;
+  std::mt19937 random(5);
+  for (int i = 0; i < 4; ++i) data.Add(0, "Kiwi", Name("k", i), 0.05f, random);
+  data.Add(0, "kiwi", "k", 0.05f, random);
+  for (int i = 0; i < 2; ++i) data.Add(1, nfc, Name("c", i), 0.05f, random);
+  for (int i = 0; i < 2; ++i) data.Add(1, nfd, Name("d", i), 0.05f, random);
+  data.Add(2, "Pear", "p", 0.05f, random);
+  data.Add(3, "Pear 2", "p", 0.05f, random);
+  const auto clashes = LabelNameClashes(data.Index());
+  ASSERT_EQ(clashes.size(), 2u) << clashes.dump();
+  EXPECT_EQ(clashes[0]["images"], 5);
+  EXPECT_EQ(clashes[0]["labels"][0]["label"], "Kiwi");
+  EXPECT_EQ(clashes[0]["labels"][0]["images"], 4);
+  EXPECT_EQ(clashes[0]["labels"][1]["label"], "kiwi");
+  std::set<std::string> accented;
+  for (const auto& label : clashes[1]["labels"]) accented.insert(label["label"].get<std::string>());
+  EXPECT_EQ(accented, (std::set<std::string>{nfc, nfd}));
+}
+
 }  // namespace
 }  // namespace orchard
