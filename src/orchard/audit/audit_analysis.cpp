@@ -10,6 +10,7 @@
 #include <set>
 #include <span>
 
+#include "orchard/audit/confident_learning.h"
 #include "orchard/recognition/labelled_rows.h"
 
 namespace orchard {
@@ -243,32 +244,16 @@ nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vect
     }
     for (std::size_t c = 0; total > 0.0 && c < classes; ++c) p[row * classes + c] /= total;
   }
-  // Confident learning's per-class thresholds: the average self-confidence of each class.
-  std::vector<double> threshold(classes, 0.0);
-  std::vector<double> count(classes, 0.0);
-  for (std::size_t row = 0; row < index.size(); ++row) {
-    threshold[given[row]] += p[row * classes + given[row]];
-    ++count[given[row]];
-  }
-  for (std::size_t c = 0; c < classes; ++c) threshold[c] /= std::max(1.0, count[c]);
+  const std::vector<bool> issues = FindLabelIssues(p, classes, given);
   std::vector<nlohmann::json> entries;
   for (std::size_t row = 0; row < index.size(); ++row) {
-    std::size_t best = classes;
-    for (std::size_t c = 0; c < classes; ++c) {
-      const double pc = p[row * classes + c];
-      if (pc >= threshold[c] && pc > 0.0 && (best == classes || pc > p[row * classes + best])) best = c;
-    }
-    if (best == classes || best == given[row]) continue;
-    // As cleanlab's find_label_issues does last: no issue where the given label is the most probable one. A
-    // small class has a low threshold, which one neighbour of it in ten passes for an image mostly among its
-    // own.
+    if (!issues[row]) continue;
     const auto probabilities = std::span<const double>(p).subspan(row * classes, classes);
-    if (static_cast<std::size_t>(std::ranges::max_element(probabilities) - probabilities.begin()) ==
-        given[row])
-      continue;
-    auto entry = Entry(index, static_cast<std::int64_t>(row), 1.0 - p[row * classes + given[row]]);
-    entry["suggested_label"] = names[best];
-    entry["confidence"] = p[row * classes + best];
+    const auto suggested =
+        static_cast<std::size_t>(std::ranges::max_element(probabilities) - probabilities.begin());
+    auto entry = Entry(index, static_cast<std::int64_t>(row), 1.0 - probabilities[given[row]]);
+    entry["suggested_label"] = names[suggested];
+    entry["confidence"] = probabilities[suggested];
     entries.push_back(std::move(entry));
   }
   return Ranked(std::move(entries));

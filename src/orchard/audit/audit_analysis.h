@@ -45,9 +45,8 @@ nlohmann::json CrossSplit(const CosineIndex& index, const AuditSettings& setting
 nlohmann::json Outliers(const CosineIndex& index, const AuditSettings& settings);
 
 // label_issues: k-NN label probabilities (leave-one-out: each image's k nearest others vote with their
-// cosine similarity) read with confident learning (Northcutt, Jiang & Chuang, "Confident Learning:
-// Estimating Uncertainty in Dataset Labels", JAIR 70, 2021): t_j = mean p(j | x) over images labelled j; an
-// image labelled i is an issue when the most probable label j among those with p(j | x) >= t_j is not i.
+// cosine similarity) read with confident learning's prune by noise rate (FindLabelIssues(), as cleanlab's
+// default). The suggested label is the most probable one.
 // [{path, label, suggested_label, confidence (p of the suggestion), score (1 - p(i | x)), rank}].
 nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vector<Neighbour>>& graph);
 
