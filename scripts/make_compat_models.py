@@ -12,6 +12,10 @@ to compute the reference features with the framework's own forward pass (compat_
   .keras next to the exports).
 - Keras MobileNetV2 (alpha 0.35, with its 1000-class head) as a full-integer uint8 TFLite. Reference: the
   TFLite interpreter on raw uint8 pixels, read at the pooled tensor before the head.
+- The same MobileNetV2 as a full-integer TFLite with an int8 input, calibrated on ImageNet-normalised pixels
+  ((x / 255 - mean) / std, torchvision's and Keras' "torch" mode): its input quantisation maps the codes to
+  [-2.1, 2.6], so the codes stand for normalised values, not pixels (`expects: imagenet`). Reference: the TFLite
+  interpreter on the same normalised values quantised with the input's own scale and zero point.
 - Four small ONNX graphs written with onnx.helper (opset 17): an NHWC input with a Transpose, dynamic H/W, a
   fixed batch of 1 with a hard-coded Reshape (three faults issue 13 names), and an already pooled [N, C]
   output. Reference: onnxruntime, read at the pooled tensor.
@@ -191,14 +195,17 @@ def pooled_tensor_before_head(tflite_bytes, feature_dim):
     return names[0]
 
 
-def make_mobilenet_v2_uint8(out, sample, versions):
+def full_integer_mobilenet_v2(sample, mode, input_type):
+    """MobileNetV2 (alpha 0.35, with its head) calibrated on the sample's images preprocessed in Keras'
+    preprocess_input `mode` ("tf": [-1, 1]; "torch": ImageNet-normalised), converted to a full-integer TFLite
+    whose input is `input_type`. Returns the file's bytes and the calibration's size."""
     import keras
     import tensorflow as tf
-    from keras.applications import mobilenet_v2
+    from keras.applications import imagenet_utils, mobilenet_v2
 
     keras.utils.set_random_seed(SEED)
     model = mobilenet_v2.MobileNetV2(alpha=0.35, include_top=True, weights=None, input_shape=(SIZE, SIZE, 3))
-    calibration = mobilenet_v2.preprocess_input(calibration_images(sample))
+    calibration = imagenet_utils.preprocess_input(calibration_images(sample), mode=mode)
     calibrate_batch_norms(model, calibration)
 
     def representative_dataset():
@@ -209,21 +216,33 @@ def make_mobilenet_v2_uint8(out, sample, versions):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    # The representative images span preprocess_input's [-1, 1], so the uint8 input's quantisation is
-    # ~(q - 128) / 127.5: the network takes raw 0..255 pixels.
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    content = convert_quietly(converter)
-    name = "keras_mobilenet_v2_uint8.tflite"
-    write_atomic(out / name, content)
+    converter.inference_input_type = input_type
+    converter.inference_output_type = input_type
+    return convert_quietly(converter), len(calibration)
+
+
+def make_mobilenet_v2_integer(out, sample, versions):
+    import tensorflow as tf
+
     feature_dim = 1280
-    write_facts(out, name, exported=(
-        f"Keras {versions['keras']} MobileNetV2(alpha=0.35, include_top=True, weights=None) -> "
-        f"TFLiteConverter (TensorFlow {versions['tensorflow']}) full-integer, representative dataset of "
-        f"{len(calibration)} Training images, inference_input_type=uint8"),
-        layout="nhwc", input_type="uint8", input_shape=tflite_input_shape(content), feature_dim=feature_dim,
-        preprocess=None, reference={"framework": "tflite", "model": name,
-                                    "tensor": pooled_tensor_before_head(content, feature_dim)})
+    # Calibrated on [-1, 1], the uint8 input's quantisation is ~(q - 128) / 127.5: raw 0..255 pixels are its
+    # codes. Calibrated on ImageNet-normalised values, the int8 codes stand for those values.
+    for name, mode, input_type, expects in (("keras_mobilenet_v2_uint8.tflite", "tf", tf.uint8, None),
+                                            ("keras_mobilenet_v2_int8_imagenet.tflite", "torch", tf.int8,
+                                             "imagenet")):
+        content, calibrated = full_integer_mobilenet_v2(sample, mode, input_type)
+        write_atomic(out / name, content)
+        type_name = "uint8" if input_type == tf.uint8 else "int8"
+        reference = {"framework": "tflite", "model": name, "tensor": pooled_tensor_before_head(content, feature_dim)}
+        facts = {"expects": expects} if expects else {}
+        if expects:
+            reference["quantise_input"] = True
+        write_facts(out, name, exported=(
+            f"Keras {versions['keras']} MobileNetV2(alpha=0.35, include_top=True, weights=None) -> "
+            f"TFLiteConverter (TensorFlow {versions['tensorflow']}) full-integer, representative dataset of "
+            f"{calibrated} Training images (preprocess_input mode={mode!r}), inference_input_type={type_name}"),
+            layout="nhwc", input_type=type_name, input_shape=tflite_input_shape(content), feature_dim=feature_dim,
+            preprocess=None, reference=reference, **facts)
 
 
 def make_keras_dynamic_hw(out, versions):
@@ -346,8 +365,8 @@ def make_onnx_graphs(out):
 # --- main ----------------------------------------------------------------------------------------------------
 
 MODELS = [f"keras_resnet50_{p}.{e}" for p in ("none", "avg") for e in ("onnx", "tflite")] + [
-    "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx", "onnx_dynamic_hw.onnx",
-    "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite",
+    "keras_mobilenet_v2_uint8.tflite", "keras_mobilenet_v2_int8_imagenet.tflite", "onnx_nhwc_transpose.onnx",
+    "onnx_dynamic_hw.onnx", "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite",
     "keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"]
 
 
@@ -373,7 +392,7 @@ def main(argv=None):
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / STAMP).unlink(missing_ok=True)
     make_onnx_graphs(args.output)
-    make_mobilenet_v2_uint8(args.output, args.sample, versions)
+    make_mobilenet_v2_integer(args.output, args.sample, versions)
     make_resnet50s(args.output, args.sample, versions)
     make_keras_dynamic_hw(args.output, versions)
     make_mobilenet_v3_small(args.output, args.sample, versions)

@@ -14,7 +14,9 @@ Runs in .venv-compat (TensorFlow, LiteRT, onnxruntime), which the test venv does
   {"framework": "tflite", "model": M.tflite, "tensor": NAME, "input": X.npy, "output": Y.npy,
    "kernels": "default" | "reference"}
       the LiteRT interpreter, one image at a time, read at tensor NAME (dequantised). An integer input gets
-      X rounded to the nearest integer (X holds raw 0..255 pixels, as orchard's `raw` preset writes them).
+      X rounded to the nearest integer (X holds raw 0..255 pixels, as orchard's `raw` preset writes them), or,
+      with "quantise_input": true, X (a preset's values) quantised with the input's own scale and zero point,
+      as LiteRT's documentation feeds a quantised input.
       kernels: LiteRT's default (XNNPACK, the default when absent) or its reference kernels (BUILTIN_REF,
       the plain C++ definition of each op), two correct implementations of one integer graph.
   {"framework": "onnxruntime", "model": M.onnx, "tensor": NAME, "input": X.npy, "output": Y.npy}
@@ -80,6 +82,9 @@ def tflite_features(job):
         interpreter.allocate_tensors()
         if np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
+            if job.get("quantise_input"):
+                scale, zero_point = input_detail["quantization"]
+                image = image / scale + zero_point
             image = np.clip(np.rint(image), info.min, info.max)
         interpreter.set_tensor(input_detail["index"], image.astype(dtype))
         interpreter.invoke()

@@ -43,12 +43,13 @@ COSINE = 0.999
 # distance on the Zen 3); the fault the test pinned is far beyond it (u8 kernels saturating on a CPU without VNNI,
 # before commit a476836: 2.1 times the distance, cosine min 0.927).
 KERNEL_DISTANCE_SLACK = 0.10
-INTEGER_MODELS = ("shared_uint8", "keras_mobilenet_v2_uint8.tflite")
+INTEGER_MODELS = ("shared_uint8", "keras_mobilenet_v2_uint8.tflite", "keras_mobilenet_v2_int8_imagenet.tflite")
 # orchard's features against Keras' usual route from the JPEG, per load_img interpolation: the lowest per-image
 # cosine with a margin below the measured one (see test_keras_resnet50_end_to_end_from_the_jpeg).
 END_TO_END_COSINE = {"nearest": 0.90, "bilinear": 0.98}
 GENERATED = ["keras_resnet50_none.onnx", "keras_resnet50_avg.onnx", "keras_resnet50_none.tflite",
-             "keras_resnet50_avg.tflite", "keras_mobilenet_v2_uint8.tflite", "onnx_nhwc_transpose.onnx",
+             "keras_resnet50_avg.tflite", "keras_mobilenet_v2_uint8.tflite", "keras_mobilenet_v2_int8_imagenet.tflite",
+             "onnx_nhwc_transpose.onnx",
              "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "onnx_dynamic_hw.onnx",
              "keras_dynamic_hw.tflite", "keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"]
 
@@ -309,6 +310,22 @@ def test_uint8_tflite_refuses_a_normalising_preset(compat):
                          facts["file"], "--preprocess", "imagenet", "--precision", "f32", check=False)
     assert result.returncode == 2, result.stderr
     assert "raw" in result.stderr, result.stderr
+
+
+def test_int8_tflite_calibrated_on_normalised_pixels_gets_them_quantised_not_pixel_codes(compat):
+    """A full-integer TFLite calibrated on ImageNet-normalised values takes int8 codes standing for those values
+    (its quantisation maps them to [-2.1, 2.6]); orchard fed pixel codes p - 128 whatever the quantisation
+    (newcomer, 2026-12-03: cosine 0.946 to LiteRT, 0.58 for a caffe-calibrated model). Its default is now the
+    expected preset quantised by the input's scale and zero point (test_features_match_the_framework compares
+    the features), describe-model says so, and another preset is refused."""
+    name = "keras_mobilenet_v2_int8_imagenet.tflite"
+    facts = compat.facts[name]
+    described = json.loads(run_orchard("describe-model", facts["file"], "--json").stdout)
+    assert described["contract"]["default_preprocess"] == "imagenet"
+    assert described["contract"]["input"]["normalised_in_graph"]["expects"] == "imagenet"
+    result = run_orchard("run", "--input", compat.manifest, "--output", compat.root / "refused-raw", "--model",
+                         facts["file"], "--preprocess", "raw", "--precision", "f32", check=False)
+    assert result.returncode == 2 and "stand for the imagenet preset's values" in result.stderr, result.stderr
 
 
 def test_fixed_batch_one_reshape_never_reads_past_its_output(compat):

@@ -8,6 +8,7 @@
 #include <openvino/op/constant.hpp>
 #include <openvino/op/convert.hpp>
 #include <openvino/op/divide.hpp>
+#include <openvino/op/fake_quantize.hpp>
 #include <openvino/op/multiply.hpp>
 #include <openvino/op/shape_of.hpp>
 #include <openvino/op/subtract.hpp>
@@ -88,6 +89,27 @@ bool Compose(const ov::Node& node, const ov::Output<ov::Node>& running, std::siz
   return true;
 }
 
+// Composes a FakeQuantize with constant ranges, x -> out_low + (x - in_low) * (out_high - out_low) /
+// (in_high - in_low) inside its input range: how OpenVINO's TFLite frontend dequantises an integer input.
+bool ComposeFakeQuantize(const ov::Node& node, const ov::Output<ov::Node>& running, std::size_t rank,
+                         std::size_t channel_axis, InputNormalisation& map) {
+  if (!ov::is_type<ov::op::v0::FakeQuantize>(&node) || node.input_value(0) != running) return false;
+  std::array<std::array<float, 3>, 4> ranges;  // in_low, in_high, out_low, out_high
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto values = PerChannel(node.input_value(i + 1), rank, channel_axis);
+    if (!values) return false;
+    ranges[i] = *values;
+  }
+  for (std::size_t k = 0; k < 3; ++k) {
+    const float in_width = ranges[1][k] - ranges[0][k];
+    if (in_width == 0.0f) return false;
+    const float factor = (ranges[3][k] - ranges[2][k]) / in_width;
+    map.scale[k] *= factor;
+    map.offset[k] = (map.offset[k] - ranges[0][k]) * factor + ranges[2][k];
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model, TensorLayout layout) {
@@ -103,7 +125,8 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
       channel_axis = *moved;
     } else if (ov::is_type<ov::op::v0::Convert>(node)) {
       if (!node->get_output_element_type(0).is_real()) break;
-    } else if (Compose(*node, running, kRank, channel_axis, map)) {
+    } else if (Compose(*node, running, kRank, channel_axis, map) ||
+               ComposeFakeQuantize(*node, running, kRank, channel_axis, map)) {
       found = true;
     } else {
       break;

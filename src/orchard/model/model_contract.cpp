@@ -14,12 +14,21 @@ constexpr std::string_view kRaw = "raw";
 
 std::string_view LayoutName(TensorLayout layout) { return layout == TensorLayout::kNchw ? "NCHW" : "NHWC"; }
 
-bool IsRawPixels(const PreprocessSpec& spec, InputElementType type) {
-  const float shift = type == InputElementType::kInt8 ? 128.0f : 0.0f;
-  for (int c = 0; c < 3; ++c) {
-    if (spec.mean[c] != shift || spec.std[c] != 1.0f) return false;
-  }
-  return spec.scale == 1.0f;
+// Whether two specs turn pixels into the same values (up to float rounding).
+bool SameValues(const PreprocessSpec& a, const PreprocessSpec& b) {
+  const auto close = [](float x, float y) { return std::abs(x - y) <= 1e-5f * std::max(1.0f, std::abs(y)); };
+  for (std::size_t c = 0; c < 3; ++c)
+    if (!close(a.mean[c], b.mean[c]) || !close(a.std[c], b.std[c])) return false;
+  return a.channel_order == b.channel_order && close(a.scale, b.scale);
+}
+
+// "int8 codes, which its quantisation maps by x * 0.0186 + 0.261 per channel" (an integer input's map; "int8
+// codes" when no dequantisation is seen).
+std::string QuantisationText(const ModelContract& contract) {
+  const std::string codes = std::string(InputElementTypeName(contract.input_type)) + " codes";
+  if (!contract.input_normalisation) return codes;
+  return codes + ", which its quantisation maps by " + contract.input_normalisation->ToString() +
+         " per channel";
 }
 
 // "pixels 0..255" for raw, "pixels 0..1" for unit.
@@ -38,9 +47,9 @@ std::string Values(const std::array<float, 3>& values) {
   return out.str();
 }
 
-nlohmann::json Json(const std::optional<InputNormalisation>& map) {
+nlohmann::json Json(const std::optional<InputNormalisation>& map,
+                    const std::optional<std::string>& expected) {
   if (!map) return nullptr;
-  const auto expected = map->ExpectedPreset();
   return {{"scale", map->scale},
           {"offset", map->offset},
           {"expects", expected ? nlohmann::json(*expected) : nlohmann::json(nullptr)}};
@@ -87,29 +96,41 @@ std::string_view InputElementTypeName(InputElementType type) {
   return "unknown";
 }
 
+std::optional<std::string> ModelContract::ExpectedPreset() const {
+  if (input_type == InputElementType::kFloat)
+    return input_normalisation ? input_normalisation->ExpectedPreset() : std::nullopt;
+  return input_normalisation ? input_normalisation->ExpectedQuantisedPreset(input_type) : std::string(kRaw);
+}
+
 std::string ModelContract::DefaultPreset() const {
-  if (input_type != InputElementType::kFloat) return std::string(kRaw);
-  const auto expected = input_normalisation ? input_normalisation->ExpectedPreset() : std::nullopt;
-  return expected.value_or("imagenet");
+  return ExpectedPreset().value_or(input_type == InputElementType::kFloat ? "imagenet" : "");
 }
 
 PreprocessSpec ModelContract::Spec(std::string_view preset) const {
   const std::string name = preset.empty() ? DefaultPreset() : std::string(preset);
-  if (input_type != InputElementType::kFloat && name != kRaw) {
-    throw UsageError("model " + file.string() + " takes " + std::string(InputElementTypeName(input_type)) +
-                     " pixels (its quantisation is inside the graph), so preprocessing '" + name +
-                     "' would feed it normalised values; leave --preprocess out or pass raw");
+  const bool integer = input_type != InputElementType::kFloat;
+  if (name.empty()) {
+    throw UsageError(
+        "model " + file.string() + " takes " + QuantisationText(*this) +
+        ", the range of no preset; pass --preprocess with the preprocessing it was calibrated on");
   }
-  const auto expected = input_normalisation ? input_normalisation->ExpectedPreset() : std::nullopt;
+  const auto expected = ExpectedPreset();
   if (expected && name != *expected) {
-    throw UsageError("model " + file.string() + " normalises its input inside the graph (" +
-                     input_normalisation->ToString() + " per channel), so it takes " + PixelRange(*expected) +
+    throw UsageError("model " + file.string() +
+                     (integer ? " takes " + QuantisationText(*this) + ", which stand for the " + *expected +
+                                    " preset's values,"
+                              : " normalises its input inside the graph (" + input_normalisation->ToString() +
+                                    " per channel), so it takes " + PixelRange(*expected)) +
                      " and preprocessing '" + name +
                      "' would feed it other values; leave --preprocess out or pass " + *expected);
   }
   PreprocessSpec spec = PreprocessSpec::FromPreset(name);
-  // int8 codes are the pixel values shifted by the zero point of a 0..255 input range.
-  if (input_type == InputElementType::kInt8) spec.mean = {128.0f, 128.0f, 128.0f};
+  if (integer && name == kRaw) {
+    // Pixel codes as they are: int8 codes are the pixels shifted by the zero point of a 0..255 range.
+    if (input_type == InputElementType::kInt8) spec.mean = {128.0f, 128.0f, 128.0f};
+  } else if (integer) {
+    spec = input_normalisation->Quantise(spec);
+  }
   spec.width = width;
   spec.height = height;
   return spec;
@@ -121,11 +142,16 @@ void ModelContract::CheckSpec(const PreprocessSpec& spec) const {
                      std::to_string(spec.height) + " images, model " + file.string() + " takes " +
                      std::to_string(width) + "x" + std::to_string(height));
   }
-  if (input_type != InputElementType::kFloat && !IsRawPixels(spec, input_type)) {
-    throw ModelError("the recorded preprocessing ('" + spec.preset + "') normalises pixels, but model " +
-                     file.string() + " takes raw " + std::string(InputElementTypeName(input_type)) +
-                     " pixels");
+  if (input_type == InputElementType::kFloat) return;
+  const std::string mismatch = "the recorded preprocessing ('" + spec.preset +
+                               "') does not give the codes model " + file.string() + " takes";
+  PreprocessSpec fitting;
+  try {
+    fitting = Spec(spec.preset);
+  } catch (const UsageError& e) {
+    throw ModelError(mismatch + ": " + e.what());
   }
+  if (!SameValues(fitting, spec)) throw ModelError(mismatch + "; featurise again with this model");
 }
 
 std::size_t ModelContract::BatchFor(std::size_t requested) const {
@@ -145,7 +171,14 @@ std::vector<std::string> ModelContract::Notes() const {
                     std::to_string(*file_batch) + "), so it runs " + std::to_string(*file_batch) +
                     " image(s) per call");
   }
-  if (input_normalisation) {
+  if (input_normalisation && input_type != InputElementType::kFloat) {
+    const auto expected = ExpectedPreset();
+    if (expected != kRaw) {
+      notes.push_back(model + "its input takes " + QuantisationText(*this) + ", " +
+                      (expected ? "the " + *expected + " preset's values, which orchard quantises to them"
+                                : "the range of no preset: pass --preprocess"));
+    }
+  } else if (input_normalisation) {
     const auto expected = input_normalisation->ExpectedPreset();
     notes.push_back(model + "its graph normalises its input first (" + input_normalisation->ToString() +
                     " per channel), " +
@@ -174,7 +207,7 @@ nlohmann::json ModelContract::ToJson() const {
             {"width", width},
             {"height", height},
             {"spatial_size_fixed_by_orchard", spatial_size_fixed},
-            {"normalised_in_graph", Json(input_normalisation)},
+            {"normalised_in_graph", Json(input_normalisation, ExpectedPreset())},
             {"batch", batch}}},
           {"output_batch_follows_input", batch_follows_input},
           {"feature_tensor",

@@ -17,8 +17,8 @@ namespace orchard {
 // The element type of the model's image input, which decides what pixel values the network expects.
 enum class InputElementType {
   kFloat,  // preprocessed floats (a preset's scale, mean and std)
-  kUint8,  // raw pixel values 0..255 (uint8-quantised TFLite: the quantisation is inside the graph)
-  kInt8,   // raw pixel values shifted to -128..127 (int8-quantised TFLite)
+  kUint8,  // quantised codes 0..255 (TFLite with uint8 input): ExpectedQuantisedPreset() says of what values
+  kInt8,   // quantised codes -128..127 (TFLite with int8 input)
 };
 
 // Layout of a spatial tensor inside the graph: where its channel axis is. ONNX graphs are channels-first
@@ -41,6 +41,19 @@ struct InputNormalisation {
   std::optional<std::string> ExpectedPreset() const;
   // "x * 0.00784314 + -1"; a value per channel as "[r, g, b]" when the channels differ.
   std::string ToString() const;
+
+  // For an integer input (`type` kUint8 or kInt8), this map being its dequantisation (FakeQuantize's affine
+  // part, and any normalisation after it): the preset whose values its codes stand for. That is the preset
+  // (raw, unit, tf, imagenet, caffe) whose range on pixels 0..255, all channels together, the codes' range
+  // dequantises to within a tenth of its span at either end (a calibration's range: TFLite quantises the
+  // input per tensor on the calibration images); "raw" when pixel codes as they are (p, or p - 128 for int8)
+  // already dequantise to it within one step (a uint8 MobileNet at 1/128 around 128, a model calibrated on
+  // pixels 0..255); empty when no preset's range matches.
+  std::optional<std::string> ExpectedQuantisedPreset(InputElementType type) const;
+  // `spec` quantised by this dequantisation: its values become the codes that dequantise to `spec`'s values
+  // (code = (value - offset) / scale: mean + offset * std, std * scale), which the graph rounds to the
+  // nearest even and clamps to the type's range.
+  PreprocessSpec Quantise(PreprocessSpec spec) const;
 };
 
 // What orchard reads from a model file, once, and what every consumer (run, predict, serve, the Python
@@ -66,23 +79,28 @@ struct ModelContract {
   std::vector<std::int64_t> pooled_axes;
   std::size_t feature_dim = 0;
   bool quantised = false;  // the graph holds quantisation (FakeQuantize or integer weights dequantised)
-  // What the graph's first ops do to a float input, when they are a per-channel affine map; empty otherwise
-  // (and for an integer input, whose first ops are its dequantisation).
+  // What the graph's first ops do to its input, when they are a per-channel affine map; empty otherwise. For
+  // an integer input that is its dequantisation (and any normalisation after it).
   // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.
   std::optional<InputNormalisation> input_normalisation;
 
-  // "raw" for an integer input; the preset the graph's own normalisation expects
-  // (input_normalisation->ExpectedPreset()); else "imagenet".
+  // The preset the input expects: for a float input the one the graph's own normalisation expects
+  // (InputNormalisation::ExpectedPreset); for an integer input the one its codes stand for
+  // (ExpectedQuantisedPreset; "raw", pixel codes, when no dequantisation is seen); empty when unknown.
+  std::optional<std::string> ExpectedPreset() const;
+  // ExpectedPreset(), else "imagenet" for a float input and "" (none: Spec() asks for --preprocess) for an
+  // integer one.
   std::string DefaultPreset() const;
 
-  // The preprocessing for `preset` ("" = DefaultPreset()) sized to this model's input. Throws UsageError when
-  // the preset contradicts the model: a uint8/int8 input takes only "raw" (normalised floats would be cast to
-  // integers and every image would collapse onto nearly one vector), and a graph that normalises its pixels
-  // itself takes only the preset it expects (a preset's normalisation would be applied twice).
+  // The preprocessing for `preset` ("" = DefaultPreset()) sized to this model's input; for an integer input,
+  // "raw" gives pixel codes as they are and any other preset its values quantised by the input's
+  // dequantisation (InputNormalisation::Quantise). Throws UsageError when the preset contradicts the model
+  // (ExpectedPreset() is another: a normalisation would be applied twice, or codes would stand for other
+  // values), or when an integer input's expected preset is unknown and none is given.
   PreprocessSpec Spec(std::string_view preset) const;
 
-  // Throws ModelError when a recorded spec (a bundle's) does not fit this model: another input size, or a
-  // normalisation other than raw pixels for an integer input.
+  // Throws ModelError when a recorded spec (a bundle's) does not fit this model: another input size, or, for
+  // an integer input, other values than Spec() gives for the recorded preset.
   void CheckSpec(const PreprocessSpec& spec) const;
 
   // Floats one image takes in the model's input tensor: 3 × height × width.

@@ -15,9 +15,9 @@ std::string InGraph(const nlohmann::json& input) {
   InputNormalisation map;
   map.scale = json.at("scale").get<std::array<float, 3>>();
   map.offset = json.at("offset").get<std::array<float, 3>>();
-  const auto expected = map.ExpectedPreset();
+  const auto& expected = json.at("expects");
   return map.ToString() + " per channel" +
-         (expected ? ", expecting the " + *expected + " preset's pixels" : "");
+         (expected.is_string() ? ", expecting the " + expected.get<std::string>() + " preset's pixels" : "");
 }
 
 nlohmann::json Places(const ov::frontend::InputModel& model,

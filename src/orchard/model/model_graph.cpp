@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <openvino/core/except.hpp>
 #include <openvino/core/preprocess/pre_post_process.hpp>
+#include <openvino/op/clamp.hpp>
 #include <openvino/op/constant.hpp>
 #include <openvino/op/convert.hpp>
 #include <openvino/op/fake_quantize.hpp>
@@ -10,6 +11,7 @@
 #include <openvino/op/reduce_mean.hpp>
 #include <openvino/op/reshape.hpp>
 #include <openvino/op/result.hpp>
+#include <openvino/op/round.hpp>
 #include <openvino/op/subtract.hpp>
 #include <openvino/op/util/framework_node.hpp>
 #include <set>
@@ -134,15 +136,26 @@ std::vector<std::int64_t> ReduceToVector(ov::Model& model, std::optional<Channel
   return axes;
 }
 
-// Callers feed f32; a model taking integers (uint8 TFLite) gets a conversion in the graph. The caller's
-// preprocessing must then produce the raw range the model expects (ModelContract::Spec sees to it).
+// Callers feed f32; a model taking integers (uint8/int8 TFLite) gets its codes rounded (to the nearest even,
+// as TFLite quantises), clamped to the type's range and converted in the graph. The caller's preprocessing
+// gives the codes (ModelContract::Spec sees to it).
 void AcceptF32(std::shared_ptr<ov::Model>& model) {
-  const bool f32_in = model->input().get_element_type() == ov::element::f32;
+  const auto input_type = model->input().get_element_type();
+  const bool f32_in = input_type == ov::element::f32;
   const bool f32_out = model->output().get_element_type() == ov::element::f32;
   if (f32_in && f32_out) return;
   ov::preprocess::PrePostProcessor ppp(model);
   if (!f32_in) {
     ppp.input().tensor().set_element_type(ov::element::f32);
+    if (input_type.is_integral()) {
+      const bool int8 = input_type == ov::element::i8;
+      ppp.input().preprocess().custom([int8](const ov::Output<ov::Node>& codes) {
+        const auto rounded =
+            std::make_shared<ov::op::v5::Round>(codes, ov::op::v5::Round::RoundMode::HALF_TO_EVEN);
+        return std::make_shared<ov::op::v0::Clamp>(rounded, int8 ? -128.0 : 0.0, int8 ? 127.0 : 255.0)
+            ->output(0);
+      });
+    }
     ppp.input().preprocess().convert_element_type();
   }
   // A float16 model (onnxconverter-common's float16 conversion) gives f16 features: widened, exactly.
@@ -288,10 +301,7 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
   try {
     graph.model = Convert(source, contract.feature_tensor);
     ReadInput(*graph.model, source.path, contract);
-    // An integer input's first ops are its dequantisation, which `raw` pixels already fit.
-    if (contract.input_type == InputElementType::kFloat) {
-      contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
-    }
+    contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
     contract.spatial_size_fixed = source.spatial_size_fixed;
     contract.quantised = HasQuantisation(*graph.model);
     if (graph.model->outputs().size() != 1) {

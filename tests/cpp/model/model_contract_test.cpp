@@ -45,7 +45,7 @@ TEST(ModelContractTest, Uint8InputGetsRawPixelsAndRefusesNormalisingPresets) {
       contract.Spec(preset);
       FAIL() << preset << " was accepted for a uint8 input";
     } catch (const UsageError& e) {
-      EXPECT_NE(std::string(e.what()).find("takes uint8 pixels"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("takes uint8 codes"), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("quant.tflite"), std::string::npos) << e.what();
     }
   }
