@@ -250,3 +250,23 @@ def test_a_feature_tensor_of_one_value_per_image_is_refused(tmp_path):
     path = layer_norm_head_model(tmp_path / "layer_norm_head.onnx", 13)
     result = run_orchard("describe-model", path, "--feature-tensor", "mu", check=False)
     assert "gives one value per image, which is no feature vector" in result.stdout + result.stderr
+
+
+def test_features_too_wide_for_the_pca_are_refused_before_any_work(tmp_path):
+    """A flattened map named with --feature-tensor (a newcomer's VGG11 at 25,088 values) ran its inference, then
+    grew to 17 GB in the PCA's covariance and eigensolver over 13 CPU-minutes, deaf to SIGTERM and SIGINT. Now
+    the PCA refuses more than 8,192 values per image at once (exit 2), naming the width."""
+    w = nh.from_array(np.random.default_rng(0).normal(0, 0.1, (1, 3, 1, 1)).astype(np.float32), "W")
+    model = save(tmp_path / "flat.onnx", [
+        h.make_node("Conv", ["x", "W"], ["c"], strides=[2, 2]), h.make_node("Flatten", ["c"], ["flat"])],
+        [h.make_tensor_value_info("flat", T.FLOAT, ["N", 112 * 112])], [w])
+    images = tmp_path / "in" / "Kiwi"
+    images.mkdir(parents=True)
+    for image in sample_images("Test", 2)[:2]:
+        (images / image.name).write_bytes(image.read_bytes())
+    result = run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "out", "--model", model,
+                         "--feature-tensor", "flat", check=False)
+    assert result.returncode == 2, result.stderr
+    assert "features of 12544 values per image" in result.stderr and "at most 8192" in result.stderr
+    assert not list((tmp_path / "out").rglob("part-*.parquet"))
+

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -17,13 +18,25 @@ Eigen::MatrixXd MirrorLower(const Eigen::MatrixXd& lower) {
   return full;
 }
 
+Eigen::Index CheckedDim(std::size_t dim) {
+  if (dim == 0) throw std::invalid_argument("CovarianceAccumulator: dimension must be positive");
+  if (dim > CovarianceAccumulator::kMaxDim) {
+    const double gib = static_cast<double>(dim) * static_cast<double>(dim) * 8.0 / (1 << 30);
+    throw UsageError("features of " + std::to_string(dim) +
+                     " values per image: the PCA's covariance would be " + std::to_string(dim) + " x " +
+                     std::to_string(dim) + " doubles (" + std::to_string(static_cast<int>(std::ceil(gib))) +
+                     " GiB) and its eigensolver hours; it takes " + "at most " +
+                     std::to_string(CovarianceAccumulator::kMaxDim) +
+                     ": cut at a pooled tensor (orchard describe-model lists the candidates)");
+  }
+  return static_cast<Eigen::Index>(dim);
+}
+
 }  // namespace
 
 CovarianceAccumulator::CovarianceAccumulator(std::size_t dim)
-    : mean_(Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dim))),
-      scatter_lower_(Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(dim), static_cast<Eigen::Index>(dim))) {
-  if (dim == 0) throw std::invalid_argument("CovarianceAccumulator: dimension must be positive");
-}
+    : mean_(Eigen::VectorXd::Zero(CheckedDim(dim))),
+      scatter_lower_(Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(dim), static_cast<Eigen::Index>(dim))) {}
 
 void CovarianceAccumulator::AddRows(std::span<const float> rows, std::size_t n) {
   if (rows.size() != n * dim()) {

@@ -13,7 +13,12 @@ namespace orchard {
 // Not thread-safe: give each thread its own accumulator and Merge() them.
 class CovarianceAccumulator {
  public:
-  // Throws std::invalid_argument when dim is 0.
+  // The widest rows it takes: a dim x dim scatter of doubles is 512 MiB at 8,192, and LAPACK's eigensolver
+  // (pca_model.h) needs about three times that and minutes; a flattened map (VGG's 25,088 values, a ViT's
+  // tokens) would take tens of GiB and hours, uninterruptibly.
+  static constexpr std::size_t kMaxDim = 8192;
+
+  // Throws std::invalid_argument when dim is 0, UsageError when it is over kMaxDim (before allocating).
   explicit CovarianceAccumulator(std::size_t dim);
 
   // `rows` holds n row-major rows of dim() floats; throws std::invalid_argument when its size is not n *
