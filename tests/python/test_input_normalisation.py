@@ -24,14 +24,20 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
-def model(path, layout, affine):
-    """[N,3,224,224] or [N,224,224,3] input -> each (op, constant) of `affine` in turn -> (Transpose to NCHW) ->
-    Conv(8, 3x3 stride 2, seeded) -> Relu -> GlobalAveragePool -> Flatten."""
+def model(path, layout, affine, input_type=T.FLOAT):
+    """[N,3,224,224] or [N,224,224,3] input (`input_type`) -> each (op, constant) of `affine` in turn -> (Transpose
+    to NCHW) -> Conv(8, 3x3 stride 2, seeded) -> Relu -> GlobalAveragePool -> Flatten. A DequantizeLinear's
+    constant is its (scale, zero point)."""
     nhwc = layout == "nhwc"
     shape = [1, 1, 1, 3] if nhwc else [1, 3, 1, 1]
     inits = [nh.from_array(np.random.default_rng(0).normal(0, 0.3, (CHANNELS, 3, 3, 3)).astype(np.float32), "w")]
     nodes, x = [], "x"
     for i, (op, value) in enumerate(affine):
+        if op == "DequantizeLinear":
+            inits += [nh.from_array(np.float32(value[0]), f"s{i}"), nh.from_array(np.uint8(value[1]), f"z{i}")]
+            nodes.append(h.make_node(op, [x, f"s{i}", f"z{i}"], [f"a{i}"]))
+            x = f"a{i}"
+            continue
         value = np.asarray(value, np.float32)
         inits.append(nh.from_array(value.reshape(shape) if value.size == 3 else value, f"c{i}"))
         nodes.append(h.make_node(op, [x, f"c{i}"], [f"a{i}"]))
@@ -42,7 +48,7 @@ def model(path, layout, affine):
     nodes += [h.make_node("Conv", [x, "w"], ["y"], strides=[2, 2]), h.make_node("Relu", ["y"], ["r"]),
               h.make_node("GlobalAveragePool", ["r"], ["p"]), h.make_node("Flatten", ["p"], ["pooled"])]
     input_shape = ["N", 224, 224, 3] if nhwc else ["N", 3, 224, 224]
-    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", T.FLOAT, input_shape)],
+    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", input_type, input_shape)],
                          [h.make_tensor_value_info("pooled", T.FLOAT, ["N", CHANNELS])], inits)
     onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
     return path
@@ -143,3 +149,21 @@ def test_a_model_whose_first_op_is_a_convolution_is_unchanged(tmp_path):
                                       "--json").stdout)["contract"]
     assert contract["default_preprocess"] == "imagenet"
     assert contract["input"]["normalised_in_graph"] is None
+
+
+def test_a_uint8_input_dequantised_to_imagenet_values_gets_them_quantised(tmp_path):
+    """ONNX DequantizeLinear on a uint8 input (tf2onnx's export of a full-integer TFLite calibrated on
+    ImageNet-normalised values: scale 0.01866, zero point 114): the codes stand for normalised values, and
+    orchard fed pixel codes (a newcomer's model: cosine 0.944 to Keras). The default is now `imagenet` quantised
+    by the input's scale and zero point: the features equal the float twin's on `imagenet` values up to that
+    quantisation."""
+    path = model(tmp_path / "dequantised.onnx", "nhwc", [("DequantizeLinear", (0.01865845, 114))], T.UINT8)
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    assert contract["default_preprocess"] == "imagenet"
+    assert contract["input"]["normalised_in_graph"]["expects"] == "imagenet"
+    ours, _ = features(tmp_path, path)
+    twin, _ = features(tmp_path, model(tmp_path / "twin.onnx", "nhwc", []), "--preprocess", "imagenet")
+    for image, expected in twin.items():
+        cosine = np.dot(ours[image], expected) / np.linalg.norm(ours[image]) / np.linalg.norm(expected)
+        assert cosine > 0.9999, (image, cosine)
+

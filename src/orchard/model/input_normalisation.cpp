@@ -39,8 +39,11 @@ ov::Node* OnlyValueConsumer(const ov::Output<ov::Node>& output) {
 // a 3 at the channel axis (numpy broadcasting aligns shapes on the right).
 std::optional<std::array<float, 3>> PerChannel(const ov::Output<ov::Node>& operand, std::size_t rank,
                                                std::size_t channel_axis) {
-  const auto constant = ov::as_type_ptr<ov::op::v0::Constant>(operand.get_node_shared_ptr());
-  if (constant == nullptr || !constant->get_element_type().is_real()) return std::nullopt;
+  auto node = operand.get_node_shared_ptr();
+  // An integer zero point is a Convert of an integer constant (ONNX DequantizeLinear as OpenVINO reads it).
+  if (ov::is_type<ov::op::v0::Convert>(node)) node = node->get_input_node_shared_ptr(0);
+  const auto constant = ov::as_type_ptr<ov::op::v0::Constant>(node);
+  if (constant == nullptr || constant->get_element_type() == ov::element::boolean) return std::nullopt;
   const ov::Shape shape = constant->get_shape();
   const std::vector<float> values = constant->cast_vector<float>();
   if (values.size() == 1) return std::array<float, 3>{values[0], values[0], values[0]};
@@ -124,7 +127,8 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
       if (!moved) break;
       channel_axis = *moved;
     } else if (ov::is_type<ov::op::v0::Convert>(node)) {
-      if (!node->get_output_element_type(0).is_real()) break;
+      // Any type: an integer input requantised on its way (tf2onnx's uint8 -> int8) converts codes the
+      // FakeQuantize before made whole, and the dequantisation after continues the map.
     } else if (Compose(*node, running, kRank, channel_axis, map) ||
                ComposeFakeQuantize(*node, running, kRank, channel_axis, map)) {
       found = true;

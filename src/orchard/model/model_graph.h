@@ -99,8 +99,9 @@ std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
                                               const std::string& tensor, const ov::Output<ov::Node>& cut);
 
 // The per-channel affine map the graph's first ops apply to its input (Multiply, Divide, Add, Subtract by
-// constants that hold one value or one per channel, through Transposes and float Converts), composed; empty
-// when the input's first op is no such map or the input feeds several ops. `layout` is the input's.
+// constants that hold one value or one per channel, or an integer constant's Convert, and FakeQuantize's
+// linear part, through Transposes and Converts), composed; empty when the input's first op is no such map or
+// the input feeds several ops. For an integer input that is its dequantisation. `layout` is the input's.
 std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model, TensorLayout layout);
 
 struct FeatureGraph {
