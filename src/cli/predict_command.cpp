@@ -90,7 +90,7 @@ CommandAction RegisterPredictCommand(CLI::App& app) {
   command->add_option("--bundle,-b", args->bundle, "Bundle folder written by `orchard train`")->required();
   command->add_option("inputs", args->inputs, "Image files (local paths or s3:// URIs)")->required();
   command->add_option("--top-k,-k", args->top_k, "Most probable labels to list")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   command->add_flag("--features", args->features, "Also print the CNN features and their PCA projection");
   command->add_option("--batch", args->batch, "Images per model call")

@@ -8,6 +8,7 @@
 #include <faiss/index_io.h>
 #include <faiss/utils/distances.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "orchard/common/error.h"
@@ -127,7 +128,9 @@ std::vector<std::vector<Neighbour>> CosineIndex::Search(std::span<const float> q
   for (std::size_t q = 0; q < n; ++q) {
     for (std::size_t j = 0; j < k; ++j) {
       if (rows[q * k + j] < 0) break;
-      result[q].push_back({rows[q * k + j], similarities[q * k + j]});
+      // The inner product of two unit vectors in float can pass 1 by rounding (an image against itself:
+      // distance -2.4e-07): the documented range [-1, 1] holds.
+      result[q].push_back({rows[q * k + j], std::clamp(similarities[q * k + j], -1.0f, 1.0f)});
     }
   }
   return result;
