@@ -48,8 +48,9 @@ Evaluation Evaluate(std::span<const std::string> true_labels, std::span<const fl
       predicted += result.confusion[o][c];
     }
     const auto hits = static_cast<double>(result.confusion[c][c]);
-    result.per_class[c] = {predicted ? hits / static_cast<double>(predicted) : 0.0,
-                           support ? hits / static_cast<double>(support) : 0.0, support};
+    result.per_class[c] = {predicted ? std::optional(hits / static_cast<double>(predicted)) : std::nullopt,
+                           support ? std::optional(hits / static_cast<double>(support)) : std::nullopt,
+                           support};
   }
   return result;
 }
@@ -95,8 +96,11 @@ nlohmann::json EvaluateOpenSet(std::span<const std::string> true_labels, std::sp
 nlohmann::json Evaluation::ToJson() const {
   nlohmann::json per = nlohmann::json::object();
   for (std::size_t c = 0; c < labels.size(); ++c) {
-    per[labels[c]] = {{"precision", per_class[c].precision},
-                      {"recall", per_class[c].recall},
+    const auto figure = [](const std::optional<double>& value) {
+      return value ? nlohmann::json(*value) : nullptr;
+    };
+    per[labels[c]] = {{"precision", figure(per_class[c].precision)},
+                      {"recall", figure(per_class[c].recall)},
                       {"support", per_class[c].support}};
   }
   return {{"n", n},

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -10,8 +11,11 @@
 namespace orchard {
 
 struct ClassFigures {
-  double precision = 0.0;  // of the rows predicted as this class, the fraction that are (0 when none)
-  double recall = 0.0;     // of the rows of this class, the fraction predicted as it (0 when none)
+  // Of the rows predicted as this class, the fraction that are; undefined (nullopt, JSON null) when none
+  // were: 0 would read as a class the classifier always gets wrong.
+  std::optional<double> precision;
+  // Of the rows of this class, the fraction predicted as it; undefined when the split has none.
+  std::optional<double> recall;
   std::int64_t support = 0;
 };
 

@@ -23,15 +23,26 @@ TEST(EvaluationTest, CountsTopOneTopFiveAndPerClassFigures) {
   EXPECT_DOUBLE_EQ(e.top5, 1.0);  // 3 classes: the truth is always in the top 5
   EXPECT_EQ(e.confusion[0][1], 1);
   EXPECT_EQ(e.confusion[0][0], 1);
-  EXPECT_DOUBLE_EQ(e.per_class[0].recall, 0.5);
-  EXPECT_DOUBLE_EQ(e.per_class[0].precision, 1.0);
-  EXPECT_DOUBLE_EQ(e.per_class[1].precision, 0.5);
-  EXPECT_DOUBLE_EQ(e.per_class[1].recall, 1.0);
+  EXPECT_DOUBLE_EQ(*e.per_class[0].recall, 0.5);
+  EXPECT_DOUBLE_EQ(*e.per_class[0].precision, 1.0);
+  EXPECT_DOUBLE_EQ(*e.per_class[1].precision, 0.5);
+  EXPECT_DOUBLE_EQ(*e.per_class[1].recall, 1.0);
   EXPECT_EQ(e.per_class[2].support, 1);
 
   const auto json = e.ToJson();
   EXPECT_EQ(json["per_class"]["A"]["support"], 2);
   EXPECT_EQ(json["confusion"][0][1], 1);
+}
+
+// A label the split has no row of, which nothing was predicted as either: its precision and recall were 0.0,
+// reading as a class always wrong (newcomer); they are undefined.
+TEST(EvaluationTest, ALabelWithNoRowAndNoPredictionHasNoPrecisionOrRecall) {
+  const Evaluation e =
+      Evaluate(std::vector<std::string>{"A", "A"}, std::vector<float>{0.9f, 0.1f, 0.8f, 0.2f}, {"A", "B"});
+  EXPECT_DOUBLE_EQ(*e.per_class[0].recall, 1.0);
+  EXPECT_FALSE(e.per_class[1].precision.has_value());
+  EXPECT_FALSE(e.per_class[1].recall.has_value());
+  EXPECT_TRUE(e.ToJson()["per_class"]["B"]["recall"].is_null());
 }
 
 TEST(EvaluationTest, UnknownLabelsCountAsErrors) {
