@@ -204,8 +204,8 @@ def evaluate(output: str | os.PathLike, bundle: str | os.PathLike, report: str |
     split: the rows to evaluate (the folder above the label folder).
 
     Returns the metrics: n (rows), top1, top5 (fractions 0..1), labels (class order), per_class {label:
-    {precision, recall, support}}, confusion (list of rows: true label x predicted label, in `labels` order),
-    unknown_labels, split, output, bundle. Raises ValueError (features from another model or preprocessing
+    {precision, recall (None when undefined), support}}, confusion (list of rows: true label x predicted
+    label, in `labels` order), unknown_labels, split, output, bundle. Raises ValueError (features from another model or preprocessing
     than the bundle's, no rows of the split), OSError (unreadable output or bundle, unwritable report),
     RuntimeError (model).
     """
