@@ -203,9 +203,9 @@ def evaluate(output: str | os.PathLike, bundle: str | os.PathLike, report: str |
     folder. report: a folder to write metrics.json and report.html to (default None: nothing is written).
     split: the rows to evaluate (the folder above the label folder).
 
-    Returns the metrics: n (rows), top1, top5 (fractions 0..1), labels (class order), per_class {label:
-    {precision, recall (None when undefined), support}}, confusion (list of rows: true label x predicted
-    label, in `labels` order), unknown_labels, split, output, bundle. Raises ValueError (features from another model or preprocessing
+    Returns the metrics: n (rows), top1, top5 (fractions 0..1), labels (class order), per_class {label: {precision,
+    recall (None when undefined), support}}, confusion (list of rows: true label x predicted label, in `labels`
+    order), unknown_labels, split, output, bundle. Raises ValueError (features from another model or preprocessing
     than the bundle's, no rows of the split), OSError (unreadable output or bundle, unwritable report),
     RuntimeError (model).
     """
