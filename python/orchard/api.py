@@ -183,8 +183,9 @@ def train(output: str | os.PathLike, bundle: str | os.PathLike, split: str = "Tr
     output: the run's output folder or URI. bundle: a local folder to write (bundle.json, pca.parquet,
     classifier.liblinear). split: train on the rows whose path has this folder above the label folder
     (`<root>/<split>/<Label>/<file>`). c: inverse L2 regularisation strength (> 0); None (default): `orchard
-    train`'s default (C = 1, the blocked cross-validation's choice on the sample, docs/recognition.md). standardize: z-score the features first (default
-    True).
+    train`'s default (C = 1, the blocked cross-validation's choice on the sample, docs/recognition.md).
+    standardize: z-score the features first (default True). The bundle folder must be new, empty or hold a
+    bundle (ValueError otherwise, nothing written).
 
     Returns the bundle's training facts: output, split, rows, rows_per_label {label: count},
     training_accuracy (fraction 0..1). Raises ValueError (no rows of the split, a single label), OSError
