@@ -93,6 +93,20 @@ def test_a_split_with_no_image_is_said_not_reported_as_no_leak(planted_run, tmp_
     assert json.loads((tmp_path / "r" / "audit.json").read_text())["cross_split"]["skipped"] == says
 
 
+def test_inputs_that_are_error_rows_are_said_not_audited(tmp_path):
+    """The audit reads features; an input that became an error row has none, and the report said nothing of it
+    (newcomer), so "nothing found" read as covering it."""
+    for label in ("Kiwi", "Lemon"):
+        (tmp_path / "in" / label).mkdir(parents=True)
+        for image in sorted((SAMPLE / "Test" / label).glob("*.jpg"))[:3]:
+            (tmp_path / "in" / label / image.name).write_bytes(image.read_bytes())
+    (tmp_path / "in" / "Kiwi" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    assert run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "out", check=False).returncode == 4
+    result = run_orchard("audit", tmp_path / "out", "--report", tmp_path / "report")
+    assert "1 inputs are error rows (errors/) with no features, not audited" in result.stderr
+    assert json.loads((tmp_path / "report" / "audit.json").read_text())["summary"]["not_audited_error_rows"] == 1
+
+
 def test_audit_entries_carry_path_label_score_and_the_page_is_self_contained(audit):
     audit, report = audit
     entries = audit["cross_split"]["pairs"] + audit["outliers"] + audit["label_issues"] + \

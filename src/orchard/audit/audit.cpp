@@ -81,7 +81,11 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
   timings["sections_seconds"] = SecondsSince(stage);
   if (audit["cross_split"].contains("skipped"))
     log << "orchard: audit: " << audit["cross_split"]["skipped"].get<std::string>() << "\n";
-  audit["summary"] = {{"near_duplicate_groups", audit["near_duplicates"].size()},
+  // Inputs that became error rows have no features to audit: said, so that "nothing found" is not read as
+  // covering them.
+  const std::int64_t failed = manifest.at("counts").value("failed", std::int64_t{0});
+  audit["summary"] = {{"not_audited_error_rows", failed},
+                      {"near_duplicate_groups", audit["near_duplicates"].size()},
                       {"leaked_test_images", audit["cross_split"]["leaked"]},
                       {"outliers", audit["outliers"].size()},
                       {"label_issues", audit["label_issues"].size()},
@@ -96,6 +100,8 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
   timings["total_seconds"] = SecondsSince(start);
   audit["timings"] = timings;
   WriteJson(dir / "audit.json", audit);
+  if (failed > 0)
+    log << "orchard: audit: " << failed << " inputs are error rows (errors/) with no features, not audited\n";
   log << "orchard: audited " << index.size() << " images in " << timings["total_seconds"].get<double>()
       << " s\n";
   return audit;
