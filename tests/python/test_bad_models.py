@@ -57,6 +57,23 @@ def no_pooling(path):
                 [image_input(shape=("N", 3, 32, 32))], h.make_tensor_value_info("y", T.FLOAT, ["N", 7200]), [W3])
 
 
+def external_data(path, damage):
+    """A pooled conv model whose weights are ONNX external data (`path`.data), then `damage`d: the data file
+    removed, or cut to half its size. OpenVINO says the same for both ("Invalid usage of method for externally
+    stored data"), and orchard added "truncated or corrupt?" about the .onnx (newcomer)."""
+    model = h.make_model(h.make_graph(
+        [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("GlobalAveragePool", ["c"], ["y"])], path.stem,
+        [image_input()], [h.make_tensor_value_info("y", T.FLOAT, ["N", 8, 1, 1])], [W3]),
+        opset_imports=[h.make_opsetid("", 17)])
+    onnx.save(model, path, save_as_external_data=True, location=f"{path.name}.data", size_threshold=0)
+    data = path.with_name(f"{path.name}.data")
+    if damage == "missing":
+        data.unlink()
+    else:
+        data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    return path
+
+
 CASES = {
     "not_a_model.onnx": (lambda p: p.write_text("not a model") and p, "neither ONNX nor TFLite, the formats orchard reads"),
     # An OpenVINO IR was refused as "not a model OpenVINO can read" (2026-12-03): it is one, orchard does not read it.
@@ -71,6 +88,11 @@ CASES = {
     "two_image_inputs.onnx": (two_image_inputs, "expected one image input, the model has 2 (x, x2)"),
     "one_channel.onnx": (one_channel_input, "input shape [?,1,224,224] is not a 3-channel image"),
     "no_pooling.onnx": (no_pooling, "no global average pooling found"),
+    "external_data_missing.onnx": (lambda p: external_data(p, "missing"),
+                                   "its weights are stored outside it (ONNX external data) in "
+                                   "external_data_missing.onnx.data, which is not in"),
+    "external_data_truncated.onnx": (lambda p: external_data(p, "truncated"),
+                                     "holds 432 bytes, and the model reads up to byte 864: the data file is truncated"),
 }
 
 

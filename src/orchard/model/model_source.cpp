@@ -4,6 +4,7 @@
 #include <cctype>
 #include <fstream>
 #include <openvino/core/except.hpp>
+#include <regex>
 #include <string>
 #include <system_error>
 
@@ -85,6 +86,31 @@ std::string ShortReason(const std::exception& error) {
   return std::string(text.substr(0, kMaxLength));
 }
 
+// What is wrong with an ONNX model's external data file, from OpenVINO's message about it ("... externally
+// stored data in file (NAME, offset: O, data_length: L)", the same for a missing and a short file); empty
+// when the message names none or the file looks whole.
+std::string ExternalDataReason(const std::filesystem::path& path, const std::string& message) {
+  static const std::regex kExternal(
+      R"(externally stored data in file \((.+), offset: (\d+), data_length: (\d+)\))");
+  std::smatch match;
+  if (!std::regex_search(message, match, kExternal)) return "";
+  const std::filesystem::path data = path.parent_path() / match[1].str();
+  const auto needed = std::stoull(match[2].str()) + std::stoull(match[3].str());
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(data, ec)) {
+    return "its weights are stored outside it (ONNX external data) in " + match[1].str() +
+           ", which is not in " + data.parent_path().string() +
+           " (the model's folder; for a symbolic link, the link's): copy the data file beside the model";
+  }
+  const auto size = std::filesystem::file_size(data, ec);
+  if (!ec && size < needed) {
+    return "its external data file " + data.string() + " holds " + std::to_string(size) +
+           " bytes, and the model reads up to byte " + std::to_string(needed) +
+           ": the data file is truncated";
+  }
+  return "";
+}
+
 void ThrowModelError(const std::filesystem::path& path, const std::string& reason) {
   throw ModelError("model " + path.string() + ": " + reason);
 }
@@ -115,8 +141,10 @@ ModelSource ModelSource::Open(const std::filesystem::path& path, QuantisedOps qu
   try {
     model = source.frontend->load(path.string());
   } catch (const ov::Exception& error) {
-    ThrowModelError(path, "cannot be read as " + source.frontend->get_name() +
-                              " (truncated or corrupt?): " + ShortReason(error));
+    const std::string external = ExternalDataReason(path, ShortReason(error));
+    ThrowModelError(path, !external.empty() ? external
+                                            : "cannot be read as " + source.frontend->get_name() +
+                                                  " (truncated or corrupt?): " + ShortReason(error));
   }
   try {
     CheckImageInput(*model, path);
