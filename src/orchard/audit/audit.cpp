@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "orchard/audit/audit_report.h"
+#include "orchard/audit/exact_duplicates.h"
 #include "orchard/common/error.h"
 #include "orchard/index/output_index.h"
 
@@ -73,6 +74,7 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
         {"outlier_k", options.settings.outlier_k},
         {"outlier_z", options.settings.outlier_z}}},
       {"nearest_similarity_histogram", NearestHistogram(graph)},
+      {"exact_duplicates", ExactDuplicateGroups(index)},
       {"near_duplicates", NearDuplicateGroups(index, graph, options.settings.near_duplicate_cosine)},
       {"cross_split", CrossSplit(index, options.settings)},
       {"outliers", Outliers(index, options.settings)},
@@ -85,6 +87,7 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
   // covering them.
   const std::int64_t failed = manifest.at("counts").value("failed", std::int64_t{0});
   audit["summary"] = {{"not_audited_error_rows", failed},
+                      {"exact_duplicate_groups", audit["exact_duplicates"].size()},
                       {"near_duplicate_groups", audit["near_duplicates"].size()},
                       {"leaked_test_images", audit["cross_split"]["leaked"]},
                       {"outliers", audit["outliers"].size()},

@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 
+#include "orchard/audit/exact_duplicates.h"
+
 namespace orchard {
 namespace {
 
@@ -212,6 +214,23 @@ TEST(LabelNameClashes, LabelsTheSameAfterUnicodeCaseFoldingAreNamedTogether) {
   std::set<std::string> accented;
   for (const auto& label : clashes[1]["labels"]) accented.insert(label["label"].get<std::string>());
   EXPECT_EQ(accented, (std::set<std::string>{nfc, nfd}));
+}
+
+// A byte copy of a photo under another label, and a lossless re-save, give bit-identical features: the
+// audit listed them only inside near-duplicate groups, where on video frames a copy is one of 60 (newcomer;
+// the sample itself holds one: Training/Avocado ripe/r_100.jpg and r_7_100.jpg, the same bytes).
+TEST(ExactDuplicateGroups, BitIdenticalVectorsAreGroupedAndNearOnesAreNot) {
+  Data data;
+  std::mt19937 random(8);
+  for (int d = 0; d < 6; ++d) data.Add(d, "a", Name("distinct", d), 0.0f, random);
+  data.Add(2, "b", "copy-of-2", 0.0f, random);
+  data.Add(3, "a", "near-3", 0.001f, random);
+  const auto groups = ExactDuplicateGroups(data.Index());
+  ASSERT_EQ(groups.size(), 1u) << groups.dump();
+  EXPECT_EQ(groups[0]["size"], 2);
+  EXPECT_EQ(groups[0]["label_count"], 2);
+  EXPECT_EQ(groups[0]["members"][0]["path"], "/r/Training/a/distinct2");
+  EXPECT_EQ(groups[0]["members"][1]["path"], "/r/Training/b/copy-of-2");
 }
 
 }  // namespace
