@@ -43,7 +43,11 @@ Square CalibratedConfidentJoint(std::span<const double> p, std::size_t classes,
                                 std::span<const std::size_t> given, std::span<const double> counts) {
   std::vector<double> threshold(classes, 0.0);
   for (std::size_t row = 0; row < given.size(); ++row) threshold[given[row]] += p[row * classes + given[row]];
-  for (std::size_t c = 0; c < classes; ++c) threshold[c] /= std::max(1.0, counts[c]);
+  // Clipped from below as cleanlab does (2e-6, above the 1e-6 slack of the comparison): a label whose
+  // examples have no neighbour of it has threshold 0, and every example, of p 0, would be confident of it.
+  constexpr double kLowestThreshold = 2e-6;
+  for (std::size_t c = 0; c < classes; ++c)
+    threshold[c] = std::max(threshold[c] / std::max(1.0, counts[c]), kLowestThreshold);
   Square joint{classes, std::vector<double>(classes * classes, 0.0)};
   for (std::size_t row = 0; row < given.size(); ++row) {
     const auto probabilities = p.subspan(row * classes, classes);

@@ -10,7 +10,7 @@ namespace orchard {
 // Uncertainty in Dataset Labels", JAIR 70, 2021, section 3.2), as cleanlab's default
 // `filter.find_label_issues(labels, pred_probs, filter_by="prune_by_noise_rate")` computes it (cleanlab 2.9,
 // checked against it on the same probabilities):
-//  1. thresholds t_j = mean p(j | x) over the examples labelled j;
+//  1. thresholds t_j = mean p(j | x) over the examples labelled j, at least 2e-6;
 //  2. the confident joint C[i][j]: examples labelled i whose confident classes (p(j | x) >= t_j - 1e-6) are j
 //     alone, or, with several, whose most probable class is j; its diagonal at least 1; calibrated so that
 //     row i sums to the count of label i and the whole to n (rounded preserving row sums);

@@ -59,6 +59,24 @@ TEST(FindLabelIssues, AnExampleWhoseGivenLabelIsTheMostProbableIsNoIssue) {
   for (std::size_t i = 0; i < 10; ++i) EXPECT_FALSE(issues[i]) << i;
 }
 
+// A label of one example that none of its neighbours share has threshold 0, which every example reached
+// (p >= 0 - 1e-6): examples confident of no real class were counted as of it, and then the ones with the
+// lowest p(given) became issues (newcomer: correctly labelled Orange photos, suggested Cherry). cleanlab
+// clips thresholds at 2e-6 and flags nothing here.
+TEST(FindLabelIssues, ALabelOfOneExampleWithThresholdZeroIsNoOnesConfidentClass) {
+  Case c;
+  const auto add = [&](std::size_t label, double p0, double p1) {
+    c.p.insert(c.p.end(), {p0, p1, 0.0});
+    c.given.push_back(label);
+  };
+  for (double x : {1.0, 0.9, 1.0, 0.8, 1.0, 0.9}) add(0, x, 1.0 - x);
+  for (double x : {0.0, 0.1, 0.0, 0.55, 0.6, 0.52})
+    add(1, x, 1.0 - x);  // the last three confident of nothing
+  add(2, 0.6, 0.4);
+  const auto issues = FindLabelIssues(c.p, 3, c.given);
+  for (std::size_t i = 0; i < issues.size(); ++i) EXPECT_FALSE(issues[i]) << i;
+}
+
 TEST(FindLabelIssues, SizesThatDoNotMatchAreRefused) {
   const std::vector<double> p = {0.5, 0.5, 1.0};
   const std::vector<std::size_t> given = {0};
