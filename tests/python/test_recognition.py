@@ -134,10 +134,36 @@ def test_a_bundle_onto_a_run_output_or_a_users_folder_is_refused_and_writes_noth
         assert tree_digest(folder) == before
 
 
+def test_a_bundle_folder_with_a_link_at_a_temporary_name_or_a_foreign_bundle_json_is_refused(
+        recognition_run, bundle, tmp_path):
+    """A second newcomer: a symbolic link at classifier.liblinear.tmp in a bundle had train write the classifier
+    through it into the user's thesis.txt; a bundle.json that is not orchard's passed for a bundle; a folder
+    named pca.parquet was found only once the rename failed, with bundle.json already rewritten."""
+    thesis = tmp_path / "thesis.txt"
+    thesis.write_text("my thesis")
+    linked, foreign, folder = tmp_path / "linked", tmp_path / "foreign", tmp_path / "folder"
+    shutil.copytree(bundle, linked)
+    (linked / "classifier.liblinear.tmp").symlink_to(thesis)
+    foreign.mkdir()
+    (foreign / "bundle.json").write_text('{"name": "x"}')
+    shutil.copytree(bundle, folder)
+    (folder / "pca.parquet").unlink()
+    (folder / "pca.parquet").mkdir()
+    for target, says in ((linked, "classifier.liblinear.tmp, which is no file orchard left"),
+                         (foreign, "bundle.json, which is not an orchard bundle's"), (folder, "pca.parquet, a folder")):
+        before = tree_digest(target)
+        result = run_orchard("train", recognition_run["output"], "--bundle", target, check=False)
+        assert result.returncode == EXIT_USAGE and says in result.stderr, result.stderr
+        assert tree_digest(target) == before
+    assert thesis.read_text() == "my thesis"
+
+
 def test_a_bundle_replaces_a_bundle(recognition_run, bundle, tmp_path):
     again = tmp_path / "bundle"
     shutil.copytree(bundle, again)
+    (again / ".DS_Store").write_bytes(b"Finder")  # hidden: never a bundle's, never touched
     run_orchard("train", recognition_run["output"], "--bundle", again, "--c", "0.5")
+    assert (again / ".DS_Store").read_bytes() == b"Finder"
     assert json.loads((again / "bundle.json").read_text())["classifier"]["description"]["c"] == 0.5
 
 

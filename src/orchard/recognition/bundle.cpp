@@ -51,30 +51,61 @@ nlohmann::json ModelReference::ToJson() const {
           {"precision", precision}};
 }
 
+namespace {
+
+// Whether `file` is a bundle.json orchard wrote: JSON holding format_version and orchard_version.
+bool IsBundleManifest(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return json.is_object() && json.contains("format_version") && json.contains("orchard_version");
+}
+
+// Why `entry` of a folder about to take a bundle keeps it from doing so; empty when it may stay: a bundle's
+// file (replaced by a rename, a symbolic link too), an earlier write's temporary name (written through, so a
+// regular file only), or a hidden name (.DS_Store), which a bundle never touches.
+std::string EntryProblem(const std::filesystem::directory_entry& entry) {
+  static const std::set<std::string> kFiles = {kManifest, kPcaFile, kClassifierFile, kOpenSetFile};
+  const std::string name = entry.path().filename().string();
+  if (name.starts_with(".")) return "";
+  std::error_code error;
+  const auto status = entry.symlink_status(error);
+  const bool temporary = name.ends_with(kTemporarySuffix);
+  const std::string file = temporary ? name.substr(0, name.size() - kTemporarySuffix.size()) : name;
+  if (!kFiles.contains(file)) return name + ", which is not a bundle's file";
+  if (std::filesystem::is_directory(status)) return name + ", a folder";
+  if (temporary && !std::filesystem::is_regular_file(status))
+    return name + ", which is no file orchard left (a write would go through it)";
+  if (name == kManifest && !IsBundleManifest(entry.path()))
+    return name + ", which is not an orchard bundle's";
+  return "";
+}
+
+}  // namespace
+
 void Bundle::CheckFolder(const std::filesystem::path& dir) {
   std::error_code error;
   if (!std::filesystem::exists(dir, error)) return;
   if (!std::filesystem::is_directory(dir, error))
     throw UsageError(dir.string() +
                      " is not a folder: the bundle is a folder (bundle.json, pca.parquet, ...)");
-  const std::set<std::string> files = {kManifest, kPcaFile, kClassifierFile, kOpenSetFile};
-  bool manifest = false;
   std::filesystem::directory_iterator entries(dir, error);
   if (error) throw IoError(dir.string() + ": cannot list the bundle folder: " + error.message());
-  std::vector<std::string> names;
-  for (const auto& entry : entries) names.push_back(entry.path().filename().string());
-  std::ranges::sort(names);
-  for (const auto& name : names) {
+  std::vector<std::filesystem::directory_entry> sorted(entries, {});
+  std::ranges::sort(sorted);
+  bool manifest = false;
+  std::string first;
+  for (const auto& entry : sorted) {
+    const std::string problem = EntryProblem(entry);
+    if (!problem.empty())
+      throw UsageError(dir.string() + " holds " + problem +
+                       ": a bundle goes to a new or empty folder, or replaces a bundle; nothing was written");
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(".")) continue;
     manifest = manifest || name == kManifest;
-    std::string file = name;
-    if (file.ends_with(kTemporarySuffix)) file.resize(file.size() - kTemporarySuffix.size());
-    if (!files.contains(file))
-      throw UsageError(dir.string() + " holds " + name +
-                       ", which is not a bundle's file: a bundle goes to a new or empty folder, or replaces "
-                       "a bundle; nothing was written");
+    if (first.empty()) first = name;
   }
-  if (!names.empty() && !manifest)
-    throw UsageError(dir.string() + " holds " + names.front() +
+  if (!first.empty() && !manifest)
+    throw UsageError(dir.string() + " holds " + first +
                      " but no bundle.json: names alone do not show orchard wrote them; nothing was written");
 }
 

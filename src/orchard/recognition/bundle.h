@@ -51,10 +51,12 @@ struct Bundle {
   // rename), bundle.json last. Throws UsageError when `dir` holds anything but a bundle (CheckFolder()),
   // IoError when a file cannot be written.
   void Save(const std::filesystem::path& dir) const;
-  // The guard before a bundle is written to `dir`: it must be missing, empty, or hold a bundle (bundle.json)
-  // and only a bundle's files (and their temporary names). Anything else, such as a run's output, whose
-  // pca.parquet a bundle would replace, or a user's own files, is a UsageError naming the first entry that
-  // is not a bundle's; nothing is written. Throws IoError when `dir` cannot be listed.
+  // The guard before a bundle is written to `dir`: it must be missing, empty, or hold a bundle (a bundle.json
+  // orchard wrote) and only a bundle's files, their temporary names as regular files (a link there would be
+  // written through) and hidden names (.DS_Store), which a bundle never touches. Anything else, such as a
+  // run's output, whose pca.parquet a bundle would replace, a user's own files or a folder at a bundle file's
+  // name, is a UsageError naming the first such entry; nothing is written. Throws IoError when `dir` cannot
+  // be listed.
   static void CheckFolder(const std::filesystem::path& dir);
   // Throws IoError naming the file when anything is missing, unreadable or inconsistent.
   static Bundle Load(const std::filesystem::path& dir);
