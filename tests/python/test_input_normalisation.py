@@ -33,9 +33,10 @@ def model(path, layout, affine, input_type=T.FLOAT):
     inits = [nh.from_array(np.random.default_rng(0).normal(0, 0.3, (CHANNELS, 3, 3, 3)).astype(np.float32), "w")]
     nodes, x = [], "x"
     for i, (op, value) in enumerate(affine):
-        if op == "DequantizeLinear":
-            inits += [nh.from_array(np.float32(value[0]), f"s{i}"), nh.from_array(np.uint8(value[1]), f"z{i}")]
-            nodes.append(h.make_node(op, [x, f"s{i}", f"z{i}"], [f"a{i}"]))
+        if op == "DequantizeLinear":  # a per-channel (scale, zero point) quantises along the channel axis
+            scale, zero_point = np.float32(value[0]), np.uint8(value[1])
+            inits += [nh.from_array(scale, f"s{i}"), nh.from_array(zero_point, f"z{i}")]
+            nodes.append(h.make_node(op, [x, f"s{i}", f"z{i}"], [f"a{i}"], axis=3 if nhwc else 1))
             x = f"a{i}"
             continue
         value = np.asarray(value, np.float32)
@@ -163,6 +164,31 @@ def test_a_uint8_input_dequantised_to_imagenet_values_gets_them_quantised(tmp_pa
     assert contract["input"]["normalised_in_graph"]["expects"] == "imagenet"
     ours, _ = features(tmp_path, path)
     twin, _ = features(tmp_path, model(tmp_path / "twin.onnx", "nhwc", []), "--preprocess", "imagenet")
+    for image, expected in twin.items():
+        cosine = np.dot(ours[image], expected) / np.linalg.norm(ours[image]) / np.linalg.norm(expected)
+        assert cosine > 0.9999, (image, cosine)
+
+
+def test_a_per_channel_dequantisation_of_no_presets_range_asks_for_the_preprocessing(tmp_path):
+    """A per-channel DequantizeLinear (scale 2 / (255 std_c), zero point 128: codes for ImageNet-normalised
+    values, compressed into half the range) was not read at all, its Reshaped constants unseen, so the model got
+    pixel codes (a newcomer's model: cosine 0.985 to onnxruntime on the intended codes, exit 0). Its range is
+    no preset's: orchard asks for --preprocess, and with `imagenet` quantises those values by the input's own
+    per-channel scale and zero point."""
+    scales = [2 / (255 * s) for s in IMAGENET_STD]
+    path = model(tmp_path / "per_channel.onnx", "nchw", [("DequantizeLinear", (scales, [128, 128, 128]))], T.UINT8)
+    contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+    np.testing.assert_allclose(contract["input"]["normalised_in_graph"]["scale"], scales, rtol=1e-6)
+    assert contract["default_preprocess"] is None
+    images = tmp_path / "in" / "Kiwi"
+    images.mkdir(parents=True)
+    image = sample_images("Test", 1)[0]
+    (images / image.name).write_bytes(image.read_bytes())
+    refused = run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "refused", "--model", path,
+                          check=False)
+    assert refused.returncode == 2 and "the range of no preset; pass --preprocess" in refused.stderr
+    ours, _ = features(tmp_path, path, "--preprocess", "imagenet")
+    twin, _ = features(tmp_path, model(tmp_path / "twin.onnx", "nchw", []), "--preprocess", "imagenet")
     for image, expected in twin.items():
         cosine = np.dot(ours[image], expected) / np.linalg.norm(ours[image]) / np.linalg.norm(expected)
         assert cosine > 0.9999, (image, cosine)

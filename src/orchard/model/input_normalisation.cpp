@@ -10,9 +10,12 @@
 #include <openvino/op/divide.hpp>
 #include <openvino/op/fake_quantize.hpp>
 #include <openvino/op/multiply.hpp>
+#include <openvino/op/reshape.hpp>
 #include <openvino/op/shape_of.hpp>
+#include <openvino/op/squeeze.hpp>
 #include <openvino/op/subtract.hpp>
 #include <openvino/op/transpose.hpp>
+#include <openvino/op/unsqueeze.hpp>
 #include <optional>
 #include <vector>
 
@@ -39,12 +42,18 @@ ov::Node* OnlyValueConsumer(const ov::Output<ov::Node>& output) {
 // a 3 at the channel axis (numpy broadcasting aligns shapes on the right).
 std::optional<std::array<float, 3>> PerChannel(const ov::Output<ov::Node>& operand, std::size_t rank,
                                                std::size_t channel_axis) {
+  // ONNX DequantizeLinear as OpenVINO reads it: an integer zero point is a Convert of an integer constant,
+  // and a per-channel scale or zero point is Reshaped to broadcast; neither changes the values or their
+  // order.
   auto node = operand.get_node_shared_ptr();
-  // An integer zero point is a Convert of an integer constant (ONNX DequantizeLinear as OpenVINO reads it).
-  if (ov::is_type<ov::op::v0::Convert>(node)) node = node->get_input_node_shared_ptr(0);
+  while (ov::is_type<ov::op::v0::Convert>(node) || ov::is_type<ov::op::v1::Reshape>(node) ||
+         ov::is_type<ov::op::v0::Unsqueeze>(node) || ov::is_type<ov::op::v0::Squeeze>(node))
+    node = node->get_input_node_shared_ptr(0);
   const auto constant = ov::as_type_ptr<ov::op::v0::Constant>(node);
-  if (constant == nullptr || constant->get_element_type() == ov::element::boolean) return std::nullopt;
-  const ov::Shape shape = constant->get_shape();
+  if (constant == nullptr || constant->get_element_type() == ov::element::boolean ||
+      operand.get_partial_shape().is_dynamic())
+    return std::nullopt;
+  const ov::Shape shape = operand.get_shape();
   const std::vector<float> values = constant->cast_vector<float>();
   if (values.size() == 1) return std::array<float, 3>{values[0], values[0], values[0]};
   if (values.size() != 3 || shape.size() > rank) return std::nullopt;

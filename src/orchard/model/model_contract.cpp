@@ -214,7 +214,8 @@ nlohmann::json ModelContract::ToJson() const {
            {{"name", feature_tensor}, {"shape", feature_tensor_shape}, {"pooled_axes", pooled_axes}}},
           {"feature_dim", feature_dim},
           {"quantised", quantised},
-          {"default_preprocess", DefaultPreset()}};
+          {"default_preprocess",
+           DefaultPreset().empty() ? nlohmann::json(nullptr) : nlohmann::json(DefaultPreset())}};
 }
 
 }  // namespace orchard

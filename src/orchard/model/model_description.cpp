@@ -137,7 +137,10 @@ std::string ModelDescription::Text() const {
       << "  feature tensor " << c.at("feature_tensor").at("name").get<std::string>() << " "
       << c.at("feature_tensor").at("shape").get<std::string>() << ", averaged over axes "
       << c.at("feature_tensor").at("pooled_axes").dump() << " -> " << c.at("feature_dim") << "-d features\n"
-      << "  preprocessing  " << c.at("default_preprocess").get<std::string>() << " (default)"
+      << "  preprocessing  "
+      << (c.at("default_preprocess").is_string()
+              ? c.at("default_preprocess").get<std::string>() + " (default)"
+              : std::string("none by default: pass --preprocess"))
       << (input.at("normalised_in_graph").is_null() ? "" : "; the graph's own first ops: " + InGraph(input))
       << "\n"
       << "  quantised      " << (c.at("quantised").get<bool>() ? "yes" : "no") << "\n";
