@@ -17,7 +17,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
-from conftest import run_orchard, rows_by_path, sample_images
+from conftest import DEFAULT_MODEL, run_orchard, rows_by_path, sample_images
 
 CHANNELS = 8
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -150,6 +150,16 @@ def test_a_model_whose_first_op_is_a_convolution_is_unchanged(tmp_path):
                                       "--json").stdout)["contract"]
     assert contract["default_preprocess"] == "imagenet"
     assert contract["input"]["normalised_in_graph"] is None
+
+
+def test_the_default_models_input_quantisation_is_no_normalisation(tmp_path):
+    """The default model quantises its float input (an ONNX QuantizeLinear, a FakeQuantize in OpenVINO) and
+    dequantises it again; reading that FakeQuantize as a map, as an integer input's dequantisation is read, made
+    every run say the model normalised its input by x * 53.6 (a build of 2026-12-03, caught before it landed)."""
+    contract = json.loads(run_orchard("describe-model", DEFAULT_MODEL, "--json").stdout)["contract"]
+    assert contract["input"]["normalised_in_graph"] is None and contract["default_preprocess"] == "imagenet"
+    _, stderr = features(tmp_path, DEFAULT_MODEL)
+    assert "normalises its input" not in stderr and "quantisation maps" not in stderr, stderr
 
 
 def assert_equal_up_to_quantisation(ours, twin):

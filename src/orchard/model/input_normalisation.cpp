@@ -128,6 +128,9 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
   InputNormalisation map;
   bool found = false;
   ov::Output<ov::Node> running = model.get_parameters().at(0)->output(0);
+  // An integer input's FakeQuantize is its dequantisation; a float input's (an ONNX QuantizeLinear, a QDQ
+  // model's) quantises it, and its dequantisation follows: the two cancel, and the map stops there.
+  const bool integer_input = running.get_element_type().is_integral();
   std::size_t channel_axis = layout == TensorLayout::kNchw ? 1 : 3;
   constexpr std::size_t kRank = 4;
   while (ov::Node* node = OnlyValueConsumer(running)) {
@@ -136,10 +139,11 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
       if (!moved) break;
       channel_axis = *moved;
     } else if (ov::is_type<ov::op::v0::Convert>(node)) {
-      // Any type: an integer input requantised on its way (tf2onnx's uint8 -> int8) converts codes the
-      // FakeQuantize before made whole, and the dequantisation after continues the map.
+      // To an integer type only on an integer input's way: requantised (tf2onnx's uint8 -> int8), its codes
+      // made whole by the FakeQuantize before, and the dequantisation after continues the map.
+      if (!integer_input && !node->get_output_element_type(0).is_real()) break;
     } else if (Compose(*node, running, kRank, channel_axis, map) ||
-               ComposeFakeQuantize(*node, running, kRank, channel_axis, map)) {
+               (integer_input && ComposeFakeQuantize(*node, running, kRank, channel_axis, map))) {
       found = true;
     } else {
       break;
