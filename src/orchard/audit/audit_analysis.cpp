@@ -73,6 +73,21 @@ std::int64_t Root(std::vector<std::int64_t>& parent, std::int64_t row) {
   return row;
 }
 
+// Why nothing was compared for leakage: the split without an image, and the splits there are.
+std::string SkippedReason(const AuditSettings& settings, bool no_train, const std::set<std::string>& splits) {
+  std::string found;
+  for (const auto& split : splits) found += (found.empty() ? "'" : ", '") + split + "'";
+  return "no train/test leakage check: no image in split '" +
+         (no_train ? settings.train_split : settings.test_split) + "' (splits found: " + found + ")";
+}
+
+// The NFKC case folding of `label`; the label itself when it is not valid UTF-8.
+std::string FoldedName(const std::string& label) {
+  const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> folded(
+      utf8proc_NFKC_Casefold(reinterpret_cast<const utf8proc_uint8_t*>(label.c_str())), &std::free);
+  return folded ? std::string(reinterpret_cast<const char*>(folded.get())) : label;
+}
+
 }  // namespace
 
 std::vector<std::vector<Neighbour>> NeighbourGraph(const CosineIndex& index, std::size_t k) {
@@ -130,17 +145,6 @@ nlohmann::json NearDuplicateGroups(const CosineIndex& index, const std::vector<s
   for (std::size_t i = 0; i < entries.size(); ++i) entries[i]["id"] = i;
   return entries;
 }
-
-namespace {
-
-std::string SkippedReason(const AuditSettings& settings, bool no_train, const std::set<std::string>& splits) {
-  std::string found;
-  for (const auto& split : splits) found += (found.empty() ? "'" : ", '") + split + "'";
-  return "no train/test leakage check: no image in split '" +
-         (no_train ? settings.train_split : settings.test_split) + "' (splits found: " + found + ")";
-}
-
-}  // namespace
 
 nlohmann::json CrossSplit(const CosineIndex& index, const AuditSettings& settings) {
   std::vector<std::int64_t> train;
@@ -258,17 +262,6 @@ nlohmann::json LabelIssues(const CosineIndex& index, const std::vector<std::vect
   }
   return Ranked(std::move(entries));
 }
-
-namespace {
-
-// The NFKC case folding of `label`; the label itself when it is not valid UTF-8.
-std::string FoldedName(const std::string& label) {
-  const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> folded(
-      utf8proc_NFKC_Casefold(reinterpret_cast<const utf8proc_uint8_t*>(label.c_str())), &std::free);
-  return folded ? std::string(reinterpret_cast<const char*>(folded.get())) : label;
-}
-
-}  // namespace
 
 nlohmann::json LabelNameClashes(const CosineIndex& index) {
   std::map<std::string, std::int64_t> images;

@@ -10,10 +10,10 @@
 
 namespace orchard {
 
-// The audit's knobs; the defaults are the documented, calibrated ones (docs/audit.md).
 // The most neighbours --k and --outlier-k may ask for (each image's votes come from its k nearest).
 inline constexpr std::size_t kMaxAuditNeighbours = 1000;
 
+// The audit's knobs; the defaults are the documented, calibrated ones (docs/audit.md).
 struct AuditSettings {
   double near_duplicate_cosine = kNearDuplicateCosine;  // the one near-duplicate definition
   std::size_t k = 10;         // neighbours per image for the k-NN label probabilities
