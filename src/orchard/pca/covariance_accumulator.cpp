@@ -25,7 +25,7 @@ Eigen::Index CheckedDim(std::size_t dim) {
     throw UsageError("features of " + std::to_string(dim) +
                      " values per image: the PCA's covariance would be " + std::to_string(dim) + " x " +
                      std::to_string(dim) + " doubles (" + std::to_string(static_cast<int>(std::ceil(gib))) +
-                     " GiB) and its eigensolver hours; it takes " + "at most " +
+                     " GiB) and its eigensolver hours; it takes at most " +
                      std::to_string(CovarianceAccumulator::kMaxDim) +
                      ": cut at a pooled tensor (orchard describe-model lists the candidates)");
   }

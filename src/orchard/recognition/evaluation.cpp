@@ -94,11 +94,11 @@ nlohmann::json EvaluateOpenSet(std::span<const std::string> true_labels, std::sp
 }
 
 nlohmann::json Evaluation::ToJson() const {
+  const auto figure = [](const std::optional<double>& value) {
+    return value ? nlohmann::json(*value) : nullptr;
+  };
   nlohmann::json per = nlohmann::json::object();
   for (std::size_t c = 0; c < labels.size(); ++c) {
-    const auto figure = [](const std::optional<double>& value) {
-      return value ? nlohmann::json(*value) : nullptr;
-    };
     per[labels[c]] = {{"precision", figure(per_class[c].precision)},
                       {"recall", figure(per_class[c].recall)},
                       {"support", per_class[c].support}};
