@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <fstream>
 #include <openvino/core/except.hpp>
-#include <regex>
 #include <string>
 #include <system_error>
 
@@ -90,16 +90,26 @@ std::string ShortReason(const std::exception& error) {
 // stored data in file (NAME, offset: O, data_length: L)", the same for a missing and a short file); empty
 // when the message names none or the file looks whole.
 std::string ExternalDataReason(const std::filesystem::path& path, const std::string& message) {
-  static const std::regex kExternal(
-      R"(externally stored data in file \((.+), offset: (\d+), data_length: (\d+)\))");
-  std::smatch match;
-  if (!std::regex_search(message, match, kExternal)) return "";
-  const std::filesystem::path data = path.parent_path() / match[1].str();
-  const auto needed = std::stoull(match[2].str()) + std::stoull(match[3].str());
+  // Parsed by hand: GCC 12's <regex> does not build under -Werror with the sanitizers' -O1.
+  constexpr std::string_view kStart = "externally stored data in file (",
+                             kOffset = ", offset: ", kLength = ", data_length: ";
+  const auto start = message.find(kStart);
+  const auto offset = message.find(kOffset, start);
+  const auto length = message.find(kLength, offset);
+  if (start == std::string::npos || offset == std::string::npos || length == std::string::npos) return "";
+  const std::string name = message.substr(start + kStart.size(), offset - start - kStart.size());
+  std::uint64_t needed = 0;
+  try {
+    needed = std::stoull(message.substr(offset + kOffset.size())) +
+             std::stoull(message.substr(length + kLength.size()));
+  } catch (const std::logic_error&) {
+    return "";  // not the message this reads: the caller keeps OpenVINO's own
+  }
+  const std::filesystem::path data = path.parent_path() / name;
   std::error_code ec;
   if (!std::filesystem::is_regular_file(data, ec)) {
-    return "its weights are stored outside it (ONNX external data) in " + match[1].str() +
-           ", which is not in " + data.parent_path().string() +
+    return "its weights are stored outside it (ONNX external data) in " + name + ", which is not in " +
+           data.parent_path().string() +
            " (the model's folder; for a symbolic link, the link's): copy the data file beside the model";
   }
   const auto size = std::filesystem::file_size(data, ec);
