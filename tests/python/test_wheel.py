@@ -33,7 +33,7 @@ REQUIREMENTS = REPO / "scripts" / "requirements.txt"
 
 
 # What the wheel bundles (orchard.libs/) and what it must not: those come from the pyarrow and openvino wheels.
-BUNDLED = ("libjpeg", "libpng16", "libwebp", "liblapacke", "libopenblas", "liblinear", "libutf8proc")
+BUNDLED = ("libjpeg", "libpng16", "libwebp", "liblapacke", "libopenblas", "liblinear")
 NOT_BUNDLED = ("libarrow", "libparquet", "libopenvino")
 SYSTEM_LIBRARY_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/lib/x86_64-linux-gnu"))
 
