@@ -22,26 +22,16 @@ float PresetValue(const PreprocessSpec& spec, std::size_t c, float pixel) {
   return (pixel * spec.scale - spec.mean[c]) / spec.std[c];
 }
 
-// The per-tensor range (every channel's values together) of a preset on pixels 0..255, and of the map on the
-// codes: a quantised input has one scale and zero point for all channels, calibrated on their union.
-std::pair<float, float> PresetRange(const PreprocessSpec& spec) {
+// The per-tensor range (every channel's values together) of an affine `value(c, x)` over x in {low, high}: a
+// preset's on pixels 0..255, a map's on the codes. A quantised input has one scale and zero point for all
+// channels, calibrated on their union.
+template <typename Value>
+std::pair<float, float> PerTensorRange(Value value, float low, float high) {
   std::pair range{std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest()};
   for (std::size_t c = 0; c < 3; ++c) {
-    for (const float pixel : {0.0f, 255.0f}) {
-      range.first = std::min(range.first, PresetValue(spec, c, pixel));
-      range.second = std::max(range.second, PresetValue(spec, c, pixel));
-    }
-  }
-  return range;
-}
-
-std::pair<float, float> MapRange(const InputNormalisation& map, InputElementType type) {
-  const auto [low, high] = CodeRange(type);
-  std::pair range{std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest()};
-  for (std::size_t c = 0; c < 3; ++c) {
-    for (const float code : {low, high}) {
-      range.first = std::min(range.first, map.scale[c] * code + map.offset[c]);
-      range.second = std::max(range.second, map.scale[c] * code + map.offset[c]);
+    for (const float x : {low, high}) {
+      range.first = std::min(range.first, value(c, x));
+      range.second = std::max(range.second, value(c, x));
     }
   }
   return range;
@@ -65,12 +55,15 @@ bool PixelCodesFit(const InputNormalisation& map, InputElementType type, const P
 std::optional<std::string> InputNormalisation::ExpectedQuantisedPreset(InputElementType type) const {
   constexpr float kTolerance = 0.1f;  // of the preset's span, at either end: calibration images rarely reach
                                       // both ends of every channel
-  const auto [low, high] = MapRange(*this, type);
+  const auto [code_low, code_high] = CodeRange(type);
+  const auto [low, high] = PerTensorRange(
+      [this](std::size_t c, float code) { return scale[c] * code + offset[c]; }, code_low, code_high);
   std::optional<std::string> best;
   float best_error = kTolerance;
   for (const auto name : kPresetNames) {
     const PreprocessSpec spec = PreprocessSpec::FromPreset(name);
-    const auto [preset_low, preset_high] = PresetRange(spec);
+    const auto [preset_low, preset_high] = PerTensorRange(
+        [&spec](std::size_t c, float pixel) { return PresetValue(spec, c, pixel); }, 0.0f, 255.0f);
     const float error =
         std::max(std::abs(low - preset_low), std::abs(high - preset_high)) / (preset_high - preset_low);
     if (error > best_error) continue;
