@@ -2,14 +2,15 @@
 """Load and abuse benchmark of `orchard serve` (`make serve-bench`; loopback only, bounded in count and time).
 
 1. Load: requests/s and p50/p99 of POST /v1/predict at 1, 4, 16 and 64 clients (one keep-alive connection each,
-   driven by wrk), side by side with a peer a user would pick instead, serving the same ONNX file with the same photos and
-   clients: FastAPI + onnxruntime on uvicorn (bench/fastapi_peer.py, in .venv-bench); and benchmark_app's
+   driven by wrk), side by side with a peer a user would pick instead, serving the same ONNX file with the same
+   photos and clients: FastAPI + onnxruntime on uvicorn (bench/fastapi_peer.py, in .venv-bench); and benchmark_app's
    throughput on the same graph (`orchard export-model`), precision and batch as the service compiles it. Both
    servers run at once, and each level is measured on one right after the other (benchmark_app right after
    orchard's top level), so that the machine's drift between minutes does not enter the ratios.
 2. Abuse, each while /v2/health/ready is polled: 1,000 idle connections; a slowloris client (connections sending
-   a header byte now and then, cut at --header-timeout-s); 100 decompression-bomb PNGs; 100 POST bodies without Content-Length. The service
-   must keep answering ready, and its peak RSS (VmHWM, reset once ready) must stay under the README's formula.
+   a header byte now and then, cut at --header-timeout-s); 100 decompression-bomb PNGs; 100 POST bodies without
+   Content-Length. The service must keep answering ready, and its peak RSS (VmHWM, reset once ready) must stay
+   under the README's formula.
 
     .venv/bin/python bench/serve_load.py --bundle out/bundle [--seconds 10] [--output results.json]
 

@@ -9,6 +9,7 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -18,7 +19,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from conftest import SAMPLE, run_orchard, write_manifest
+from conftest import ORCHARD_BIN, SAMPLE, run_orchard, write_manifest
 from serve_process import ServeProcess
 
 MAX_BODY = 1_000_000
@@ -210,6 +211,41 @@ def test_serve_chunked_body_is_read_up_to_the_limit_and_refused_with_413_over_it
         while b"too large" not in answer and (chunk := connection.recv(65536)):  # headers and body may come apart
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413") and b"too large" in answer
+
+
+def answers_until_closed(port, request):
+    """Sends `request` on one connection and reads until the server closes it: every answer's status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return re.findall(rb"^HTTP/1\.1 (\d{3})", received, re.MULTILINE)
+
+
+def test_serve_closes_the_connection_after_refusing_a_body_it_did_not_read(server):
+    """A 411 or 413 given before the body was read said "Connection: close", but the connection stayed open and
+    the body's bytes were parsed as the client's next request: here a GET /healthz inside the body was
+    answered 200 (and a chunked body's rest was logged as a 414)."""
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    over_limit = f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY * 100}\r\n\r\n".encode()
+    assert answers_until_closed(server.port, over_limit + smuggled) == [b"413"]
+    no_length = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert answers_until_closed(server.port, no_length + smuggled) == [b"411"]
+    chunked_over = chunked_post("/v1/predict", b"\xff\xd8" + b"\x00" * (MAX_BODY + 1000))
+    assert answers_until_closed(server.port, chunked_over + smuggled) == [b"413"]
+    assert answers_until_closed(server.port, smuggled.replace(b"Host", b"Connection: close\r\nHost")) == [b"200"]
+
+
+def test_serve_refuses_a_port_another_service_listens_on(server, small_bundle):
+    """httplib bound with SO_REUSEPORT: a second service on a taken port started too, and the kernel shared the
+    connections between the two (and between a bench's old and new servers)."""
+    try:
+        second = subprocess.run([str(ORCHARD_BIN), "serve", "--bundle", str(small_bundle), "--port", str(server.port)],
+                                capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second service started on a port the first listens on")
+    assert second.returncode == 3 and f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
 
 
 def test_serve_healthz_does_not_print_the_model_path(server, small_bundle):

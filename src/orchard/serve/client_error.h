@@ -10,6 +10,9 @@ struct ClientError {
   int status;
   std::string reason;  // metric label
   std::string message;
+  // The body was not read to its end (over the limit, or malformed): the connection is closed after the
+  // answer, so that the bytes left are not taken for the client's next request.
+  bool body_unread = false;
 };
 
 }  // namespace orchard

@@ -19,6 +19,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Set by CloseAfterAnswer for the request the thread is serving; read by its connection loop.
+thread_local bool close_after_answer = false;
+
 // Waits until `sock` is ready for `events` or `timeout` has passed; true when it is ready (or has an error
 // or end of stream to report, which the following recv or send then returns).
 bool WaitFor(socket_t sock, short events, Clock::duration timeout) {
@@ -133,7 +136,27 @@ class DeadlineStream final : public httplib::Stream {
   std::size_t end_ = 0;
 };
 
+// How long a connection closed with its request's body unread goes on taking (and dropping) what the client
+// still sends.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// Ends a connection whose client may still be sending a body nobody reads: closing with unread bytes makes
+// the kernel reset the connection, which can destroy the answer before the client has read it. So the
+// answer is followed by a FIN, and what arrives is read and dropped until the client closes its side or
+// kLingerTime has passed (nginx's "lingering close").
+void LingeringClose(socket_t sock) {
+  ::shutdown(sock, SHUT_WR);
+  const auto deadline = Clock::now() + kLingerTime;
+  std::array<char, 65536> sink{};
+  while (Clock::now() < deadline && WaitFor(sock, POLLIN, deadline - Clock::now())) {
+    const ssize_t received = ::recv(sock, sink.data(), sink.size(), 0);
+    if (received == 0 || (received < 0 && errno != EINTR)) return;
+  }
+}
+
 }  // namespace
+
+void HeadDeadlineServer::CloseAfterAnswer() { close_after_answer = true; }
 
 bool HeadDeadlineServer::process_and_close_socket(socket_t sock) {
   // httplib writes a response's head and body in two sends: with Nagle's algorithm the body waited for the
@@ -147,9 +170,14 @@ bool HeadDeadlineServer::process_and_close_socket(socket_t sock) {
        left > 0 && stream.AwaitRequest(std::chrono::seconds(keep_alive_timeout_sec_), svr_sock_); --left) {
     stream.StartHead(Clock::now() + header_timeout_);
     bool closed = false;
+    close_after_answer = false;
     // httplib calls this once the headers are read, before routing and the body.
     ok = process_request(stream, left == 1, closed, [&stream](httplib::Request&) { stream.EndHead(); });
     if (!ok || closed) break;
+    if (close_after_answer) {
+      LingeringClose(sock);
+      break;
+    }
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);

@@ -21,6 +21,12 @@ class HeadDeadlineServer : public httplib::Server {
  public:
   explicit HeadDeadlineServer(std::chrono::milliseconds header_timeout) : header_timeout_(header_timeout) {}
 
+  // Called from a handler (or the pre-routing handler): the connection the calling thread serves is closed
+  // once the current answer is written. httplib keeps a connection open unless the *request* said "close", so
+  // an answer given before its body was read (a 411 or 413, which says "Connection: close") would otherwise
+  // let the unread body bytes be parsed as the client's next request.
+  static void CloseAfterAnswer();
+
  private:
   // httplib's loop (keep-alive count and timeout, then process_request) over a DeadlineStream, on a socket
   // with TCP_NODELAY.

@@ -1,6 +1,7 @@
 #include "orchard/serve/http_service.h"  // first: Eigen (through the recognizer) before httplib.h
 
 #include <malloc.h>
+#include <sys/socket.h>
 
 #include <memory>
 #include <thread>
@@ -143,11 +144,12 @@ bool Service::Admit(const httplib::Request& req, httplib::Response& res) {
   return bytes <= options_.max_body_bytes || Refuse(res, 413);
 }
 
-// An answer before the body was read: "Connection: close" tells the client not to reuse the connection,
-// whose unread body bytes would otherwise be taken for its next request.
+// An answer before the body was read: the connection is closed after it ("Connection: close" says so), since
+// its unread body bytes would otherwise be taken for the client's next request.
 bool Service::Refuse(httplib::Response& res, int status) {
   SendJson(res, status, {{"error", StatusMessage(status, options_.max_body_bytes)}});
   res.set_header("Connection", "close");
+  HeadDeadlineServer::CloseAfterAnswer();
   return false;
 }
 
@@ -184,6 +186,10 @@ void Service::RunTimed(const std::string& endpoint, httplib::Response& res, Hand
   } catch (const ClientError& e) {
     metrics_.CountError(endpoint, e.reason);
     SendJson(res, e.status, {{"error", e.message}});
+    if (e.body_unread) {
+      res.set_header("Connection", "close");
+      HeadDeadlineServer::CloseAfterAnswer();
+    }
   }
   metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
 }
@@ -232,8 +238,9 @@ std::string Service::ReadBody(const httplib::Request& req, const httplib::Conten
                                     },
                                     receive)
                               : reader(receive);
-  if (too_large) throw ClientError{413, "too_large", StatusMessage(413, options_.max_body_bytes)};
-  if (!read) throw ClientError{400, "body", "the body could not be read (malformed chunks or multipart)"};
+  if (too_large) throw ClientError{413, "too_large", StatusMessage(413, options_.max_body_bytes), true};
+  if (!read)
+    throw ClientError{400, "body", "the body could not be read (malformed chunks or multipart)", true};
   if (multipart && !has_image)
     throw ClientError{400, "no_image", "multipart body without an \"image\" field"};
   return body;
@@ -264,8 +271,12 @@ void Serve(const ServeOptions& options, const std::atomic<bool>& stop, std::ostr
   // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and the kernel
   // resets some of their connections. The listening socket is caught as it is created and given the system's.
   socket_t listener = INVALID_SOCKET;
+  // Not httplib's default SO_REUSEPORT, with which a second service bound to the same port started and the
+  // kernel shared the connections between the two; SO_REUSEADDR only lets a restart bind while the last
+  // one's connections are in TIME_WAIT.
   server.set_socket_options([&listener](socket_t sock) {
-    httplib::default_socket_options(sock);
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     listener = sock;
   });
   int port = options.port;
