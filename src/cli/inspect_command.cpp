@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/option_checks.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_layout.h"
 #include "orchard/table/parquet_io.h"
@@ -51,7 +52,9 @@ CommandAction RegisterInspectCommand(CLI::App& app) {
       app.add_subcommand("inspect", "Print an output folder's manifest, schema, row counts and rows.");
   auto args = std::make_shared<InspectArguments>();
   command->add_option("output", args->output, "Output folder of `orchard run`")->required();
-  command->add_option("--rows,-n", args->rows, "Rows to show per table")->capture_default_str();
+  command->add_option("--rows,-n", args->rows, "Rows to show per table")
+      ->check(WholeNumberAtLeast(0))
+      ->capture_default_str();
   return [args] {
     const OutputLayout layout{ResolveLocation(args->output)};
     const auto manifest = ReadRunManifest(layout);

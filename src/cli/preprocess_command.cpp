@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/option_checks.h"
 #include "orchard/common/error.h"
 #include "orchard/image/decode.h"
 #include "orchard/image/preprocess.h"
@@ -112,9 +113,9 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
   command->add_option("--preset", options->preset,
                       "Preprocessing preset: imagenet, caffe, tf, raw or unit (required without --model)");
   command->add_option("--width", options->width, "Input width (default: the preset's, 224; not with --model)")
-      ->check(CLI::PositiveNumber);
+      ->check(WholeNumberAtLeast(1));
   command->add_option("--height", options->height, "Input height (default: the preset's, 224)")
-      ->check(CLI::PositiveNumber);
+      ->check(WholeNumberAtLeast(1));
   command->add_option("--layout", options->layout, "Tensor layout: nchw ([1,3,H,W]) or nhwc ([1,H,W,3])")
       ->check(CLI::IsMember({"nchw", "nhwc"}))
       ->capture_default_str();

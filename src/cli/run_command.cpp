@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/option_checks.h"
 #include "cli/signals.h"
 #include "orchard/common/config.h"
 #include "orchard/common/error.h"
@@ -57,11 +58,12 @@ CommandAction RegisterRunCommand(CLI::App& app) {
                    "uint8/int8 "
                    "pixels, the pixels a graph that normalises its own input expects, else imagenet)")
       ->check(CLI::IsMember(std::vector<std::string>(kPresetNames.begin(), kPresetNames.end())));
-  auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components");
+  auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components (at most the model's features)")
+                ->check(WholeNumberAtLeast(1));
   command
       ->add_option("--pca-variance", args->pca_variance,
                    "Keep the fewest PCA components explaining this fraction of the variance")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(FractionAboveZero())
       ->excludes(k)
       ->capture_default_str();
   command->add_option("--precision", args->precision, "Inference precision")
@@ -80,7 +82,7 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command
       ->add_option("--threads", o.threads,
                    "Decode/preprocess workers and inference threads (0 = one per core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(WholeNumberAtLeast(0))
       ->capture_default_str();
   command
       ->add_option("--io-threads", o.io_threads,
@@ -90,12 +92,13 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   command
       ->add_option("--max-pixels", o.max_pixels,
                    "Refuse images announcing more pixels than this (decompression bombs)")
+      ->check(WholeNumberAtLeast(1))
       ->capture_default_str();
   command
       ->add_option("--max-file-bytes", o.max_file_bytes,
                    "Input files larger than this are error rows, refused before reading; also the most file "
                    "bytes held between reading and decoding")
-      ->check(CLI::PositiveNumber)
+      ->check(WholeNumberAtLeast(1))
       ->capture_default_str();
   command->add_option("--rows-per-part", o.rows_per_part, "Rows per Parquet part file")
       ->check(CLI::Range(1, 100'000'000))

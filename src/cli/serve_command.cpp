@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/option_checks.h"
 #include "cli/signals.h"
 #include "orchard/serve/http_service.h"
 
@@ -55,7 +56,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   command->add_option("--max-body-bytes", o.max_body_bytes, "Larger request bodies get 413")
-      ->check(CLI::PositiveNumber)
+      ->check(WholeNumberAtLeast(1))
       ->capture_default_str();
   command->add_option("--max-batch", o.max_batch, "Most images per model call")
       ->check(CLI::Range(1, 256))
@@ -75,13 +76,13 @@ CommandAction RegisterServeCommand(CLI::App& app) {
           "--max-requests", o.max_requests,
           "Requests whose body, images and results are in memory at once; more wait before their body "
           "is read (0 = 2 x max-batch)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(WholeNumberAtLeast(0))
       ->capture_default_str();
   command->add_option("--decode-threads", o.decode_threads, "Images decoded at once (0 = one per core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(WholeNumberAtLeast(0))
       ->capture_default_str();
   command->add_option("--model-threads", o.model_threads, "Inference threads (0 = OpenVINO's choice)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(WholeNumberAtLeast(0))
       ->capture_default_str();
   command
       ->add_option("--model-name", o.model_name,
@@ -90,7 +91,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
   command
       ->add_option("--max-pixels", o.max_pixels,
                    "Refuse images announcing more pixels than this (decompression bombs), before decoding")
-      ->check(CLI::PositiveNumber)
+      ->check(WholeNumberAtLeast(1))
       ->capture_default_str();
   command
       ->add_option("--read-timeout-s", args->read_timeout_s, "Longest wait for the next bytes of a request")

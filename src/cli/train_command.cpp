@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/option_checks.h"
 #include "orchard/recognition/training.h"
 
 namespace orchard::cli {
@@ -57,7 +58,7 @@ CommandAction RegisterTrainCommand(CLI::App& app) {
                    "Inverse L2 regularisation strength; several values (comma-separated): chosen by "
                    "cross-validation on the split")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(NumberGreaterThan(0.0))
       ->capture_default_str();
   command
       ->add_option(

@@ -33,6 +33,35 @@ def test_unknown_preset_is_a_usage_error(tmp_path):
     assert result.returncode == EXIT_USAGE
 
 
+@pytest.mark.parametrize("command, option, value, message", [
+    # Taken before: -1 wrapped to 2^64 - 1 (the decompression-bomb guard off; k = every feature, ratios over 1).
+    ("run", "--max-pixels", "-1", "--max-pixels: must be a whole number of at least 1, got -1"),
+    ("run", "--pca-k", "-1", "--pca-k: must be a whole number of at least 1, got -1"),
+    ("run", "--pca-k", "0", "--pca-k: must be a whole number of at least 1, got 0"),
+    ("inspect", "--rows", "-1", "--rows: must be a whole number of at least 0, got -1"),
+    # Refused only after featurising every image, its _job.json and _staging/ left behind.
+    ("run", "--pca-variance", "0", "--pca-variance: must be a fraction in (0, 1], got 0"),
+    # Refused, but as "Value -3 not in range 0.000000 to 1797693134862315708145274237317043567981...".
+    ("run", "--threads", "-3", "--threads: must be a whole number of at least 0, got -3"),
+    ("train", "--c", "0.1,abc", "--c: must be a number greater than 0, got abc"),
+    ("serve", "--max-requests", "-1", "--max-requests: must be a whole number of at least 0, got -1"),
+])
+def test_a_bad_option_value_is_a_usage_error_saying_what_is_wanted(tmp_path, command, option, value, message):
+    positional = {"run": ["--input", SAMPLE / "Test", "--output", tmp_path / "o"], "inspect": [tmp_path],
+                  "train": [tmp_path, "--bundle", tmp_path / "b"], "serve": ["--bundle", tmp_path]}[command]
+    result = run_orchard(command, *positional, option, value, check=False)
+    assert result.returncode == EXIT_USAGE and message in result.stderr and "00000" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_more_pca_components_than_features_are_refused_before_any_work(tmp_path):
+    """--pca-k 5000 ran the whole job and kept 1,280 components (every feature) without a word."""
+    result = run_orchard("run", "--input", SAMPLE / "Test", "--output", tmp_path / "o", "--pca-k", "5000",
+                         check=False)
+    assert result.returncode == EXIT_USAGE and not (tmp_path / "o").exists()
+    assert "--pca-k 5000 asks for more PCA components than the 1280 features per image" in result.stderr
+
+
 def test_missing_input_is_an_io_error_naming_it(tmp_path):
     missing = tmp_path / "no-such-folder"
     result = run_orchard("run", "--input", missing, "--output", tmp_path / "o", check=False)

@@ -37,11 +37,19 @@ struct PcaOutcome {
   std::string skipped;  // the reason when `model` is empty
 };
 
-PcaOutcome FitPca(const CovarianceAccumulator& stats, const PcaSelection& selection) {
+PcaOutcome FitPca(const CovarianceAccumulator& stats, const PcaSelection& selection, std::ostream& log) {
   if (stats.count() < PcaModel::kMinSamples) {
     return {std::nullopt, "PCA needs at least " + std::to_string(PcaModel::kMinSamples) +
                               " images with features, this job has " + std::to_string(stats.count()) +
                               "; features are written without the pca column"};
+  }
+  // n centred rows span at most n - 1 directions: the components past them are arbitrary directions of zero
+  // variance. They are kept (the pca column has the k values asked for) but said.
+  const auto spanned = static_cast<std::size_t>(stats.count() - 1);
+  if (selection.k > spanned) {
+    log << "orchard: warning: --pca-k " << selection.k << " asks for more components than the "
+        << stats.count() << " images with features span (" << spanned << "); the last "
+        << selection.k - spanned << " carry no variance\n";
   }
   return {PcaModel::Fit(stats, selection), ""};
 }
@@ -131,6 +139,11 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   auto stage_start = Clock::now();
   LoadedModel loaded = LoadModel(options.model);
   timings["model_load_seconds"] = SecondsSince(stage_start);
+  if (options.pca.k > loaded.model.feature_dim()) {  // before any work, not after featurising
+    throw UsageError("--pca-k " + std::to_string(options.pca.k) + " asks for more PCA components than the " +
+                     std::to_string(loaded.model.feature_dim()) + " features per image of " +
+                     loaded.file.uri() + " at its feature tensor");
+  }
   log << loaded.model.NotesText();
   ExtractionSettings settings{input,
                               output.staging(),
@@ -178,7 +191,7 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   const CarriedRows carried = CarryPrevious(state, loaded.model.feature_dim());
   CovarianceAccumulator moments = carried.moments;
   moments.Merge(state.stats);
-  const PcaOutcome pca = FitPca(moments, options.pca);
+  const PcaOutcome pca = FitPca(moments, options.pca, log);
   const CommitFiles files = CommitFilesOf(state);
   if (pca.model) {
     WritePcaModel(*pca.model, output.root.fs, output.root.child(files.pca).path);
