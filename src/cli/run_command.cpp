@@ -53,10 +53,11 @@ CommandAction RegisterRunCommand(CLI::App& app) {
                       "Tensor to cut the model at (default: the input of its global average pool); a "
                       "spatial tensor is globally average-pooled");
   command
-      ->add_option("--preprocess", o.preprocess_preset,
-                   "Preprocessing preset: imagenet, caffe, tf, raw or unit (default: raw for a model taking "
-                   "uint8/int8 "
-                   "pixels, the pixels a graph that normalises its own input expects, else imagenet)")
+      ->add_option(
+          "--preprocess", o.preprocess_preset,
+          "Preprocessing preset: imagenet, caffe, tf, raw or unit (default: for a uint8/int8 input the "
+          "preset its quantisation stands for, for a graph that normalises its own input the pixels it "
+          "expects, else imagenet; `orchard describe-model` says which)")
       ->check(CLI::IsMember(std::vector<std::string>(kPresetNames.begin(), kPresetNames.end())));
   auto* k = command->add_option("--pca-k", o.pca.k, "Number of PCA components (at most the model's features)")
                 ->check(WholeNumberAtLeast(1));
@@ -106,13 +107,14 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   auto* overwrite = command->add_flag(
       "--overwrite", o.overwrite,
       "Replace a non-empty output: deletes only orchard's own files there (features/, errors/, _staging/, "
-      "_job.json, _SUCCESS, pca*.parquet, inputs*.parquet); refuses an output holding anything else, or "
+      "_job.json, _SUCCESS, pca*.parquet, inputs*.parquet, index.faiss, index_keys.parquet); refuses an "
+      "output holding anything else, or "
       "overlapping the input");
   command
       ->add_flag("--incremental", o.incremental,
                  "Update a finished job in the output: featurise only new inputs and inputs replaced since "
-                 "(size or modification time changed), drop deleted ones, refit the PCA over all rows; on an "
-                 "empty output, an ordinary run")
+                 "(size or modification time changed) or relabelled by a manifest, retry error rows, drop "
+                 "deleted inputs, refit the PCA over all rows; on an empty output, an ordinary run")
       ->excludes(overwrite);
   command
       ->add_flag("--overwrite-bucket-root", o.overwrite_bucket_root,

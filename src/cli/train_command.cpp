@@ -41,7 +41,8 @@ CommandAction RegisterTrainCommand(CLI::App& app) {
       ->required();
   command
       ->add_option("--bundle,-b", args->options.bundle,
-                   "Folder to write the bundle to (bundle.json, pca.parquet, classifier.liblinear)")
+                   "Folder to write the bundle to (bundle.json, pca.parquet, classifier.liblinear, "
+                   "open_set.parquet)")
       ->required();
   command
       ->add_option("--split", args->options.split,

@@ -40,9 +40,8 @@ std::string BatchMetrics(const InferenceBatcher::Stats& stats, const EmbeddingMo
   text += "orchard_inference_batch_size_count " + std::to_string(stats.batches) + "\n";
   text +=
       "# HELP orchard_inference_compiled_batch_calls_total Model calls by the compiled batch they ran on (of "
-      "the served version): a static model is compiled at 1 and --max-batch, a call runs on the smallest "
-      "that "
-      "holds its images, padded to it; \"dynamic\": any batch runs as is.\n"
+      "the served version): a static model is compiled at 1, 2, 4, ... up to --max-batch, a call runs on the "
+      "smallest that holds its images, padded to it; \"dynamic\": any batch runs as is.\n"
       "# TYPE orchard_inference_compiled_batch_calls_total counter\n";
   for (const auto& [batch, calls] : stats.by_compiled_batch)
     text += "orchard_inference_compiled_batch_calls_total{compiled_batch=\"" +
