@@ -62,6 +62,14 @@ def test_more_pca_components_than_features_are_refused_before_any_work(tmp_path)
     assert "--pca-k 5000 asks for more PCA components than the 1280 features per image" in result.stderr
 
 
+def test_an_image_given_as_input_is_refused_as_no_manifest(tmp_path):
+    """An image as --input was read as a manifest: 22 error rows named by its bytes, exit 4."""
+    image = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[0]
+    result = run_orchard("run", "--input", image, "--output", tmp_path / "o", check=False)
+    assert result.returncode == EXIT_USAGE and not (tmp_path / "o").exists()
+    assert f"{image} is not a text manifest (it holds NUL bytes" in result.stderr
+
+
 def test_missing_input_is_an_io_error_naming_it(tmp_path):
     missing = tmp_path / "no-such-folder"
     result = run_orchard("run", "--input", missing, "--output", tmp_path / "o", check=False)

@@ -16,6 +16,7 @@
 #include "orchard/pipeline/resume.h"
 #include "orchard/pipeline/run_manifest.h"
 #include "orchard/storage/arrow_status.h"
+#include "orchard/storage/input_listing.h"
 #include "orchard/storage/s3_filesystem.h"
 #include "orchard/table/input_inventory.h"
 #include "orchard/table/moments_file.h"
@@ -133,7 +134,9 @@ RunSummary RunJob(const RunOptions& options, const std::atomic<bool>& cancel, st
   nlohmann::json timings;
   SetS3Endpoint(options.s3_endpoint);
   const Location input = ResolveLocation(options.input);
-  if (GetEntryType(input) == EntryType::kMissing) throw IoError(input.uri() + ": " + DescribeMissing(input));
+  const EntryType input_type = GetEntryType(input);
+  if (input_type == EntryType::kMissing) throw IoError(input.uri() + ": " + DescribeMissing(input));
+  if (input_type == EntryType::kFile) CheckManifestIsText(input);
   const OutputLayout output{ResolveLocation(options.output)};
 
   auto stage_start = Clock::now();

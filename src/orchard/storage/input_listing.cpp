@@ -154,6 +154,15 @@ Location ResolveManifestEntry(const Location& manifest, const std::string& entry
 
 // A line that names no input still becomes a row, an error row naming `<manifest>:<line>`, so that the job
 // reports every line it could not use instead of failing after the work is done or dropping it silently.
+// An image given as --input was read as lines of its bytes: a row of nonsense paths per "line". Text has no
+// NUL byte; JPEG, PNG and WebP headers have.
+void RefuseBinaryManifest(const Location& manifest, std::string_view content) {
+  if (content.find('\0') == std::string_view::npos) return;
+  throw UsageError(manifest.uri() +
+                   " is not a text manifest (it holds NUL bytes: an image or other binary file?); --input "
+                   "takes a folder, or a text file with one path per line (optionally TAB label)");
+}
+
 InputItem ManifestLineError(const Location& manifest, std::size_t number, const std::string& reason) {
   const std::string line = std::to_string(number);
   std::string message = "manifest line ";
@@ -190,6 +199,7 @@ void ListManifest(const Location& manifest, const ListingCallbacks& callbacks) {
   }
   std::string_view content(reinterpret_cast<const char*>(text->data()),
                            static_cast<std::size_t>(text->size()));
+  RefuseBinaryManifest(manifest, content);
   // Windows editors start UTF-8 files with a byte-order mark and end lines with CRLF.
   if (content.starts_with("\xEF\xBB\xBF")) content.remove_prefix(3);
   std::istringstream lines{std::string(content)};
@@ -202,6 +212,14 @@ void ListManifest(const Location& manifest, const ListingCallbacks& callbacks) {
 }
 
 }  // namespace
+
+void CheckManifestIsText(const Location& manifest) {
+  const OpenedFile opened = OpenForRead(manifest);
+  constexpr std::int64_t kHead = 4096;
+  const auto head = ValueOrThrow(opened.file->ReadAt(0, std::min(kHead, opened.size)), manifest.uri());
+  RefuseBinaryManifest(manifest,
+                       {reinterpret_cast<const char*>(head->data()), static_cast<std::size_t>(head->size())});
+}
 
 std::string FolderLabel(const Location& file) { return file.parent().name(); }
 

@@ -76,4 +76,9 @@ struct ListingCallbacks {
 };
 void ListInputs(const Location& root, const ListingCallbacks& callbacks);
 
+// Throws UsageError when the first 4 KiB of the manifest file `manifest` hold a NUL byte: an image or other
+// binary file given where a text manifest belongs, refused before a job starts. ListInputs applies the same
+// rule to the whole manifest. An unreadable file: InputError or IoError, as OpenForRead.
+void CheckManifestIsText(const Location& manifest);
+
 }  // namespace orchard
