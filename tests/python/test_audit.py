@@ -107,6 +107,17 @@ def test_inputs_that_are_error_rows_are_said_not_audited(tmp_path):
     assert json.loads((tmp_path / "report" / "audit.json").read_text())["summary"]["not_audited_error_rows"] == 1
 
 
+def test_an_output_with_no_features_is_audited_as_empty_not_an_internal_error(tmp_path):
+    """A run of an empty folder made `orchard audit` exit 1: "internal error: FindLabelIssues: probabilities
+    must be n x classes for n labels"."""
+    (tmp_path / "in").mkdir()
+    run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "out")
+    result = run_orchard("audit", tmp_path / "out", "--report", tmp_path / "report")
+    assert "splits found: none" in result.stderr
+    audit = json.loads((tmp_path / "report" / "audit.json").read_text())
+    assert audit["rows"] == 0 and audit["label_issues"] == [] and audit["near_duplicates"] == []
+
+
 def test_audit_entries_carry_path_label_score_and_the_page_is_self_contained(audit):
     audit, report = audit
     entries = audit["cross_split"]["pairs"] + audit["outliers"] + audit["label_issues"] + \

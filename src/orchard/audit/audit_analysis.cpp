@@ -77,6 +77,7 @@ std::int64_t Root(std::vector<std::int64_t>& parent, std::int64_t row) {
 std::string SkippedReason(const AuditSettings& settings, bool no_train, const std::set<std::string>& splits) {
   std::string found;
   for (const auto& split : splits) found += (found.empty() ? "'" : ", '") + split + "'";
+  if (found.empty()) found = "none";
   return "no train/test leakage check: no image in split '" +
          (no_train ? settings.train_split : settings.test_split) + "' (splits found: " + found + ")";
 }

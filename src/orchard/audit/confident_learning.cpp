@@ -100,6 +100,7 @@ Square PruneCounts(Square joint) {
 
 std::vector<bool> FindLabelIssues(std::span<const double> probabilities, std::size_t classes,
                                   std::span<const std::size_t> given) {
+  if (given.empty() && probabilities.empty()) return {};  // an output with no features: nothing to flag
   if (classes == 0 || probabilities.size() != given.size() * classes)
     throw std::invalid_argument("FindLabelIssues: probabilities must be n x classes for n labels");
   for (const std::size_t label : given)

@@ -77,6 +77,10 @@ TEST(FindLabelIssues, ALabelOfOneExampleWithThresholdZeroIsNoOnesConfidentClass)
   for (std::size_t i = 0; i < issues.size(); ++i) EXPECT_FALSE(issues[i]) << i;
 }
 
+TEST(FindLabelIssues, NoExamplesHaveNoIssues) {  // an audit of an output with no features
+  EXPECT_TRUE(FindLabelIssues({}, 0, {}).empty());
+}
+
 TEST(FindLabelIssues, SizesThatDoNotMatchAreRefused) {
   const std::vector<double> p = {0.5, 0.5, 1.0};
   const std::vector<std::size_t> given = {0};
