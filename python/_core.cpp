@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "orchard/common/error.h"
 #include "orchard/pipeline/output_guard.h"
+#include "orchard/pipeline/output_lock.h"
 #include "orchard/storage/input_listing.h"
 #include "orchard/storage/location.h"
 #include "pca_functions.h"
@@ -90,7 +91,11 @@ NB_MODULE(_core, m) {
   m.def("output_path", &orchard::python::OutputPath, "path_or_uri"_a,
         "The path as `orchard run` writes it: Spark's `file:/a/b c.jpg` -> `/a/b c.jpg`; others unchanged.");
   m.def(
-      "folder_label", [](const std::string& path) { return orchard::FolderLabel({nullptr, path}); }, "path"_a,
+      "folder_label",
+      [](const std::string& path) {
+        return orchard::FolderLabel({nullptr, path});
+      },
+      "path"_a,
       "The label `orchard run` gives a file listed without one: the name of the folder that holds it.");
   m.def(
       "check_overwrite",
@@ -106,4 +111,21 @@ NB_MODULE(_core, m) {
       "root without overwrite_bucket_root, or one of `entries` (relative paths of the files below the "
       "output) "
       "is not a file orchard writes.");
+  nb::class_<orchard::OutputLock>(
+      m, "OutputLock",
+      "`orchard run`'s lock on a local output folder (flock(2)), held until released "
+      "or collected; never held for an object store's folder.")
+      .def_prop_ro("held", &orchard::OutputLock::held)
+      .def(
+          "release", [](orchard::OutputLock& lock) { lock = orchard::OutputLock(); },
+          "Releases the lock (a no-op once released).");
+  m.def(
+      "lock_output",
+      [](const std::string& folder) {
+        return orchard::OutputLock::Acquire(orchard::ResolveLocation(folder));
+      },
+      "folder"_a,
+      "Locks the existing output folder as `orchard run` does while it writes there: raises ValueError when "
+      "another process (an `orchard run`, `orchard index` or Spark job) holds it, OSError when the folder "
+      "cannot be opened. Returns an OutputLock (an unheld one for an s3:// folder).");
 }

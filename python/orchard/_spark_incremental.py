@@ -133,6 +133,10 @@ def prepare_update(spark, input, output, identity):
         raise OutputRefused(f"output {output} holds a job with other settings ({json.dumps(recorded)}); pass "
                             "--overwrite to replace it")
     keep = {"_SUCCESS", "_job.json", *listed_files(manifest)}
+    missing = sorted(keep - set(entries))
+    if missing:  # a stale _SUCCESS: the unlisted files may be the only good copy of the rows (incremental.cpp)
+        raise OutputRefused(f"{child(output, '_SUCCESS')} lists {missing[0]}, which is missing; nothing was deleted "
+                            "(restore it, or replace the output with --overwrite)")
     for entry in entries:
         if entry not in keep:
             delete_file(spark, child(output, entry))

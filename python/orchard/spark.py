@@ -302,9 +302,32 @@ def run(spark, input, output, model=DEFAULT_MODEL, preset="", feature_tensor="",
         raise OutputRefused("--incremental excludes --overwrite: an update keeps the finished job's rows")
     settings = {"model": model, "preset": preset, "feature_tensor": feature_tensor, "precision": precision,
                 "batch": batch, "threads": threads, "max_pixels": max_pixels, "max_file_bytes": max_file_bytes}
-    with _image_scan_partitions(spark):
-        return _run(spark, input, output, settings, (pca_k, pca_variance), (overwrite, overwrite_bucket_root),
-                    rows_per_part, log, jvm_start_seconds, incremental)
+    lock = _lock_local_output(input, output)
+    try:
+        with _image_scan_partitions(spark):
+            return _run(spark, input, output, settings, (pca_k, pca_variance), (overwrite, overwrite_bucket_root),
+                        rows_per_part, log, jvm_start_seconds, incremental)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _lock_local_output(input, output):
+    """`orchard run`'s lock on a local OUTPUT (orchard._core.lock_output), held for the whole job, so that an
+    `orchard run`, `orchard index` or another Spark job cannot write there meanwhile (raises OutputRefused when
+    one holds it); a new folder is made first, never inside INPUT. None for other file systems: an object store
+    has no lock (one writer per output, README "Resume")."""
+    from orchard._core import check_overwrite, lock_output
+    path = local_path(str(output))
+    if "://" in path:
+        return None
+    try:
+        if not os.path.exists(path):
+            check_overwrite(local_path(str(input)), path, [], True)
+            os.makedirs(path, exist_ok=True)
+        return lock_output(path)
+    except ValueError as error:
+        raise OutputRefused(str(error)) from None
 
 
 def _featurised(spark, sources, settings, workers):

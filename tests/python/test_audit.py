@@ -1,7 +1,9 @@
 """Know your data (issue 18): `orchard index`, `orchard audit` on a copy of a sample subset with faults planted
 by the test (planted_faults.py), `orchard similar`, POST /v1/similar and eval's leakage-free top-1."""
 
+import fcntl
 import json
+import os
 import re
 
 import pyarrow.parquet as pq
@@ -151,6 +153,18 @@ def test_index_is_recorded_in_success_and_similar_finds_the_image_itself(planted
     assert len(hit["similar"]) == 3 and "error" in missing
     assert hit["similar"][0]["path"] == str(query) and hit["similar"][0]["label"] == "Kiwi"
     assert hit["similar"][0]["distance"] < 1e-4 <= hit["similar"][1]["distance"] + 1e-4
+
+
+def test_index_waits_for_no_one_and_refuses_an_output_in_use(planted_run):
+    """`orchard index` took no lock: run beside an update (or another index) it rewrote _SUCCESS from the copy it
+    had read, naming deleted parts or the other index's column, and the output read as finished."""
+    folder = os.open(planted_run["output"], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `orchard run` holds it
+        result = run_orchard("index", planted_run["output"], check=False)
+    finally:
+        os.close(folder)
+    assert result.returncode == 2 and "in use by another orchard process" in result.stderr
 
 
 def test_eval_reports_top1_on_the_leakage_free_test_images(planted_run):

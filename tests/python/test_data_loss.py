@@ -10,6 +10,7 @@ part checked byte for byte (sha256 of every file) before and after.
 - the Spark job applies the same guard before it replaces anything.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -219,6 +220,22 @@ def test_resume_after_a_kill_keeps_the_input_and_every_finished_part(failpoint, 
     assert read_manifest(output)["counts"] == {"seen": 61, "written": 60, "failed": 1}
 
 
+@pytest.mark.parametrize("deletions", [1, 2, 3])
+def test_an_overwrite_cut_short_can_be_run_again(deletions, finished_output, tmp_path):
+    """--overwrite deleted _SUCCESS, then _job.json, then the rest: cut after the job record (a kill, or a part it
+    could not delete) it left files with no record, which every later --overwrite refused ("no job record")."""
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    manifest = write_manifest(tmp_path / "images.txt", images(1))
+    command = [str(ORCHARD_BIN), "run", "--input", str(manifest), "--output", str(output), "--overwrite", *OPTIONS]
+    killed = subprocess.run(command, env=dict(os.environ, ORCHARD_FAILPOINT=f"clear-output:{deletions}"),
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (output / "_job.json").exists() and not (output / "_SUCCESS").exists()
+    run_orchard("run", "--input", manifest, "--output", output, "--overwrite", *OPTIONS)
+    assert read_manifest(output)["counts"]["written"] == 3
+
+
 def test_a_torn_job_record_is_exit_3_and_touches_nothing(resume_input, tmp_path):
     """Issue 14: a torn _job.json made its JSON parse error escape as an internal error (exit 1)."""
     manifest, files = resume_input
@@ -370,6 +387,31 @@ def test_spark_job_refuses_what_orchard_run_refuses(spark, work, tmp_path):
         with pytest.raises(orchard.spark.OutputRefused, match=reason):
             orchard.spark.run(spark, input, output, overwrite=True)
     assert snapshot(work, other, named) == before
+
+
+def test_spark_job_takes_orchards_lock_and_trusts_no_stale_success(spark, work, tmp_path):
+    """The Spark job ignored the lock of a local output: beside an `orchard run --incremental` each deleted or
+    listed the other's parts (a _SUCCESS naming deleted parts, or another writer's error rows). And like
+    `orchard run`, its update deleted every file a stale _SUCCESS did not list before finding a listed one gone."""
+    sys.path.insert(0, str(REPO / "python"))
+    import orchard.spark
+    output = tmp_path / "out"
+    run_orchard("run", "--input", work / "data", "--output", output, *OPTIONS)
+    folder = os.open(output, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `orchard run` holds it
+        with pytest.raises(orchard.spark.OutputRefused, match="in use by another orchard process"):
+            orchard.spark.run(spark, work / "data", output, incremental=True, pca_k=4)
+    finally:
+        os.close(folder)
+    stale = (output / "_SUCCESS").read_bytes()
+    shutil.copy(images(3)[2], work / "data" / "Test" / "Kiwi" / "new.jpg")
+    run_orchard("run", "--input", work / "data", "--output", output, "--incremental", *OPTIONS)
+    (output / "_SUCCESS").write_bytes(stale)
+    before = snapshot(output)
+    with pytest.raises(orchard.spark.OutputRefused, match="part-a000.*which is missing; nothing was deleted"):
+        orchard.spark.run(spark, work / "data", output, incremental=True, pca_k=4)
+    assert snapshot(output) == before
 
 
 def test_spark_overwrite_removes_an_interrupted_orchard_runs_staged_rows(spark, resume_input, tmp_path):

@@ -6,6 +6,7 @@ counts the images this attempt featurised, i.e. sent to the model.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,6 +168,25 @@ def test_crash_during_update_leaves_the_old_output_readable(small, tmp_path):
     run(input_folder, output, "--incremental")  # deletes what the crashed update wrote, then updates
     assert read_manifest(output)["attempt"]["images"] == 2 * len(LABELS)
     assert_same_output(output, fresh_run(input_folder, tmp_path))
+
+
+def files_below(folder):
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_an_update_from_a_success_naming_missing_files_deletes_nothing(small, tmp_path):
+    """With a stale _SUCCESS (restored from a backup, or rewritten by a racing `orchard index`) an update deleted
+    every file it did not list, the newer job's parts among them, and then stopped on a listed file that was gone:
+    the output was left with only _SUCCESS and _job.json."""
+    input_folder, output = small
+    stale = (output / "_SUCCESS").read_bytes()
+    run(input_folder, output, "--incremental")
+    (output / "_SUCCESS").write_bytes(stale)
+    before = files_below(output)
+    result = run(input_folder, output, "--incremental", check=False)
+    assert result.returncode == 3, result.stderr
+    assert re.search(r"_SUCCESS lists \w+/part-a000\S*\.parquet, which is missing; nothing was deleted", result.stderr)
+    assert files_below(output) == before
 
 
 def test_refusals_leave_the_finished_output_as_it_was(small):

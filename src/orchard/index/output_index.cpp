@@ -3,6 +3,7 @@
 #include <arrow/array.h>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/output_lock.h"
 #include "orchard/table/parquet_io.h"
 
 namespace orchard {
@@ -53,6 +54,9 @@ CosineIndex ReadOutputIndex(const OutputLayout& output, const nlohmann::json& ma
 
 nlohmann::json BuildOutputIndex(const IndexOptions& options, std::ostream& log) {
   const OutputLayout output{ResolveLocation(options.output)};
+  // Held from reading _SUCCESS to rewriting it: an update or another index meanwhile would otherwise have its
+  // _SUCCESS replaced by this stale copy (naming deleted parts, or another index's column).
+  const OutputLock lock = OutputLock::Acquire(output.root);
   nlohmann::json manifest = ReadRunManifest(output);
   const CosineIndex index = ReadOutputIndex(output, manifest, options.column);
   index.Save(output.index(), output.index_keys());

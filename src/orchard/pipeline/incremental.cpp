@@ -27,10 +27,22 @@ std::vector<Location> Parts(const OutputLayout& output, const nlohmann::json& na
 
 // Files a crashed update wrote (its parts, PCA, moments, inventory, staged parts) or the old files of an
 // update that crashed after its _SUCCESS: everything of orchard's that _SUCCESS does not list.
+// A listed file that is missing (a _SUCCESS restored from a backup, or written by a process that raced
+// another) stops the update before anything is deleted: the unlisted files may be the only good copy of the
+// rows.
 void DeleteUnlisted(const OutputLayout& output, const nlohmann::json& manifest) {
+  const auto entries = ListOutputEntries(output, output.root);
+  const std::unordered_set<std::string> present(entries.begin(), entries.end());
   std::unordered_set<std::string> keep = {output.success().name(), output.job().name()};
-  for (auto& name : ListedFiles(manifest)) keep.insert(std::move(name));
-  for (const auto& entry : ListOutputEntries(output, output.root)) {
+  for (auto& name : ListedFiles(manifest)) {
+    if (!present.contains(name)) {
+      throw IoError(output.success().uri() + " lists " + name +
+                    ", which is missing; nothing was deleted (restore it, or replace the output with "
+                    "--overwrite)");
+    }
+    keep.insert(std::move(name));
+  }
+  for (const auto& entry : entries) {
     const Location location = output.root.child(entry);
     if (keep.contains(entry) || GetEntryType(location) != EntryType::kFile) continue;
     ThrowIfError(location.fs->DeleteFile(location.path), location.uri());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/failpoint.h"
 #include "orchard/storage/arrow_status.h"
 
 namespace orchard {
@@ -193,8 +194,14 @@ std::vector<std::string> ListOutputEntries(const OutputLayout& output, const Loc
 }
 
 void ClearOutput(const OutputLayout& output, const Location& input, bool allow_bucket_root) {
-  const auto entries = ListOutputEntries(output, output.root);
+  auto entries = ListOutputEntries(output, output.root);
   CheckOverwrite(input.uri(), output.root.uri(), entries, allow_bucket_root);
+  // _SUCCESS first (the job is no longer finished), the job record last: it is what lets a later --overwrite
+  // clear what is left if this one is cut short (deleting it second left an output nothing would accept).
+  const auto rank = [](const std::string& entry) {
+    return entry == "_SUCCESS" ? 0 : entry == "_job.json" ? 2 : 1;
+  };
+  std::ranges::stable_sort(entries, {}, rank);
   for (const auto& entry : entries) {
     if (entry.find('/') != std::string::npos) continue;  // deleted with its top-level folder
     const Location target = output.root.child(entry);
@@ -203,6 +210,7 @@ void ClearOutput(const OutputLayout& output, const Location& input, bool allow_b
     } else {
       ThrowIfError(target.fs->DeleteFile(target.path), target.uri());
     }
+    Failpoint("clear-output");
   }
 }
 
