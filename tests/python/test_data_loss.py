@@ -302,6 +302,32 @@ def test_a_part_damaged_after_it_was_written_is_an_error_naming_it(finished_outp
         assert str(part) in result.stderr and "checksum" in result.stderr, result.stderr
 
 
+def test_reports_and_exports_replace_only_what_orchard_wrote(finished_output, tmp_path):
+    """eval and audit replaced a user's report.html / metrics.json / audit.html / audit.json in their --report
+    folder, and wrote into a run's own output (its features/ then did not read as Parquet, and --incremental
+    refused it); export-model replaced a .bin the user never named."""
+    before = snapshot(finished_output)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    for name in ("audit.html", "report.html", "model.bin"):
+        (theirs / name).write_text("mine")
+    bundle = tmp_path / "bundle"
+    run_orchard("train", finished_output, "--bundle", bundle, "--split", "Test")
+    for command in (["audit", finished_output], ["eval", finished_output, "--bundle", bundle, "--split", "Test"]):
+        refused = run_orchard(*command, "--report", theirs, check=False)
+        assert refused.returncode == EXIT_USAGE and "is not a file of an earlier report" in refused.stderr
+        inside = run_orchard(*command, "--report", finished_output / "features", check=False)
+        assert inside.returncode == EXIT_USAGE and "lies inside the output" in inside.stderr
+        for _ in range(2):  # a report of its own is replaced
+            run_orchard(*command, "--report", tmp_path / "reports")
+    exported = run_orchard("export-model", "--output", theirs / "model.xml", check=False)
+    assert exported.returncode == EXIT_USAGE and "model.bin exists without model.xml" in exported.stderr
+    assert all((theirs / name).read_text() == "mine" for name in ("audit.html", "report.html", "model.bin"))
+    assert snapshot(finished_output) == before
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["audit.html", "audit.json", "metrics.json",
+                                                                        "report.html"]
+
+
 def test_a_new_output_inside_the_input_is_refused(work):
     """A new output inside the input was written there (only an existing one was refused); the next run over the
     input then read orchard's own Parquet files as images."""

@@ -1,5 +1,6 @@
 #include "orchard/audit/audit.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "orchard/audit/exact_duplicates.h"
 #include "orchard/common/error.h"
 #include "orchard/index/output_index.h"
+#include "orchard/pipeline/output_guard.h"
 
 namespace orchard {
 namespace {
@@ -56,6 +58,8 @@ nlohmann::json AuditOutput(const AuditOptions& options, std::ostream& log) {
   CheckSettings(options.settings);
   const auto start = Clock::now();
   const OutputLayout layout{ResolveLocation(options.output)};
+  static constexpr std::array<std::string_view, 3> kKeys = {"near_duplicates", "label_issues", "summary"};
+  CheckReportFolder(options.report, layout.root.uri(), {"audit.json", "audit.html", kKeys});
   const nlohmann::json manifest = ReadRunManifest(layout);
   const CosineIndex index = ReadOutputIndex(layout, manifest, "features");
   nlohmann::json timings;

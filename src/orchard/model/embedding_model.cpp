@@ -317,6 +317,16 @@ void EmbeddingModel::Impl::Infer(const Compiled& target, Slot& slot, std::span<c
 }
 
 void EmbeddingModel::SaveAsIr(const std::filesystem::path& xml) const {
+  // The user names the .xml; its .bin beside it is only implied, so it is replaced only as an earlier
+  // export's pair.
+  const auto bin = std::filesystem::path(xml).replace_extension(".bin");
+  std::error_code error;
+  if (std::filesystem::exists(std::filesystem::symlink_status(bin, error)) &&
+      !std::filesystem::exists(std::filesystem::symlink_status(xml, error))) {
+    throw UsageError(
+        bin.string() + " exists without " + xml.filename().string() +
+        ": it is not an earlier export's weights, so it is not replaced; choose another --output");
+  }
   try {
     // No fp16 compression: the IR's weights stay the ones orchard computes with.
     ov::save_model(impl_->graph.model, xml, /*compress_to_fp16=*/false);

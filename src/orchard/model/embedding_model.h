@@ -87,7 +87,8 @@ class EmbeddingModel {
   std::string NotesText() const;
 
   // Writes the graph this model runs (cut, pooled; batch left dynamic) as OpenVINO IR, e.g. for
-  // benchmark_app. Throws IoError when the file cannot be written.
+  // benchmark_app: `xml` and its weights beside it (.bin). Throws UsageError, before writing, when the .bin
+  // exists without the .xml (not an earlier export's pair), IoError when the files cannot be written.
   void SaveAsIr(const std::filesystem::path& xml) const;
 
  private:

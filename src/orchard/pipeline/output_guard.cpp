@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "orchard/common/error.h"
@@ -168,6 +170,39 @@ void CheckOverwrite(std::string_view input, std::string_view output, std::span<c
   }
   CheckOnlyOrchardEntries(output, entries);
   CheckJobRecord(output, entries);
+}
+
+namespace {
+
+bool IsRecord(const std::filesystem::path& file, std::span<const std::string_view> keys) {
+  std::ifstream in(file, std::ios::binary);
+  const auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return json.is_object() &&
+         std::ranges::all_of(keys, [&](std::string_view key) { return json.contains(key); });
+}
+
+}  // namespace
+
+void CheckReportFolder(const std::string& report, std::string_view output, const ReportFiles& files) {
+  if (Within(ComparablePlace(report), ComparablePlace(output))) {
+    throw UsageError(
+        "report folder " + report + " lies inside the output " + std::string(output) +
+        " it reports on (its files would become part of that output); choose a folder outside it");
+  }
+  const std::filesystem::path dir(report);
+  std::error_code error;
+  const auto record = dir / files.record;
+  const bool earlier = std::filesystem::is_regular_file(std::filesystem::symlink_status(record, error)) &&
+                       IsRecord(record, files.record_keys);
+  for (const auto& file : {record, dir / files.page}) {
+    const auto status = std::filesystem::symlink_status(file, error);
+    if (!std::filesystem::exists(status)) continue;
+    if (!earlier || !std::filesystem::is_regular_file(status)) {
+      throw UsageError(file.string() + " exists and is not a file of an earlier report of orchard's (" +
+                       std::string(files.record) + " with its keys); nothing was written: choose another " +
+                       "--report folder, or move it away");
+    }
+  }
 }
 
 std::vector<std::string> ListOutputEntries(const OutputLayout& output, const Location& folder) {

@@ -45,4 +45,21 @@ std::vector<std::string> ListOutputEntries(const OutputLayout& output, const Loc
 // `orchard run --overwrite`: CheckOverwrite() on everything in `output`, then deletes exactly those entries.
 void ClearOutput(const OutputLayout& output, const Location& input, bool allow_bucket_root);
 
+// The files a report command writes into its --report folder: a JSON record and the page made from it, and
+// the keys that tell an earlier record of orchard's (eval: metrics.json, report.html, {top1, per_class,
+// confusion}; audit: audit.json, audit.html, {near_duplicates, label_issues, summary}).
+struct ReportFiles {
+  std::string_view record;
+  std::string_view page;
+  std::span<const std::string_view> record_keys;
+};
+
+// The guard before a report is written to the local folder `report` about the run output `output` (a path or
+// URI). Throws UsageError, before any work, when the folder is or lies inside the output (its files would
+// become part of the output: pyarrow then failed to read features/, and --incremental refused the output), or
+// when the record or the page already exists there and is not a regular file of an earlier such report (its
+// record a JSON object with `record_keys`): a report replaces only a report. Other files in the folder are
+// left alone.
+void CheckReportFolder(const std::string& report, std::string_view output, const ReportFiles& files);
+
 }  // namespace orchard

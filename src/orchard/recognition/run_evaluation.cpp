@@ -1,11 +1,13 @@
 #include "orchard/recognition/run_evaluation.h"
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <span>
 #include <vector>
 
 #include "orchard/common/error.h"
+#include "orchard/pipeline/output_guard.h"
 #include "orchard/pipeline/output_layout.h"
 #include "orchard/recognition/bundle.h"
 #include "orchard/recognition/evaluation.h"
@@ -90,6 +92,10 @@ void CheckSameFeatures(const Bundle& bundle, const nlohmann::json& manifest, con
 nlohmann::json EvaluateBundle(const EvaluateOptions& options, std::ostream& log) {
   const Bundle bundle = Bundle::Load(options.bundle);
   const OutputLayout layout{ResolveLocation(options.output)};
+  if (!options.report.empty()) {
+    static constexpr std::array<std::string_view, 3> kKeys = {"top1", "per_class", "confusion"};
+    CheckReportFolder(options.report, layout.root.uri(), {"metrics.json", "report.html", kKeys});
+  }
   const nlohmann::json manifest = ReadRunManifest(layout);
   CheckSameFeatures(bundle, manifest, layout.root.uri());
   if (bundle.training.value("output", "") == layout.root.uri() &&
