@@ -27,16 +27,30 @@ IMAGENET_STD = [0.229, 0.224, 0.225]
 def model(path, layout, affine, input_type=T.FLOAT):
     """[N,3,224,224] or [N,224,224,3] input (`input_type`) -> each (op, constant) of `affine` in turn -> (Transpose
     to NCHW) -> Conv(8, 3x3 stride 2, seeded) -> Relu -> GlobalAveragePool -> Flatten. A DequantizeLinear's
-    constant is its (scale, zero point)."""
+    constant is its (scale, zero point); a Gather's or Concat's the channel order they make."""
     nhwc = layout == "nhwc"
     shape = [1, 1, 1, 3] if nhwc else [1, 3, 1, 1]
     inits = [nh.from_array(np.random.default_rng(0).normal(0, 0.3, (CHANNELS, 3, 3, 3)).astype(np.float32), "w")]
     nodes, x = [], "x"
+    axis = 3 if nhwc else 1
     for i, (op, value) in enumerate(affine):
+        if op == "Gather":  # the channels reordered by indices, as an ONNX export of x[:, [2, 1, 0]] reads
+            inits.append(nh.from_array(np.asarray(value, np.int64), f"c{i}"))
+            nodes.append(h.make_node(op, [x, f"c{i}"], [f"a{i}"], axis=axis))
+            x = f"a{i}"
+            continue
+        if op == "Concat":  # the channels sliced apart and put back in `value`'s order: tf2onnx's x[..., ::-1]
+            for c in range(3):
+                inits += [nh.from_array(np.asarray([c, c + 1, axis], np.int64)[k:k + 1], f"s{i}_{c}_{k}")
+                          for k in range(3)]
+                nodes.append(h.make_node("Slice", [x, f"s{i}_{c}_0", f"s{i}_{c}_1", f"s{i}_{c}_2"], [f"a{i}_{c}"]))
+            nodes.append(h.make_node(op, [f"a{i}_{c}" for c in value], [f"a{i}"], axis=axis))
+            x = f"a{i}"
+            continue
         if op == "DequantizeLinear":  # a per-channel (scale, zero point) quantises along the channel axis
             scale, zero_point = np.float32(value[0]), np.uint8(value[1])
             inits += [nh.from_array(scale, f"s{i}"), nh.from_array(zero_point, f"z{i}")]
-            nodes.append(h.make_node(op, [x, f"s{i}", f"z{i}"], [f"a{i}"], axis=3 if nhwc else 1))
+            nodes.append(h.make_node(op, [x, f"s{i}", f"z{i}"], [f"a{i}"], axis=axis))
             x = f"a{i}"
             continue
         value = np.asarray(value, np.float32)
@@ -108,6 +122,28 @@ def test_a_caffe_mean_subtracted_in_the_graph_takes_raw_pixels(tmp_path):
                                       "--json").stdout)["contract"]
     assert contract["default_preprocess"] == "raw"
     assert contract["input"]["normalised_in_graph"]["scale"] == [1.0, 1.0, 1.0]
+
+
+BGR_MEAN = [103.939, 116.779, 123.68]
+
+
+@pytest.mark.parametrize("layout,flip", [("nchw", ("Gather", [2, 1, 0])), ("nhwc", ("Concat", [2, 1, 0]))],
+                         ids=["gather", "slices_and_concat"])
+def test_a_caffe_preprocess_input_inside_the_graph_gets_raw_rgb_pixels(tmp_path, layout, flip):
+    """Keras' resnet50.preprocess_input ("caffe": RGB -> BGR, minus the BGR means) wrapped into a model: the map
+    stopped at the channel flip, so orchard fed it `imagenet` values (a newcomer's Keras ResNet50: cosine 0.92 to
+    Keras; the ONNX Gather form: all 15 photos' features the same). Its twin without the flip and the means,
+    given the caffe preset (the same flip and means outside the graph), is the reference."""
+    name = f"caffe_inside_{flip[0].lower()}"
+    ours, stderr = features(tmp_path, model(tmp_path / f"{name}.onnx", layout, [flip, ("Add", [-m for m in BGR_MEAN])]))
+    twin, _ = features(tmp_path, model(tmp_path / f"{name}_twin.onnx", layout, []), "--preprocess", "caffe")
+    assert sorted(ours) == sorted(twin)
+    for path, expected in twin.items():
+        np.testing.assert_allclose(ours[path], expected, rtol=1e-4, atol=1e-4, err_msg=path)
+    assert "default preprocessing is raw" in stderr
+    contract = json.loads(run_orchard("describe-model", tmp_path / f"{name}.onnx", "--json").stdout)["contract"]
+    np.testing.assert_allclose(contract["input"]["normalised_in_graph"]["offset"], [-m for m in BGR_MEAN[::-1]],
+                               rtol=1e-6)  # in the input's channel order: R, G, B
 
 
 def test_a_normalising_preset_on_such_a_model_is_refused(tmp_path):

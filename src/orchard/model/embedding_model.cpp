@@ -44,6 +44,14 @@ ov::AnyMap CompileProperties(const ModelOptions& options, const FeatureGraph& gr
         throw UsageError("int8 needs a quantised model (e.g. quantise it with NNCF); " +
                          options.path.string() + " has no quantisation");
       }
+      // A dynamic-range TFLite at the int8 hint gave features at cosine 0.5-0.9 to LiteRT, different at
+      // every run (newcomer, OpenVINO 2026.4, several streams): nothing there for int8 kernels to run.
+      if (!graph.contract.activations_quantised) {
+        throw UsageError(
+            "int8 needs a model whose activations are quantised (a full-integer TFLite, a QDQ or "
+            "QOperator ONNX model); " +
+            options.path.string() + " quantises its weights only (dynamic range): run it at f32 or bf16");
+      }
       break;
   }
   if (options.threads > 0) properties.emplace(ov::inference_num_threads(options.threads));

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <map>
 #include <openvino/op/add.hpp>
+#include <openvino/op/concat.hpp>
 #include <openvino/op/constant.hpp>
 #include <openvino/op/convert.hpp>
 #include <openvino/op/divide.hpp>
@@ -12,10 +14,13 @@
 #include <openvino/op/multiply.hpp>
 #include <openvino/op/reshape.hpp>
 #include <openvino/op/shape_of.hpp>
+#include <openvino/op/slice.hpp>
 #include <openvino/op/squeeze.hpp>
+#include <openvino/op/strided_slice.hpp>
 #include <openvino/op/subtract.hpp>
 #include <openvino/op/transpose.hpp>
 #include <openvino/op/unsqueeze.hpp>
+#include <openvino/op/util/gather_base.hpp>
 #include <optional>
 #include <vector>
 
@@ -74,10 +79,15 @@ std::optional<std::size_t> PermutedAxis(const ov::Node& transpose, std::size_t c
   return static_cast<std::size_t>(at - perm.begin());
 }
 
+// Which input channel each channel of the running tensor holds (running channel k is input channel
+// order[k]): the map is kept per input channel, and a graph may reorder them (RGB -> BGR) before it
+// normalises.
+using ChannelSources = std::array<std::size_t, 3>;
+
 // Composes one elementwise op, x -> op(x, c), into `map`; false when `node` is not such an op with the
 // running tensor as its first operand (c - x and c / x are no normalisation an exporter writes).
 bool Compose(const ov::Node& node, const ov::Output<ov::Node>& running, std::size_t rank,
-             std::size_t channel_axis, InputNormalisation& map) {
+             std::size_t channel_axis, const ChannelSources& order, InputNormalisation& map) {
   const bool multiply = ov::is_type<ov::op::v1::Multiply>(&node);
   const bool add = ov::is_type<ov::op::v1::Add>(&node);
   const bool first_only = ov::is_type<ov::op::v1::Divide>(&node) || ov::is_type<ov::op::v1::Subtract>(&node);
@@ -90,12 +100,13 @@ bool Compose(const ov::Node& node, const ov::Output<ov::Node>& running, std::siz
     return false;
   }
   for (std::size_t k = 0; k < 3; ++k) {
+    const std::size_t channel = order[k];
     if (multiply || ov::is_type<ov::op::v1::Divide>(&node)) {
       const float factor = multiply ? (*c)[k] : 1.0f / (*c)[k];
-      map.scale[k] *= factor;
-      map.offset[k] *= factor;
+      map.scale[channel] *= factor;
+      map.offset[channel] *= factor;
     } else {
-      map.offset[k] += add ? (*c)[k] : -(*c)[k];
+      map.offset[channel] += add ? (*c)[k] : -(*c)[k];
     }
   }
   return true;
@@ -104,7 +115,7 @@ bool Compose(const ov::Node& node, const ov::Output<ov::Node>& running, std::siz
 // Composes a FakeQuantize with constant ranges, x -> out_low + (x - in_low) * (out_high - out_low) /
 // (in_high - in_low) inside its input range: how OpenVINO's TFLite frontend dequantises an integer input.
 bool ComposeFakeQuantize(const ov::Node& node, const ov::Output<ov::Node>& running, std::size_t rank,
-                         std::size_t channel_axis, InputNormalisation& map) {
+                         std::size_t channel_axis, const ChannelSources& order, InputNormalisation& map) {
   if (!ov::is_type<ov::op::v0::FakeQuantize>(&node) || node.input_value(0) != running) return false;
   std::array<std::array<float, 3>, 4> ranges;  // in_low, in_high, out_low, out_high
   for (std::size_t i = 0; i < 4; ++i) {
@@ -116,10 +127,151 @@ bool ComposeFakeQuantize(const ov::Node& node, const ov::Output<ov::Node>& runni
     const float in_width = ranges[1][k] - ranges[0][k];
     if (in_width == 0.0f) return false;
     const float factor = (ranges[3][k] - ranges[2][k]) / in_width;
-    map.scale[k] *= factor;
-    map.offset[k] = (map.offset[k] - ranges[0][k]) * factor + ranges[2][k];
+    const std::size_t channel = order[k];
+    map.scale[channel] *= factor;
+    map.offset[channel] = (map.offset[channel] - ranges[0][k]) * factor + ranges[2][k];
   }
   return true;
+}
+
+// `node` folded to a constant with its inputs `inputs` (constants); nullptr when it does not fold.
+std::shared_ptr<ov::op::v0::Constant> Fold(const ov::Node& node, const ov::OutputVector& inputs) {
+  try {
+    const auto clone = node.clone_with_new_inputs(inputs);
+    ov::OutputVector folded(clone->get_output_size());
+    if (!clone->constant_fold(folded, clone->input_values())) return nullptr;
+    return ov::as_type_ptr<ov::op::v0::Constant>(folded.at(0).get_node_shared_ptr());
+  } catch (const ov::Exception&) {
+    return nullptr;
+  }
+}
+
+// `output` as a constant: a Constant, or an op of constants folded (an ONNX Slice's steps come as a Broadcast
+// of one); nullptr otherwise. `depth` bounds the ops folded on the way.
+std::shared_ptr<ov::op::v0::Constant> ConstantOf(const ov::Output<ov::Node>& output, int depth = 3) {
+  const auto node = output.get_node_shared_ptr();
+  if (const auto constant = ov::as_type_ptr<ov::op::v0::Constant>(node)) return constant;
+  if (depth == 0 || node->get_output_size() != 1 || node->get_input_size() == 0) return nullptr;
+  ov::OutputVector inputs;
+  for (const auto& input : node->input_values()) {
+    const auto constant = ConstantOf(input, depth - 1);
+    if (constant == nullptr) return nullptr;
+    inputs.push_back(constant->output(0));
+  }
+  return Fold(*node, inputs);
+}
+
+// `node`'s inputs with input `index` replaced by `value`, the others as constants; nothing when one is not.
+std::optional<ov::OutputVector> WithInput(const ov::Node& node, std::size_t index,
+                                          const ov::Output<ov::Node>& value) {
+  ov::OutputVector inputs = node.input_values();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (i == index) continue;
+    const auto constant = ConstantOf(inputs[i]);
+    if (constant == nullptr) return std::nullopt;
+    inputs[i] = constant->output(0);
+  }
+  inputs[index] = value;
+  return inputs;
+}
+
+bool MovesData(const ov::Node& node) {
+  return ov::is_type<ov::op::v8::Slice>(&node) || ov::is_type<ov::op::v1::StridedSlice>(&node) ||
+         ov::is_type<ov::op::v1::Transpose>(&node) || ov::is_type<ov::op::v0::Unsqueeze>(&node) ||
+         ov::is_type<ov::op::v0::Squeeze>(&node) || ov::is_type<ov::op::v1::Reshape>(&node);
+}
+
+// The running tensor after a block of ops that only reorders its channels, and the new order and channel
+// axis: a Gather of the channels (ONNX: Gather(x, [2, 1, 0], axis=1)), or the channels sliced apart and
+// concatenated again (Keras' preprocess_input "caffe", x[..., ::-1], as tf2onnx writes it: three Slices and
+// a Concat; as a TFLite file: three StridedSlices, a PACK). The block is folded on a probe holding each
+// channel's index, so any such ops are read by OpenVINO's own evaluation, not by reading their attributes.
+struct ChannelMove {
+  ov::Output<ov::Node> output;
+  ChannelSources order;
+  std::size_t channel_axis;
+};
+std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running, std::size_t channel_axis,
+                                             const ChannelSources& order) {
+  const auto& shape = running.get_partial_shape();
+  if (shape.rank().is_dynamic() || shape.rank().get_length() != 4) return std::nullopt;
+  ov::Shape probe_shape;
+  for (const auto& dim : shape) probe_shape.push_back(dim.is_static() ? dim.get_length() : 1);
+  if (probe_shape[channel_axis] != 3) return std::nullopt;
+  std::vector<float> indices(ov::shape_size(probe_shape));
+  const std::size_t stride =
+      ov::shape_size(probe_shape) /
+      ov::shape_size(ov::Shape(probe_shape.begin(), probe_shape.begin() + channel_axis + 1));
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<float>((i / stride) % 3);
+  const auto probe =
+      ov::op::v0::Constant::create(running.get_element_type(), probe_shape, indices)->output(0);
+  // The consumers: one Gather, or chains of data movement that meet at one Concat.
+  std::vector<ov::Node*> consumers;
+  for (const auto& input : running.get_target_inputs()) {
+    ov::Node* node = input.get_node();
+    if (!ov::is_type<ov::op::v0::ShapeOf>(node) && !ov::is_type<ov::op::v3::ShapeOf>(node))
+      consumers.push_back(node);
+  }
+  std::shared_ptr<ov::op::v0::Constant> moved;
+  ov::Node* end = nullptr;
+  std::size_t axis = 0;
+  if (consumers.size() == 1 && ov::is_type<ov::op::util::GatherBase>(consumers[0])) {
+    end = consumers[0];
+    const auto inputs = WithInput(*end, 0, probe);
+    if (!inputs) return std::nullopt;
+    moved = Fold(*end, *inputs);
+    axis = channel_axis;
+  } else if (consumers.size() > 1) {
+    std::map<ov::Node*, ov::Output<ov::Node>> folded_ends;  // the branch's last op -> its folded value
+    for (ov::Node* node : consumers) {
+      ov::Output<ov::Node> value = probe;
+      ov::Output<ov::Node> at = running;
+      while (node != nullptr && MovesData(*node)) {
+        const auto inputs = WithInput(*node, 0, value);
+        if (!inputs || node->input_value(0) != at) return std::nullopt;
+        const auto constant = Fold(*node, *inputs);
+        if (constant == nullptr) return std::nullopt;
+        value = constant->output(0);
+        at = node->output(0);
+        node = OnlyValueConsumer(at);
+      }
+      if (node == nullptr || !ov::is_type<ov::op::v0::Concat>(node) || (end != nullptr && node != end))
+        return std::nullopt;
+      end = node;
+      folded_ends[at.get_node()] = value;
+    }
+    ov::OutputVector inputs = end->input_values();
+    if (inputs.size() != consumers.size()) return std::nullopt;
+    for (auto& input : inputs) {
+      const auto found = folded_ends.find(input.get_node());
+      if (found == folded_ends.end()) return std::nullopt;
+      input = found->second;
+    }
+    moved = Fold(*end, inputs);
+    const auto concat_axis = ov::as_type<ov::op::v0::Concat>(end)->get_axis();
+    axis = static_cast<std::size_t>(concat_axis < 0 ? concat_axis + 4 : concat_axis);
+  }
+  if (moved == nullptr || moved->get_shape().size() != 4 || axis >= 4 || moved->get_shape()[axis] != 3)
+    return std::nullopt;
+  // Every element must be its channel's probe value, and the three a permutation.
+  const auto values = moved->cast_vector<float>();
+  const auto& out_shape = moved->get_shape();
+  const std::size_t out_stride =
+      ov::shape_size(out_shape) / ov::shape_size(ov::Shape(out_shape.begin(), out_shape.begin() + axis + 1));
+  ChannelSources moved_order{};
+  std::array<bool, 3> seen{};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const float source = values[k * out_stride];
+    if (source != 0.0f && source != 1.0f && source != 2.0f) return std::nullopt;
+    const auto index = static_cast<std::size_t>(source);
+    if (seen[index]) return std::nullopt;
+    seen[index] = true;
+    moved_order[k] = order[index];
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values[i] != values[((i / out_stride) % 3) * out_stride]) return std::nullopt;
+  }
+  return ChannelMove{end->output(0), moved_order, axis};
 }
 
 }  // namespace
@@ -132,8 +284,17 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
   // model's) quantises it, and its dequantisation follows: the two cancel, and the map stops there.
   const bool integer_input = running.get_element_type().is_integral();
   std::size_t channel_axis = layout == TensorLayout::kNchw ? 1 : 3;
+  ChannelSources order{0, 1, 2};
   constexpr std::size_t kRank = 4;
-  while (ov::Node* node = OnlyValueConsumer(running)) {
+  while (true) {
+    if (const auto move = FollowChannelMove(running, channel_axis, order)) {
+      running = move->output;
+      channel_axis = move->channel_axis;
+      order = move->order;
+      continue;
+    }
+    ov::Node* node = OnlyValueConsumer(running);
+    if (node == nullptr) break;
     if (ov::is_type<ov::op::v1::Transpose>(node)) {
       const auto moved = PermutedAxis(*node, channel_axis);
       if (!moved) break;
@@ -142,8 +303,8 @@ std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model,
       // To an integer type only on an integer input's way: requantised (tf2onnx's uint8 -> int8), its codes
       // made whole by the FakeQuantize before, and the dequantisation after continues the map.
       if (!integer_input && !node->get_output_element_type(0).is_real()) break;
-    } else if (Compose(*node, running, kRank, channel_axis, map) ||
-               (integer_input && ComposeFakeQuantize(*node, running, kRank, channel_axis, map))) {
+    } else if (Compose(*node, running, kRank, channel_axis, order, map) ||
+               (integer_input && ComposeFakeQuantize(*node, running, kRank, channel_axis, order, map))) {
       found = true;
     } else {
       break;

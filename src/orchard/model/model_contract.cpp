@@ -214,6 +214,7 @@ nlohmann::json ModelContract::ToJson() const {
            {{"name", feature_tensor}, {"shape", feature_tensor_shape}, {"pooled_axes", pooled_axes}}},
           {"feature_dim", feature_dim},
           {"quantised", quantised},
+          {"activations_quantised", activations_quantised},
           {"default_preprocess",
            DefaultPreset().empty() ? nlohmann::json(nullptr) : nlohmann::json(DefaultPreset())}};
 }

@@ -79,6 +79,9 @@ struct ModelContract {
   std::vector<std::int64_t> pooled_axes;
   std::size_t feature_dim = 0;
   bool quantised = false;  // the graph holds quantisation (FakeQuantize or integer weights dequantised)
+  // Its activations are quantised too (FakeQuantize: a full-integer TFLite, a QDQ or QOperator ONNX model),
+  // not only its weights (a dynamic-range TFLite, an ONNX model quantised dynamically): what int8 needs.
+  bool activations_quantised = false;
   // What the graph's first ops do to its input, when they are a per-channel affine map; empty otherwise. For
   // an integer input that is its dequantisation (and any normalisation after it).
   // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.

@@ -143,7 +143,11 @@ std::string ModelDescription::Text() const {
               : std::string("none by default: pass --preprocess"))
       << (input.at("normalised_in_graph").is_null() ? "" : "; the graph's own first ops: " + InGraph(input))
       << "\n"
-      << "  quantised      " << (c.at("quantised").get<bool>() ? "yes" : "no") << "\n";
+      << "  quantised      "
+      << (!c.at("quantised").get<bool>()              ? "no"
+          : c.at("activations_quantised").get<bool>() ? "yes"
+                                                      : "weights only (dynamic range: no int8)")
+      << "\n";
   return out.str();
 }
 

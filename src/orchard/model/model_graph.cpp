@@ -194,6 +194,12 @@ void SetBatch(ov::Model& model, ModelContract& contract, const std::filesystem::
   model.reshape(InputShape(contract, *contract.file_batch));
 }
 
+bool HasFakeQuantize(const ov::Model& model) {
+  const auto ops = model.get_ops();
+  return std::any_of(ops.begin(), ops.end(),
+                     [](const auto& node) { return ov::is_type<ov::op::v0::FakeQuantize>(node); });
+}
+
 bool HasQuantisation(const ov::Model& model) {
   const auto ops = model.get_ops();
   return std::any_of(ops.begin(), ops.end(), [](const auto& node) {
@@ -304,6 +310,7 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
     contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
     contract.spatial_size_fixed = source.spatial_size_fixed;
     contract.quantised = HasQuantisation(*graph.model);
+    contract.activations_quantised = HasFakeQuantize(*graph.model);
     if (graph.model->outputs().size() != 1) {
       ThrowModelError(source.path, "expected one output, got " +
                                        std::to_string(graph.model->outputs().size()) +
