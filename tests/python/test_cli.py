@@ -70,6 +70,17 @@ def test_an_image_given_as_input_is_refused_as_no_manifest(tmp_path):
     assert f"{image} is not a text manifest (it holds NUL bytes" in result.stderr
 
 
+def test_a_refusal_never_advises_an_overwrite_that_would_be_refused(tmp_path):
+    """An output holding a file of the user's, or the input itself, was refused with "pass --overwrite to replace
+    it", and --overwrite was then refused too (newcomer)."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "myfile").write_text("mine")
+    for output, says in ((theirs, "holds 'myfile', which orchard did not write"), (SAMPLE / "Test", "is the input")):
+        result = run_orchard("run", "--input", SAMPLE / "Test", "--output", output, check=False)
+        assert result.returncode == EXIT_USAGE and says in result.stderr and "--overwrite" not in result.stderr
+
+
 def test_missing_input_is_an_io_error_naming_it(tmp_path):
     missing = tmp_path / "no-such-folder"
     result = run_orchard("run", "--input", missing, "--output", tmp_path / "o", check=False)

@@ -138,6 +138,23 @@ nlohmann::json JobIdentity(const std::string& input_uri, const std::string& mode
 
 namespace {
 
+// "max_pixels: 100000000 there, 5000 now; ...": the settings in which two job records differ.
+std::string SettingsDifference(const nlohmann::json& recorded, const nlohmann::json& now) {
+  std::string text;
+  for (const auto& [key, value] : recorded.items()) {
+    const auto current = now.find(key);
+    if (current != now.end() && *current == value) continue;
+    if (!text.empty()) text += "; ";
+    text +=
+        key + ": " + value.dump() + " there, " + (current == now.end() ? "none" : current->dump()) + " now";
+  }
+  for (const auto& [key, value] : now.items()) {
+    if (!recorded.contains(key))
+      text += (text.empty() ? "" : "; ") + key + ": none there, " + value.dump() + " now";
+  }
+  return text;
+}
+
 ResumeState PrepareLocked(const OutputLayout& output, const Location& input, const nlohmann::json& identity,
                           std::size_t feature_dim, const OverwritePolicy& policy, OutputLock& lock) {
   const auto type = GetEntryType(output.root);
@@ -148,6 +165,10 @@ ResumeState PrepareLocked(const OutputLayout& output, const Location& input, con
     ClearOutput(output, input, policy.bucket_root);
   } else if (!empty) {
     const std::string where = "output " + output.root.uri();
+    // What --overwrite would refuse (the input, files orchard did not write, no job record) is said first, so
+    // that the advice below to pass --overwrite is never one that fails.
+    CheckOverwrite(input.uri(), output.root.uri(), ListOutputEntries(output, output.root),
+                   /*allow_bucket_root=*/true);
     const bool finished = GetEntryType(output.success()) == EntryType::kFile;
     if (finished && !policy.incremental) {
       throw UsageError(where +
@@ -159,13 +180,10 @@ ResumeState PrepareLocked(const OutputLayout& output, const Location& input, con
                        " is not empty and holds no job of `orchard run` (no _job.json); pass "
                        "--overwrite to replace it");
     }
-    // Resuming deletes the final parts of an interrupted PCA pass and torn parts, an update what a crashed
-    // update left: only orchard's files.
-    CheckOnlyOrchardEntries(output.root.uri(), ListOutputEntries(output, output.root));
     const auto recorded = RecordedIdentity(output);
     if (recorded != identity) {
       throw UsageError(where + " holds " + (finished ? "a" : "an unfinished") + " job with other settings (" +
-                       recorded.dump() + "); pass --overwrite to replace it");
+                       SettingsDifference(recorded, identity) + "); pass --overwrite to replace it");
     }
     CreateFolders(output);
     return finished ? PrepareUpdate(output, feature_dim) : Recover(output, feature_dim);
