@@ -103,7 +103,7 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
       "Decode and preprocess one image exactly as the pipeline does, and write the network's input "
       "tensor as an Arrow IPC tensor file (for debugging and reference tests)");
   command->add_option("image", options->image, "JPEG, PNG or WebP file")->required();
-  command->add_option(
+  auto* model = command->add_option(
       "--model,-m", options->model,
       "Fit everything to this model as `orchard run` does: its input size and layout, its default "
       "preset (describe-model says it), JPEG DCT scaling");
@@ -112,16 +112,25 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
                       "default orchard cannot find (the input does not depend on it)");
   command->add_option("--preset", options->preset,
                       "Preprocessing preset: imagenet, caffe, tf, raw or unit (required without --model)");
+  // The model fixes these: given with --model they were silently ignored.
   command->add_option("--width", options->width, "Input width (default: the preset's, 224; not with --model)")
-      ->check(WholeNumberAtLeast(1));
-  command->add_option("--height", options->height, "Input height (default: the preset's, 224)")
-      ->check(WholeNumberAtLeast(1));
-  command->add_option("--layout", options->layout, "Tensor layout: nchw ([1,3,H,W]) or nhwc ([1,H,W,3])")
+      ->check(WholeNumberAtLeast(1))
+      ->excludes(model);
+  command
+      ->add_option("--height", options->height, "Input height (default: the preset's, 224; not with --model)")
+      ->check(WholeNumberAtLeast(1))
+      ->excludes(model);
+  command
+      ->add_option("--layout", options->layout,
+                   "Tensor layout: nchw ([1,3,H,W]) or nhwc ([1,H,W,3]) (not with --model)")
       ->check(CLI::IsMember({"nchw", "nhwc"}))
+      ->excludes(model)
       ->capture_default_str();
-  command->add_flag(
-      "--dct-scaling", options->dct_scaling,
-      "Let the JPEG decoder shrink large images in the DCT domain (never below the input size)");
+  command
+      ->add_flag("--dct-scaling", options->dct_scaling,
+                 "Let the JPEG decoder shrink large images in the DCT domain (never below the input size; "
+                 "not with --model, which does as `orchard run` does)")
+      ->excludes(model);
   command->add_option("--output,-o", options->output, "Tensor file to write")->required();
   return [options] { return RunPreprocess(*options); };
 }

@@ -5,7 +5,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, read_manifest, run_orchard
+from conftest import DEFAULT_MODEL, SAMPLE, read_manifest, run_orchard
 
 EXIT_USAGE, EXIT_IO, EXIT_PARTIAL = 2, 3, 4
 
@@ -79,6 +79,19 @@ def test_a_refusal_never_advises_an_overwrite_that_would_be_refused(tmp_path):
     for output, says in ((theirs, "holds 'myfile', which orchard did not write"), (SAMPLE / "Test", "is the input")):
         result = run_orchard("run", "--input", SAMPLE / "Test", "--output", output, check=False)
         assert result.returncode == EXIT_USAGE and says in result.stderr and "--overwrite" not in result.stderr
+
+
+def test_preprocess_refuses_settings_the_model_fixes_and_describe_model_names_a_folder(tmp_path):
+    """`preprocess --model M --layout nhwc --height 50` wrote the model's [1,3,224,224] tensor, exit 0; and
+    `describe-model FOLDER` said "no such file" of a folder that exists (newcomer)."""
+    image = sorted((SAMPLE / "Test" / "Kiwi").glob("*.jpg"))[0]
+    for option, value in (("--layout", "nhwc"), ("--height", "50"), ("--width", "50")):
+        result = run_orchard("preprocess", image, "--model", DEFAULT_MODEL, option, value, "--output",
+                             tmp_path / "t.arrow", check=False)
+        assert result.returncode == EXIT_USAGE and f"--model excludes {option}" in result.stderr
+    assert not (tmp_path / "t.arrow").exists()
+    result = run_orchard("describe-model", tmp_path, check=False)
+    assert result.returncode == EXIT_IO and f"model {tmp_path}: not a regular file (a folder" in result.stderr
 
 
 def test_missing_input_is_an_io_error_naming_it(tmp_path):

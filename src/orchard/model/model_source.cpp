@@ -130,7 +130,11 @@ ModelSource ModelSource::Open(const std::filesystem::path& path, QuantisedOps qu
   source.path = path;
   source.quantised_ops = quantised_ops;
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) ThrowModelError(path, "no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    ThrowModelError(path, std::filesystem::exists(path, ec)
+                              ? "not a regular file (a folder, FIFO, socket or device)"
+                              : "no such file");
+  }
   try {
     // Only the two formats orchard supports are asked: load_by_model would also let the TensorFlow frontend
     // probe the file, which logs parse errors to stderr for anything that is not a TensorFlow graph.
