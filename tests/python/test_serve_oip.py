@@ -248,6 +248,16 @@ def test_serve_refuses_a_port_another_service_listens_on(server, small_bundle):
     assert second.returncode == 3 and f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
 
 
+def test_serve_answers_a_known_path_asked_with_another_method_405(server):
+    """GET /v1/predict was 404 "no such endpoint" (newcomer): the endpoint exists, the method is wrong."""
+    for request, allowed in ((b"GET /v1/predict HTTP/1.1\r\nHost: x\r\n\r\n", "POST"),
+                             (b"GET /v2/models/fruit/infer HTTP/1.1\r\nHost: x\r\n\r\n", "POST"),
+                             (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "GET")):
+        status, head, body = server.raw(request)
+        assert status == 405 and f"Allow: {allowed}" in head and json.loads(body)["error"] == "method not allowed"
+    assert server.raw(b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 404
+
+
 def test_serve_healthz_does_not_print_the_model_path(server, small_bundle):
     status, _, body = server.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     manifest = json.loads((small_bundle / "bundle.json").read_text())

@@ -188,6 +188,16 @@ def test_serve_repository_hot_swap_under_load_drops_no_request_and_broken_versio
         assert 'orchard_model_loads_total{result="ok"} 1' in metrics
         assert service.version() == "2" and infer_version(service.client, photos) == "2"
         assert service.client.is_server_ready()
+
+        # A broken newest version held back a good one below it until it was deleted, and a deleted broken
+        # version stayed in the metrics (newcomer): 5 broken and 4 good appear together, then 3 and 5 go.
+        upload_version(s3_server, self_contained_bundle, 4)
+        upload_version(s3_server, self_contained_bundle, 5, broken=True)
+        wait_for(lambda: service.version() == "4", "the good version 4 below the broken 5 was never served")
+        s3_server.filesystem().delete_dir(f"{BUCKET}/repo/fruit/3")
+        s3_server.filesystem().delete_dir(f"{BUCKET}/repo/fruit/5")
+        wait_for(lambda: "orchard_model_version_failed{" not in service.get("/metrics")[1],
+                 "deleted broken versions are still reported")
     finally:
         assert service.stop() == 0
     log = "".join(service.lines)

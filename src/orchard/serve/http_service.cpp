@@ -92,7 +92,13 @@ void Service::Install(httplib::Server& server) {
     return Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled
                            : httplib::Server::HandlerResponse::Handled;
   });
-  server.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+  server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const std::string_view allowed = EndpointMethod(EndpointLabel(req.path));
+    if (res.status == 404 && res.body.empty() && !allowed.empty() && req.method != allowed &&
+        !(req.method == "HEAD" && allowed == "GET")) {
+      res.status = 405;
+      res.set_header("Allow", std::string(allowed));
+    }
     if (res.body.empty())
       SendJson(res, res.status, {{"error", StatusMessage(res.status, options_.max_body_bytes)}});
   });

@@ -89,13 +89,14 @@ Bundle LoadBundleFrom(const Location& dir) {
 ModelRepository::ModelRepository(const std::string& root, std::string model_name)
     : model_dir_(ResolveLocation(root).child(model_name)) {}
 
-std::optional<RepositoryVersion> ModelRepository::Newest() const {
+std::vector<RepositoryVersion> ModelRepository::Versions() const {
   std::vector<std::uint64_t> versions;
   for (const auto& info : ListFolder(model_dir_)) {
     if (info.IsDirectory() && IsVersionName(info.base_name()))
       versions.push_back(std::stoull(info.base_name()));
   }
   std::sort(versions.rbegin(), versions.rend());
+  std::vector<RepositoryVersion> complete_versions;
   for (const std::uint64_t version : versions) {
     const auto files = ListFolder(model_dir_.child(std::to_string(version)));
     const bool complete = std::any_of(files.begin(), files.end(), [](const auto& info) {
@@ -107,9 +108,9 @@ std::optional<RepositoryVersion> ModelRepository::Newest() const {
       fingerprint += info.base_name() + ":" + std::to_string(info.size()) + ":" +
                      std::to_string(info.mtime().time_since_epoch().count()) + ";";
     }
-    return RepositoryVersion{version, std::move(fingerprint)};
+    complete_versions.push_back({version, std::move(fingerprint)});
   }
-  return std::nullopt;
+  return complete_versions;
 }
 
 Bundle ModelRepository::Load(std::uint64_t version) const {

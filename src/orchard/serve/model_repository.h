@@ -32,9 +32,9 @@ class ModelRepository {
   // `root`: a local folder or an s3:// prefix. Throws UsageError when it cannot be resolved.
   ModelRepository(const std::string& root, std::string model_name);
 
-  // The highest version, or none when the model's folder has no version yet. Throws IoError when the
-  // storage cannot be listed.
-  std::optional<RepositoryVersion> Newest() const;
+  // The versions holding a bundle.json, highest first (empty when the model's folder has none yet). Throws
+  // IoError when the storage cannot be listed.
+  std::vector<RepositoryVersion> Versions() const;
   // Loads one version's bundle (LoadBundleFrom()).
   Bundle Load(std::uint64_t version) const;
   // What logs say: "ROOT/NAME".

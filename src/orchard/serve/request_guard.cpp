@@ -24,8 +24,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 bool BearerMatches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view kScheme = "Bearer ";
-  if (!authorization.starts_with(kScheme)) return false;
+  // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is as good as "Bearer".
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), authorization.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    return false;
   return ConstantTimeEquals(authorization.substr(kScheme.size()), token);
 }
 

@@ -93,11 +93,29 @@ ModelManager::ModelManager(const ServeOptions& options, LogSink& log) : options_
     return;
   }
   repository_.emplace(options.model_repository, options.model_name);
-  const auto newest = repository_->Newest();
-  if (!newest) throw IoError(repository_->uri() + ": no version folder <N>/ holding a bundle.json");
-  current_version_ = newest->number;
-  current_ = Load(repository_->Load(current_version_), std::to_string(current_version_));
+  const auto versions = repository_->Versions();
+  if (versions.empty()) throw IoError(repository_->uri() + ": no version folder <N>/ holding a bundle.json");
+  // The highest version that loads; a broken one is reported (metrics, log) as when it appears later.
+  for (const auto& version : versions) {
+    try {
+      current_ = Load(repository_->Load(version.number), std::to_string(version.number));
+      current_version_ = version.number;
+      break;
+    } catch (const std::exception& e) {
+      if (&version == &versions.back()) throw;
+      Failed(version, "", e.what());
+    }
+  }
   if (options.poll_period.count() > 0) poller_ = std::thread([this] { Poll(); });
+}
+
+void ModelManager::Failed(const RepositoryVersion& version, const std::string& keeping,
+                          const std::string& reason) {
+  log_.Line("orchard: version " + std::to_string(version.number) + " of " + options_.model_name +
+            " cannot be served" + keeping + ": " + reason);
+  std::lock_guard lock(mutex_);
+  ++loads_failed_;
+  failed_[version.number] = version.fingerprint;
 }
 
 ModelManager::~ModelManager() {
@@ -117,39 +135,46 @@ std::shared_ptr<ServedModel> ModelManager::Load(Bundle bundle, const std::string
 }
 
 bool ModelManager::Update() {
-  std::optional<RepositoryVersion> newest;
+  std::vector<RepositoryVersion> versions;
   try {
-    newest = repository_->Newest();
+    versions = repository_->Versions();
   } catch (const std::exception& e) {
     log_.Line("orchard: cannot list the model repository, keeping version " +
               std::to_string(current_version_) + ": " + e.what());
     return false;
   }
-  if (!newest || newest->number <= current_version_) return false;
   {
+    // A failed version removed from the repository is no longer reported.
     std::lock_guard lock(mutex_);
-    const auto failed = failed_.find(newest->number);
-    if (failed != failed_.end() && failed->second == newest->fingerprint) return false;
+    std::erase_if(failed_, [&](const auto& failed) {
+      return std::ranges::none_of(versions, [&](const auto& v) { return v.number == failed.first; });
+    });
   }
-  const std::string version = std::to_string(newest->number);
-  try {
-    auto model = Load(repository_->Load(newest->number), version);
-    model->WarmUp();
-    current_.store(std::move(model));  // requests in flight keep the version they started on
-    current_version_ = newest->number;
-    std::lock_guard lock(mutex_);
-    ++loads_ok_;
-    failed_.erase(newest->number);
-  } catch (const std::exception& e) {
-    log_.Line("orchard: version " + version + " of " + options_.model_name +
-              " cannot be served, keeping version " + std::to_string(current_version_) + ": " + e.what());
-    std::lock_guard lock(mutex_);
-    ++loads_failed_;
-    failed_[newest->number] = newest->fingerprint;
-    return false;
+  // The highest newer version that loads and warms up: a broken newest one does not hold back the one below.
+  for (const auto& newer : versions) {
+    if (newer.number <= current_version_) break;
+    {
+      std::lock_guard lock(mutex_);
+      const auto failed = failed_.find(newer.number);
+      if (failed != failed_.end() && failed->second == newer.fingerprint) continue;
+    }
+    const std::string version = std::to_string(newer.number);
+    try {
+      auto model = Load(repository_->Load(newer.number), version);
+      model->WarmUp();
+      current_.store(std::move(model));  // requests in flight keep the version they started on
+      current_version_ = newer.number;
+      std::lock_guard lock(mutex_);
+      ++loads_ok_;
+      failed_.erase(newer.number);
+    } catch (const std::exception& e) {
+      Failed(newer, ", keeping version " + std::to_string(current_version_), e.what());
+      continue;
+    }
+    log_.Line("orchard: now serving " + options_.model_name + " version " + version);
+    return true;
   }
-  log_.Line("orchard: now serving " + options_.model_name + " version " + version);
-  return true;
+  return false;
 }
 
 void ModelManager::Poll() {

@@ -61,8 +61,9 @@ class ModelManager {
   // The version serving now (never null).
   std::shared_ptr<ServedModel> current() const { return current_.load(); }
 
-  // Swaps in the repository's newest version when it is newer than the served one and did not already fail
-  // with the same files. Returns whether a new version now serves. Never throws: failures are logged.
+  // Swaps in the repository's highest version newer than the served one that loads and warms up, skipping
+  // versions that already failed with the same files (a broken newest version does not hold back a good one
+  // below it). Returns whether a new version now serves. Never throws: failures are logged and counted.
   bool Update();
 
   // Prometheus text: the served version, loads by result, the versions that failed, and the served version's
@@ -72,6 +73,8 @@ class ModelManager {
  private:
   void Poll();
   std::shared_ptr<ServedModel> Load(Bundle bundle, const std::string& version);
+  // Logged ("cannot be served<keeping>: <reason>"), counted and remembered with the version's fingerprint.
+  void Failed(const RepositoryVersion& version, const std::string& keeping, const std::string& reason);
 
   const ServeOptions options_;
   LogSink& log_;

@@ -19,6 +19,14 @@ std::string EndpointLabel(const std::string& path) {
   return "other";
 }
 
+std::string_view EndpointMethod(std::string_view endpoint) {
+  if (endpoint == "other") return "";
+  if (endpoint == "/v1/predict" || endpoint == "/v1/embed" || endpoint == "/v1/similar" ||
+      endpoint == "/v2/models/infer")
+    return "POST";
+  return "GET";
+}
+
 void ServerMetrics::CountRequest(const std::string& endpoint, int status) {
   std::lock_guard lock(mutex_);
   ++requests_[{endpoint, status}];

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace orchard {
@@ -42,5 +43,10 @@ class ServerMetrics {
 // The label value for a request path: the known endpoints as they are, anything else "other", so that
 // random paths cannot grow the metrics without bound.
 std::string EndpointLabel(const std::string& path);
+
+// The method an endpoint label (EndpointLabel) answers: "POST" for /v1/predict, /v1/embed, /v1/similar and
+// /v2/models/infer, "GET" for the others, empty for "other". A known path asked with another method gets 405
+// with this as its Allow header, not 404.
+std::string_view EndpointMethod(std::string_view endpoint);
 
 }  // namespace orchard

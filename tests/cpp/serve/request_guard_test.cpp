@@ -21,6 +21,8 @@ TEST(RequestGuardTest, ConstantTimeEqualsComparesWholeStrings) {
 
 TEST(RequestGuardTest, BearerNeedsTheSchemeAndTheExactToken) {
   EXPECT_TRUE(BearerMatches("Bearer s3cr3t", "s3cr3t"));
+  EXPECT_TRUE(BearerMatches("bearer s3cr3t", "s3cr3t"));  // a scheme's name is case-insensitive (was 401)
+  EXPECT_TRUE(BearerMatches("BEARER s3cr3t", "s3cr3t"));
   EXPECT_FALSE(BearerMatches("s3cr3t", "s3cr3t"));
   EXPECT_FALSE(BearerMatches("Basic s3cr3t", "s3cr3t"));
   EXPECT_FALSE(BearerMatches("Bearer s3cr3", "s3cr3t"));
