@@ -198,14 +198,16 @@ def pooled_tensor_before_head(tflite_bytes, feature_dim):
 def full_integer_mobilenet_v2(sample, mode, input_type):
     """MobileNetV2 (alpha 0.35, with its head) calibrated on the sample's images preprocessed in Keras'
     preprocess_input `mode` ("tf": [-1, 1]; "torch": ImageNet-normalised), converted to a full-integer TFLite
-    whose input is `input_type`. Returns the file's bytes and the calibration's size."""
+    whose input is `input_type` (float32: the converter's default, a QUANTIZE op first; mode None: no
+    calibration, the weights alone quantised, "dynamic range"). Returns the file's bytes and the calibration's
+    size."""
     import keras
     import tensorflow as tf
     from keras.applications import imagenet_utils, mobilenet_v2
 
     keras.utils.set_random_seed(SEED)
     model = mobilenet_v2.MobileNetV2(alpha=0.35, include_top=True, weights=None, input_shape=(SIZE, SIZE, 3))
-    calibration = imagenet_utils.preprocess_input(calibration_images(sample), mode=mode)
+    calibration = imagenet_utils.preprocess_input(calibration_images(sample), mode=mode or "tf")
     calibrate_batch_norms(model, calibration)
 
     def representative_dataset():
@@ -214,6 +216,8 @@ def full_integer_mobilenet_v2(sample, mode, input_type):
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode is None:
+        return convert_quietly(converter), 0
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = input_type
@@ -227,20 +231,29 @@ def make_mobilenet_v2_integer(out, sample, versions):
     feature_dim = 1280
     # Calibrated on [-1, 1], the uint8 input's quantisation is ~(q - 128) / 127.5: raw 0..255 pixels are its
     # codes. Calibrated on ImageNet-normalised values, the int8 codes stand for those values.
+    # Two more users export: full-integer with the converter's default float input and output (a QUANTIZE
+    # first, calibrated on [-1, 1]), and the weights alone quantised ("dynamic range").
+    # expects: the preset the input's quantisation stands for (default_preset in test_model_compat.py), and
+    # whether the reference quantises those values to the input's codes (an integer input) or takes them as
+    # floats (the QUANTIZE of a float input does it).
     for name, mode, input_type, expects in (("keras_mobilenet_v2_uint8.tflite", "tf", tf.uint8, None),
                                             ("keras_mobilenet_v2_int8_imagenet.tflite", "torch", tf.int8,
-                                             "imagenet")):
+                                             "imagenet"),
+                                            ("keras_mobilenet_v2_int8_float_io.tflite", "tf", tf.float32, "tf"),
+                                            ("keras_mobilenet_v2_dynamic_range.tflite", None, tf.float32, None)):
         content, calibrated = full_integer_mobilenet_v2(sample, mode, input_type)
         write_atomic(out / name, content)
-        type_name = "uint8" if input_type == tf.uint8 else "int8"
+        type_name = {tf.uint8: "uint8", tf.int8: "int8"}.get(input_type, "float")
         reference = {"framework": "tflite", "model": name, "tensor": pooled_tensor_before_head(content, feature_dim)}
         facts = {"expects": expects} if expects else {}
-        if expects:
+        if expects and type_name != "float":
             reference["quantise_input"] = True
         write_facts(out, name, exported=(
             f"Keras {versions['keras']} MobileNetV2(alpha=0.35, include_top=True, weights=None) -> "
-            f"TFLiteConverter (TensorFlow {versions['tensorflow']}) full-integer, representative dataset of "
-            f"{calibrated} Training images (preprocess_input mode={mode!r}), inference_input_type={type_name}"),
+            f"TFLiteConverter (TensorFlow {versions['tensorflow']}) "
+            + (f"full-integer, representative dataset of {calibrated} Training images (preprocess_input "
+               f"mode={mode!r}), inference_input_type={type_name}" if mode else
+               "Optimize.DEFAULT without a representative dataset (dynamic range)")),
             layout="nhwc", input_type=type_name, input_shape=tflite_input_shape(content), feature_dim=feature_dim,
             preprocess=None, reference=reference, **facts)
 
@@ -365,7 +378,8 @@ def make_onnx_graphs(out):
 # --- main ----------------------------------------------------------------------------------------------------
 
 MODELS = [f"keras_resnet50_{p}.{e}" for p in ("none", "avg") for e in ("onnx", "tflite")] + [
-    "keras_mobilenet_v2_uint8.tflite", "keras_mobilenet_v2_int8_imagenet.tflite", "onnx_nhwc_transpose.onnx",
+    "keras_mobilenet_v2_uint8.tflite", "keras_mobilenet_v2_int8_imagenet.tflite",
+    "keras_mobilenet_v2_int8_float_io.tflite", "keras_mobilenet_v2_dynamic_range.tflite", "onnx_nhwc_transpose.onnx",
     "onnx_dynamic_hw.onnx", "onnx_batch1_reshape.onnx", "onnx_pooled_output.onnx", "keras_dynamic_hw.tflite",
     "keras_mobilenet_v3_small.onnx", "keras_mobilenet_v3_small.tflite"]
 

@@ -276,6 +276,26 @@ std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running
 
 }  // namespace
 
+std::optional<std::pair<float, float>> FloatInputQuantisationRange(const ov::Model& model) {
+  ov::Output<ov::Node> running = model.get_parameters().at(0)->output(0);
+  if (!running.get_element_type().is_real()) return std::nullopt;
+  while (ov::Node* node = OnlyValueConsumer(running)) {
+    if (ov::is_type<ov::op::v0::FakeQuantize>(node)) {
+      const auto low = ConstantOf(node->input_value(1));
+      const auto high = ConstantOf(node->input_value(2));
+      if (low == nullptr || high == nullptr) return std::nullopt;
+      const auto lows = low->cast_vector<float>();
+      const auto highs = high->cast_vector<float>();
+      return std::pair{*std::ranges::min_element(lows), *std::ranges::max_element(highs)};
+    }
+    const bool moves = ov::is_type<ov::op::v1::Transpose>(node) ||
+                       (ov::is_type<ov::op::v0::Convert>(node) && node->get_output_element_type(0).is_real());
+    if (!moves) return std::nullopt;
+    running = node->output(0);
+  }
+  return std::nullopt;
+}
+
 std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model, TensorLayout layout) {
   InputNormalisation map;
   bool found = false;

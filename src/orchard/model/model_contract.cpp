@@ -103,7 +103,8 @@ std::optional<std::string> ModelContract::ExpectedPreset() const {
 }
 
 std::string ModelContract::DefaultPreset() const {
-  return ExpectedPreset().value_or(input_type == InputElementType::kFloat ? "imagenet" : "");
+  if (input_type != InputElementType::kFloat) return ExpectedPreset().value_or("");
+  return ExpectedPreset().value_or(calibrated_preset.value_or("imagenet"));
 }
 
 PreprocessSpec ModelContract::Spec(std::string_view preset) const {
@@ -208,7 +209,9 @@ nlohmann::json ModelContract::ToJson() const {
             {"height", height},
             {"spatial_size_fixed_by_orchard", spatial_size_fixed},
             {"normalised_in_graph", Json(input_normalisation, ExpectedPreset())},
-            {"batch", batch}}},
+            {"batch", batch},
+            {"calibrated_preset",
+             calibrated_preset ? nlohmann::json(*calibrated_preset) : nlohmann::json(nullptr)}}},
           {"output_batch_follows_input", batch_follows_input},
           {"feature_tensor",
            {{"name", feature_tensor}, {"shape", feature_tensor_shape}, {"pooled_axes", pooled_axes}}},

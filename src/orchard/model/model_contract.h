@@ -56,6 +56,10 @@ struct InputNormalisation {
   PreprocessSpec Quantise(PreprocessSpec spec) const;
 };
 
+// The preset whose values on pixels 0..255, all channels together, span [low, high] within a tenth of its
+// span at either end (a calibration's range); empty when none does.
+std::optional<std::string> PresetOfRange(float low, float high);
+
 // What orchard reads from a model file, once, and what every consumer (run, predict, serve, the Python
 // binding, Spark) takes its preprocessing, batching and pooling from.
 struct ModelContract {
@@ -82,6 +86,10 @@ struct ModelContract {
   // Its activations are quantised too (FakeQuantize: a full-integer TFLite, a QDQ or QOperator ONNX model),
   // not only its weights (a dynamic-range TFLite, an ONNX model quantised dynamically): what int8 needs.
   bool activations_quantised = false;
+  // A float input quantised by the graph's first op (a full-integer TFLite whose input and output stay float,
+  // a QDQ model's QuantizeLinear): the preset whose range that quantisation was calibrated on
+  // (PresetOfRange). The default preprocessing then, not enforced: the range tells what the model was fed.
+  std::optional<std::string> calibrated_preset;
   // What the graph's first ops do to its input, when they are a per-channel affine map; empty otherwise. For
   // an integer input that is its dequantisation (and any normalisation after it).
   // A TFLite converter may fold such a map into the first convolution's weights, which leaves nothing to see.

@@ -142,6 +142,10 @@ std::string ModelDescription::Text() const {
               ? c.at("default_preprocess").get<std::string>() + " (default)"
               : std::string("none by default: pass --preprocess"))
       << (input.at("normalised_in_graph").is_null() ? "" : "; the graph's own first ops: " + InGraph(input))
+      << (input.at("normalised_in_graph").is_null() &&
+                  input.at("calibrated_preset") == c.at("default_preprocess")
+              ? "; its input's quantisation was calibrated on that preset's range"
+              : "")
       << "\n"
       << "  quantised      "
       << (!c.at("quantised").get<bool>()              ? "no"

@@ -308,6 +308,8 @@ FeatureGraph BuildFeatureGraph(const ModelSource& source, const std::string& fea
     graph.model = Convert(source, contract.feature_tensor);
     ReadInput(*graph.model, source.path, contract);
     contract.input_normalisation = FindInputNormalisation(*graph.model, contract.input_layout);
+    if (const auto range = FloatInputQuantisationRange(*graph.model))
+      contract.calibrated_preset = PresetOfRange(range->first, range->second);
     contract.spatial_size_fixed = source.spatial_size_fixed;
     contract.quantised = HasQuantisation(*graph.model);
     contract.activations_quantised = HasFakeQuantize(*graph.model);

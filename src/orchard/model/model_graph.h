@@ -104,6 +104,10 @@ std::optional<ChannelAxis> FeatureChannelAxis(const ModelSource& source,
 // the input feeds several ops. For an integer input that is its dequantisation. `layout` is the input's.
 std::optional<InputNormalisation> FindInputNormalisation(const ov::Model& model, TensorLayout layout);
 
+// The range [low, high] a float input's first op, a FakeQuantize reached through Transposes and Converts to
+// floats, quantises (all channels together); empty when the input meets no such op first.
+std::optional<std::pair<float, float>> FloatInputQuantisationRange(const ov::Model& model);
+
 struct FeatureGraph {
   std::shared_ptr<ov::Model> model;  // one f32 input [B, 3, H, W] or [B, H, W, 3]; one f32 output [B, dim]
   ModelContract contract;            // B is dynamic when contract.batch_follows_input, else file_batch

@@ -52,12 +52,9 @@ bool PixelCodesFit(const InputNormalisation& map, InputElementType type, const P
 
 }  // namespace
 
-std::optional<std::string> InputNormalisation::ExpectedQuantisedPreset(InputElementType type) const {
+std::optional<std::string> PresetOfRange(float low, float high) {
   constexpr float kTolerance = 0.1f;  // of the preset's span, at either end: calibration images rarely reach
                                       // both ends of every channel
-  const auto [code_low, code_high] = CodeRange(type);
-  const auto [low, high] = PerTensorRange(
-      [this](std::size_t c, float code) { return scale[c] * code + offset[c]; }, code_low, code_high);
   std::optional<std::string> best;
   float best_error = kTolerance;
   for (const auto name : kPresetNames) {
@@ -68,9 +65,18 @@ std::optional<std::string> InputNormalisation::ExpectedQuantisedPreset(InputElem
         std::max(std::abs(low - preset_low), std::abs(high - preset_high)) / (preset_high - preset_low);
     if (error > best_error) continue;
     best_error = error;
-    best = PixelCodesFit(*this, type, spec) ? "raw" : std::string(name);
+    best = std::string(name);
   }
   return best;
+}
+
+std::optional<std::string> InputNormalisation::ExpectedQuantisedPreset(InputElementType type) const {
+  const auto [code_low, code_high] = CodeRange(type);
+  const auto [low, high] = PerTensorRange(
+      [this](std::size_t c, float code) { return scale[c] * code + offset[c]; }, code_low, code_high);
+  const auto preset = PresetOfRange(low, high);
+  if (!preset) return std::nullopt;
+  return PixelCodesFit(*this, type, PreprocessSpec::FromPreset(*preset)) ? std::string("raw") : *preset;
 }
 
 PreprocessSpec InputNormalisation::Quantise(PreprocessSpec spec) const {
