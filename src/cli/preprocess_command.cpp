@@ -64,7 +64,7 @@ int RunPreprocess(const PreprocessOptions& options) {
     const ModelContract contract = ReadModelContract(options.model, options.feature_tensor);
     spec = contract.Spec(options.preset);
     layout = contract.input_layout;
-    dct_scaling = true;  // as every path that feeds the network decodes (DecodeOptionsFor)
+    dct_scaling = true;  // as every path that feeds the network decodes
   } else {
     if (options.preset.empty()) throw UsageError("preprocess: pass --preset or --model");
     spec = PreprocessSpec::FromPreset(options.preset);
@@ -72,11 +72,8 @@ int RunPreprocess(const PreprocessOptions& options) {
     if (options.height) spec.height = *options.height;
   }
 
-  DecodeOptions decode_options;
-  if (dct_scaling) {
-    decode_options.min_width = spec.width;
-    decode_options.min_height = spec.height;
-  }
+  const DecodeOptions decode_options =
+      dct_scaling ? DecodeOptionsFor(spec, DecodeOptions{}.max_pixels) : DecodeOptions{};
   Image image;
   try {
     const auto bytes = ReadAll(ResolveLocation(options.image));
@@ -128,7 +125,7 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
       ->capture_default_str();
   command
       ->add_flag("--dct-scaling", options->dct_scaling,
-                 "Let the JPEG decoder shrink large images in the DCT domain (never below the input size; "
+                 "Let the JPEG decoder shrink large images in the DCT domain (never below twice the input size; "
                  "not with --model, which does as `orchard run` does)")
       ->excludes(model);
   command->add_option("--output,-o", options->output, "Tensor file to write")->required();

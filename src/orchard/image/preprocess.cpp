@@ -70,8 +70,12 @@ void Preprocess(const Image& image, const PreprocessSpec& spec, TensorLayout lay
 DecodeOptions DecodeOptionsFor(const PreprocessSpec& spec, std::uint64_t max_pixels) {
   DecodeOptions options;
   options.max_pixels = max_pixels;
-  options.min_width = spec.width;
-  options.min_height = spec.height;
+  // Twice the input: the JPEG's DCT scaling does the coarse reduction, the resize's antialiasing filter the
+  // last factor of two or more. Scaled down to just the input, the DCT's box-like reduction was most of the
+  // way and set the features apart from a full decode and resize (cosine 0.9969 min to PIL's, against 0.99984
+  // decoded whole, on photos of ~450 px; newcomer), for a saving of 17 % of their preprocessing.
+  options.min_width = 2 * spec.width;
+  options.min_height = 2 * spec.height;
   return options;
 }
 
