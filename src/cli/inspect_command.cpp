@@ -1,6 +1,8 @@
+#include <arrow/array.h>
 #include <arrow/pretty_print.h>
 #include <arrow/table.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -39,9 +41,20 @@ void PrintTable(const OutputLayout& layout, const nlohmann::json& files, const s
   std::cout << "\n== " << title << ": " << total << " rows\n";
   if (!schema) return;
   std::cout << schema->ToString(/*show_metadata=*/false) << "\n";
-  arrow::PrettyPrintOptions options(/*indent=*/0, /*window=*/3);
+  // Every row asked for (Arrow's window is per column: 3 showed 3 first and 3 last rows of any --rows), and
+  // of a vector column only its first and last 3 values per row.
+  arrow::PrettyPrintOptions rows_window(/*indent=*/2, /*window=*/std::max(rows, 1));
+  arrow::PrettyPrintOptions vectors_window(/*indent=*/2, /*window=*/3);
+  vectors_window.container_window = std::max(rows, 1);
   for (const auto& batch : head) {
-    if (!arrow::PrettyPrint(*batch, options, &std::cout).ok()) throw IoError("cannot print rows of " + title);
+    for (int c = 0; c < batch->num_columns(); ++c) {
+      const auto& column = batch->column(c);
+      const bool vectors = column->type()->num_fields() > 0;
+      std::cout << batch->schema()->field(c)->name() << ":\n";
+      if (!arrow::PrettyPrint(*column, vectors ? vectors_window : rows_window, &std::cout).ok())
+        throw IoError("cannot print rows of " + title);
+      std::cout << "\n";
+    }
   }
 }
 

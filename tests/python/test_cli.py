@@ -166,6 +166,9 @@ def test_inspect_prints_manifest_schema_and_rows(subset_run):
     assert "features: 330 rows" in result.stdout
     assert "fixed_size_list<element: float not null>[1280]" in result.stdout
     assert "errors: 0 rows" in result.stdout
+    # --rows N shows N rows: Arrow's window showed the first and last 3 of any N (newcomer).
+    rows = run_orchard("inspect", output, "--rows", "8").stdout.split("== features")[1]
+    assert rows.count(".jpg\"") == 8 and "..." in rows  # a vector's middle values are elided, no row is
 
 
 def test_inspect_refuses_an_unfinished_output(tmp_path):
