@@ -51,6 +51,13 @@ def one_channel_input(path):
                 [image_input(shape=("N", 1, 224, 224))], h.make_tensor_value_info("y", T.FLOAT, ["N", 8, 1, 1]), [w1])
 
 
+def image_model(path, shape):
+    """Relu -> GlobalAveragePool on an input of `shape` (rank 3 or 4)."""
+    pooled = [shape[0], 1, 1] if len(shape) == 3 else [shape[0], shape[1], 1, 1]
+    return save(path, [h.make_node("Relu", ["x"], ["r"]), h.make_node("GlobalAveragePool", ["r"], ["y"])],
+                [image_input(shape=shape)], h.make_tensor_value_info("y", T.FLOAT, pooled))
+
+
 def no_pooling(path):
     """Conv -> Flatten: its output could be logits; orchard must not take it for features."""
     return save(path, [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("Flatten", ["c"], ["y"])],
@@ -84,9 +91,13 @@ CASES = {
     "truncated.tflite": (lambda p: truncated(p, SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite", 2000),
                          "cannot be read as tflite (truncated or corrupt?)"),
     "unsupported_op.onnx": (unsupported_op, "OpenVINO cannot convert its FancyOp op(s)"),
-    "no_image_input.onnx": (no_image_input, "input shape [?,100] is not a 3-channel image"),
+    "no_image_input.onnx": (no_image_input,
+                            "input shape [?,100] has rank 2: orchard takes a batch of 3-channel images"),
     "two_image_inputs.onnx": (two_image_inputs, "expected one image input, the model has 2 (x, x2)"),
-    "one_channel.onnx": (one_channel_input, "input shape [?,1,224,224] is not a 3-channel image"),
+    "one_channel.onnx": (one_channel_input, "input shape [?,1,224,224] has 1 channels"),
+    # Both were "is not a 3-channel image" (newcomer): what is wrong is said.
+    "no_batch_axis.onnx": (lambda p: image_model(p, [3, 224, 224]), "input shape [3,224,224] has no batch axis"),
+    "symbolic_channels.onnx": (lambda p: image_model(p, ["N", "C", "H", "W"]), "leaves its channels symbolic"),
     "no_pooling.onnx": (no_pooling, "no global average pooling found"),
     "external_data_missing.onnx": (lambda p: external_data(p, "missing"),
                                    "its weights are stored outside it (ONNX external data) in "

@@ -84,8 +84,9 @@ void ReadInput(const ov::Model& model, const std::filesystem::path& path, ModelC
     contract.width = side(shape[nchw ? 3 : 2]);
     if (shape[0].is_static()) contract.file_batch = shape[0].get_length();
   } else {
+    const auto problem = InputShapeProblem(shape);
     ThrowModelError(path,
-                    "input shape " + shape.to_string() + " is not a 3-channel image, [N,3,H,W] or [N,H,W,3]");
+                    problem.empty() ? "input shape " + shape.to_string() + " is not an image" : problem);
   }
   contract.input_name = input.get_names().empty() ? "" : input.get_any_name();
   const auto type = input.get_element_type();
@@ -193,6 +194,24 @@ void SetBatch(ov::Model& model, ModelContract& contract, const std::filesystem::
   }
   model.reshape(InputShape(contract, *contract.file_batch));
 }
+
+}  // namespace
+
+std::string InputShapeProblem(const ov::PartialShape& shape) {
+  const std::string wanted = "input shape " + shape.to_string();
+  const std::string layouts = ": orchard takes a batch of 3-channel images, [N,3,H,W] or [N,H,W,3]";
+  if (shape.rank().is_dynamic()) return wanted + " has no known rank" + layouts;
+  if (shape.size() == 3 && (shape[0] == 3 || shape[2] == 3))
+    return wanted + " has no batch axis" + layouts + " (export the model with one)";
+  if (shape.size() != 4) return wanted + " has rank " + std::to_string(shape.size()) + layouts;
+  if (shape[1] == 3 || shape[3] == 3) return "";
+  if (shape[1].is_dynamic() && shape[3].is_dynamic())
+    return wanted + " leaves its channels symbolic" + layouts + " (export it with 3 channels fixed)";
+  const auto& channels = shape[1].is_static() && shape[1].get_length() <= 4 ? shape[1] : shape[3];
+  return wanted + " has " + channels.to_string() + " channels" + layouts;
+}
+
+namespace {
 
 bool HasFakeQuantize(const ov::Model& model) {
   const auto ops = model.get_ops();

@@ -136,6 +136,11 @@ std::string OpType(const ov::Node& node);
 std::string ShortReason(const std::exception& error);
 [[noreturn]] void ThrowModelError(const std::filesystem::path& path, const std::string& reason);
 
+// Why an image input of shape `shape` (static rank) is not one orchard takes, a batch of 3-channel images
+// [N,3,H,W] or [N,H,W,3]; empty when it is: no batch axis, a channel count other than 3, or one left
+// symbolic.
+std::string InputShapeProblem(const ov::PartialShape& shape);
+
 // Cuts the model at `feature_tensor` (or the last FindFeatureCandidates when empty), averages a spatial
 // output over its own spatial axes, makes the batch dimension dynamic (or keeps the one a graph hard-codes)
 // and the input f32. Throws ModelError naming the path, also when no feature tensor is named and no pooling

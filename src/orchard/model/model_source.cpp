@@ -29,10 +29,7 @@ void CheckImageInput(const ov::frontend::InputModel& model, const std::filesyste
   }
   const ov::PartialShape shape = model.get_partial_shape(inputs[0]);
   if (shape.rank().is_dynamic()) return;  // known only after conversion; ReadInput checks it then
-  if (shape.size() != 4 || (shape[1] != 3 && shape[3] != 3)) {
-    ThrowModelError(path,
-                    "input shape " + shape.to_string() + " is not a 3-channel image, [N,3,H,W] or [N,H,W,3]");
-  }
+  if (const auto problem = InputShapeProblem(shape); !problem.empty()) ThrowModelError(path, problem);
 }
 
 // Returns true when the single image input had a dynamic height or width, now fixed at 224: a graph's shapes
