@@ -330,6 +330,27 @@ def _lock_local_output(input, output):
         raise OutputRefused(str(error)) from None
 
 
+def _warn_of_names_hadoop_skips(input):
+    """Hadoop lists a local file whose name is not valid UTF-8 as another name it then cannot find, and drops it
+    without a word (a newcomer's `u\\xff.jpg`: `orchard run` featurised it, the Spark job left it out, and an
+    --incremental Spark update deleted its row). Such names below a local INPUT folder are said on stderr,
+    since the job cannot read them; `orchard run` can."""
+    folder = local_path(str(input))
+    if "://" in folder or not os.path.isdir(folder):
+        return
+    skipped = []
+    for root, _, files in os.walk(os.fsencode(folder)):
+        for name in files:
+            try:
+                name.decode("utf-8")
+            except UnicodeDecodeError:
+                skipped.append(os.path.join(root, name).decode("utf-8", "backslashreplace"))
+    if skipped:
+        print(f"orchard.spark: warning: {len(skipped)} input files have names that are not valid UTF-8, which "
+              f"Hadoop cannot read, so they are not in this job (rename them, or use `orchard run`): "
+              f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}", file=sys.stderr)
+
+
 def _featurised(spark, sources, settings, workers):
     """featurise() of the images at `sources` (the input folder, or an update's list of files), each row with
     its input's key: length (bytes) and mtime_ms."""
@@ -358,6 +379,7 @@ def _run(spark, input, output, settings, pca_settings, replace, rows_per_part, l
     # Every file, as `orchard run` lists them: images are told by content, not by name (4.Jpg, 5.jfif, no
     # extension), and what is not an image becomes an error row. Spark skips Hadoop's hidden names (_x, .x),
     # with no way to turn that off, and `orchard run` skips the same ones (README, "Which files are inputs").
+    _warn_of_names_hadoop_skips(input)
     featurised = _featurised(spark, plan.sources if plan else input, settings, workers)
     featurised = featurised.persist(StorageLevel.MEMORY_AND_DISK)
     by_outcome = dict(featurised.groupBy(F.col("stage").isNull().alias("ok")).count().collect())

@@ -6,6 +6,7 @@ subspace must agree, and the corrupt file must be an error row, not a failed job
 """
 
 import json
+import os
 import shutil
 import sys
 
@@ -79,6 +80,16 @@ def test_both_engines_select_the_same_inputs_by_content(spark, tmp_path):
         errors = pq.read_table(output / "errors").select(["path", "stage"]).to_pylist()
         assert errors == [{"path": str(folder / "notes.txt"), "stage": "decode"}], output
     assert summary["counts"] == {"seen": 7, "written": 6, "failed": 1}
+
+
+def test_a_name_hadoop_cannot_read_is_said_not_silently_dropped(spark, tmp_path, capfd):
+    """A file name that is not valid UTF-8: Hadoop lists it as another name and drops it, and the Spark job wrote
+    its other rows with exit 0 and no word (newcomer; `orchard run` featurises it). The job now says so."""
+    folder = _mixed_names_folder(tmp_path / "in")
+    os.rename(os.fsencode(folder / "1.jpg"), os.fsencode(folder) + b"/u\xff.jpg")
+    orchard.spark.run(spark, tmp_path / "in", tmp_path / "out", model=DEFAULT_MODEL, batch=8, pca_k=2)
+    assert ("1 input files have names that are not valid UTF-8, which Hadoop cannot read, so they are not in this "
+            f"job (rename them, or use `orchard run`): {folder}/u\\xff.jpg") in capfd.readouterr().err
 
 
 def _by_path(table, column):
