@@ -124,9 +124,10 @@ CommandAction RegisterPreprocessCommand(CLI::App& app) {
       ->excludes(model)
       ->capture_default_str();
   command
-      ->add_flag("--dct-scaling", options->dct_scaling,
-                 "Let the JPEG decoder shrink large images in the DCT domain (never below twice the input size; "
-                 "not with --model, which does as `orchard run` does)")
+      ->add_flag(
+          "--dct-scaling", options->dct_scaling,
+          "Let the JPEG decoder shrink large images in the DCT domain (never below twice the input size; "
+          "not with --model, which does as `orchard run` does)")
       ->excludes(model);
   command->add_option("--output,-o", options->output, "Tensor file to write")->required();
   return [options] { return RunPreprocess(*options); };

@@ -82,12 +82,14 @@ def external_data(path, damage):
 
 
 CASES = {
-    "not_a_model.onnx": (lambda p: p.write_text("not a model") and p, "neither ONNX nor TFLite, the formats orchard reads"),
+    "not_a_model.onnx": (lambda p: p.write_text("not a model") and p,
+                         "neither ONNX nor TFLite, the formats orchard reads"),
     # An OpenVINO IR was refused as "not a model OpenVINO can read" (2026-12-03): it is one, orchard does not read it.
     "openvino_ir.xml": (lambda p: p.write_text('<?xml version="1.0"?>\n<net name="m" version="11">\n</net>\n') and p,
                         "an OpenVINO IR file, which orchard does not read"),
     "exported.keras": (lambda p: p.write_bytes(b"PK\x03\x04") and p, "a Keras file: export it to ONNX (tf2onnx)"),
-    "truncated.onnx": (lambda p: truncated(p, DEFAULT_MODEL, 1_000_000), "cannot be read as onnx (truncated or corrupt?)"),
+    "truncated.onnx": (lambda p: truncated(p, DEFAULT_MODEL, 1_000_000),
+                       "cannot be read as onnx (truncated or corrupt?)"),
     "truncated.tflite": (lambda p: truncated(p, SHARED / "models" / "mobilenet_v2_1.0_224_quant.tflite", 2000),
                          "cannot be read as tflite (truncated or corrupt?)"),
     "unsupported_op.onnx": (unsupported_op, "OpenVINO cannot convert its FancyOp op(s)"),

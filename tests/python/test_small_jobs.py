@@ -69,6 +69,6 @@ def test_more_pca_components_than_the_images_span_are_kept_and_said(tmp_path):
     """3 images span 2 directions: --pca-k 5 kept 3 components of pure noise (variance ~1e-15) without a word."""
     output = tmp_path / "out"
     result = run_orchard("run", "--input", image_folder(tmp_path, 3, 0), "--output", output, "--pca-k", "5")
-    assert ("--pca-k 5 asks for more components than the 3 images with features span (2); the last 3 carry no "
-            "variance") in result.stderr
+    assert ("--pca-k 5 asks for more components than the 3 images with features span (2); the last 3 carry "
+            "no variance") in result.stderr
     assert pq.read_table(output / "features").schema.field("pca").type.list_size == 5
