@@ -191,27 +191,24 @@ ov::OutputVector QLinearConvForInt8Kernels(const ov::frontend::NodeContext& node
   return {FakeQuantisedCodes(y, node.get_input(6), node.get_input(7))};
 }
 
-// C = quantise(dequantise(A) + dequantise(B), C_scale, C_zero_point), with numpy broadcasting. Also at int8:
-// written exactly, the adds are cheap, and as a FakeQuantize the CPU plugin would run them in int8 with its
-// own rescaling (cosine 0.982 instead of 0.988 to the spec with int8 convolutions).
-ov::OutputVector QLinearAdd(const ov::frontend::NodeContext& node) {
-  const auto a = Dequantise(node.get_input(0), node.get_input(1), node.get_input(2));
-  const auto b = Dequantise(node.get_input(3), node.get_input(4), node.get_input(5));
-  auto sum = std::make_shared<ov::op::v1::Add>(a, b);
-  return {ToCodes(std::make_shared<ov::op::v1::Divide>(sum, node.get_input(6)), node.get_input(6),
-                  node.get_input(7))};
+// `value`'s codes on the output quantisation `scale`, `zero_point` (ToCodes of value / scale).
+Output<ov::Node> Requantised(const Output<ov::Node>& value, const Output<ov::Node>& scale,
+                             const Output<ov::Node>& zero_point) {
+  return ToCodes(std::make_shared<ov::op::v1::Divide>(value, scale), scale, zero_point);
 }
 
-// C = quantise(dequantise(A) * dequantise(B), C_scale, C_zero_point) (com.microsoft.QLinearMul, numpy
-// broadcasting): onnxruntime's quantiser writes a Keras BatchNormalization's scale as one. OpenVINO's own
-// translation lost 0.9 % of the norm at each (its requantisation, as a FakeQuantize, runs in int8 with its
-// own rescaling), which compounded over DenseNet121's 58 blocks to cosine 0.62 to onnxruntime (newcomer).
-ov::OutputVector QLinearMul(const ov::frontend::NodeContext& node) {
+// C = quantise(dequantise(A) op dequantise(B), C_scale, C_zero_point), numpy broadcasting: com.microsoft's
+// QLinearAdd and QLinearMul (inputs A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale,
+// C_zero_point). Also at int8: written exactly, they are cheap, and as a FakeQuantize the CPU plugin would
+// run them in int8 with its own rescaling: cosine 0.982 instead of 0.988 to the spec for the default model's
+// adds with int8 convolutions, and OpenVINO's own QLinearMul lost 0.9 % of the norm at each, which compounded
+// over DenseNet121's 58 blocks (onnxruntime's quantiser writes a BatchNormalization's scale as one) to cosine
+// 0.62 to onnxruntime (newcomer).
+template <typename Op>
+ov::OutputVector QLinearBinary(const ov::frontend::NodeContext& node) {
   const auto a = Dequantise(node.get_input(0), node.get_input(1), node.get_input(2));
   const auto b = Dequantise(node.get_input(3), node.get_input(4), node.get_input(5));
-  auto product = std::make_shared<ov::op::v1::Multiply>(a, b);
-  return {ToCodes(std::make_shared<ov::op::v1::Divide>(product, node.get_input(6)), node.get_input(6),
-                  node.get_input(7))};
+  return {Requantised(std::make_shared<Op>(a, b), node.get_input(6), node.get_input(7))};
 }
 
 // Y = quantise(concat(dequantise(X_i)), Y_scale, Y_zero_point) along `axis` (com.microsoft.QLinearConcat:
@@ -229,8 +226,7 @@ ov::OutputVector QLinearConcat(const ov::frontend::NodeContext& node) {
     parts.push_back(Dequantise(node.get_input(static_cast<int>(i)), node.get_input(static_cast<int>(i + 1)),
                                node.get_input(static_cast<int>(i + 2))));
   auto joined = std::make_shared<ov::op::v0::Concat>(parts, node.get_attribute<std::int64_t>("axis"));
-  return {ToCodes(std::make_shared<ov::op::v1::Divide>(joined, node.get_input(0)), node.get_input(0),
-                  node.get_input(1))};
+  return {Requantised(joined, node.get_input(0), node.get_input(1))};
 }
 
 // Y = quantise(AveragePool(dequantise(X)), Y_scale, Y_zero_point) (com.microsoft.QLinearAveragePool, NCHW
@@ -250,8 +246,7 @@ ov::OutputVector QLinearAveragePool(const ov::frontend::NodeContext& node) {
       node.get_attribute<std::int64_t>("ceil_mode", 0) != 0 ? ov::op::RoundingType::CEIL
                                                             : ov::op::RoundingType::FLOOR,
       PadTypeOf(node.get_attribute<std::string>("auto_pad", "NOTSET")));
-  return {ToCodes(std::make_shared<ov::op::v1::Divide>(pooled, node.get_input(3)), node.get_input(3),
-                  node.get_input(4))};
+  return {Requantised(pooled, node.get_input(3), node.get_input(4))};
 }
 
 }  // namespace
@@ -261,8 +256,10 @@ void AddOnnxWorkarounds(ov::frontend::FrontEnd& frontend, QuantisedOps quantised
   const bool int8 = quantised_ops == QuantisedOps::kInt8Kernels;
   frontend.add_extension(
       std::make_shared<ConversionExtension>("QLinearConv", int8 ? QLinearConvForInt8Kernels : QLinearConv));
-  frontend.add_extension(std::make_shared<ConversionExtension>("QLinearAdd", "com.microsoft", QLinearAdd));
-  frontend.add_extension(std::make_shared<ConversionExtension>("QLinearMul", "com.microsoft", QLinearMul));
+  frontend.add_extension(
+      std::make_shared<ConversionExtension>("QLinearAdd", "com.microsoft", QLinearBinary<ov::op::v1::Add>));
+  frontend.add_extension(std::make_shared<ConversionExtension>("QLinearMul", "com.microsoft",
+                                                               QLinearBinary<ov::op::v1::Multiply>));
   frontend.add_extension(
       std::make_shared<ConversionExtension>("QLinearConcat", "com.microsoft", QLinearConcat));
   frontend.add_extension(
