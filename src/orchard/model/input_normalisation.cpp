@@ -181,87 +181,73 @@ bool MovesData(const ov::Node& node) {
          ov::is_type<ov::op::v0::Squeeze>(&node) || ov::is_type<ov::op::v1::Reshape>(&node);
 }
 
-// The running tensor after a block of ops that only reorders its channels, and the new order and channel
-// axis: a Gather of the channels (ONNX: Gather(x, [2, 1, 0], axis=1)), or the channels sliced apart and
-// concatenated again (Keras' preprocess_input "caffe", x[..., ::-1], as tf2onnx writes it: three Slices and
-// a Concat; as a TFLite file: three StridedSlices, a PACK). The block is folded on a probe holding each
-// channel's index, so any such ops are read by OpenVINO's own evaluation, not by reading their attributes.
 struct ChannelMove {
   ov::Output<ov::Node> output;
   ChannelSources order;
   std::size_t channel_axis;
 };
-std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running, std::size_t channel_axis,
-                                             const ChannelSources& order) {
-  const auto& shape = running.get_partial_shape();
-  if (shape.rank().is_dynamic() || shape.rank().get_length() != 4) return std::nullopt;
-  ov::Shape probe_shape;
-  for (const auto& dim : shape) probe_shape.push_back(dim.is_static() ? dim.get_length() : 1);
-  if (probe_shape[channel_axis] != 3) return std::nullopt;
-  std::vector<float> indices(ov::shape_size(probe_shape));
+
+// A tensor shaped like `running` (a dynamic dimension as 1) whose every element is its index along
+// `channel_axis` (0, 1 or 2); nothing when that axis does not hold 3 channels.
+std::optional<ov::Output<ov::Node>> ChannelProbe(const ov::Output<ov::Node>& running,
+                                                 std::size_t channel_axis) {
+  ov::Shape shape;
+  for (const auto& dim : running.get_partial_shape()) shape.push_back(dim.is_static() ? dim.get_length() : 1);
+  if (shape.size() != 4 || shape[channel_axis] != 3) return std::nullopt;
   const std::size_t stride =
-      ov::shape_size(probe_shape) /
-      ov::shape_size(ov::Shape(probe_shape.begin(), probe_shape.begin() + channel_axis + 1));
+      ov::shape_size(shape) / ov::shape_size(ov::Shape(shape.begin(), shape.begin() + channel_axis + 1));
+  std::vector<float> indices(ov::shape_size(shape));
   for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<float>((i / stride) % 3);
-  const auto probe =
-      ov::op::v0::Constant::create(running.get_element_type(), probe_shape, indices)->output(0);
-  // The consumers: one Gather, or chains of data movement that meet at one Concat.
-  std::vector<ov::Node*> consumers;
-  for (const auto& input : running.get_target_inputs()) {
-    ov::Node* node = input.get_node();
-    if (!ov::is_type<ov::op::v0::ShapeOf>(node) && !ov::is_type<ov::op::v3::ShapeOf>(node))
-      consumers.push_back(node);
-  }
-  std::shared_ptr<ov::op::v0::Constant> moved;
-  ov::Node* end = nullptr;
-  std::size_t axis = 0;
-  if (consumers.size() == 1 && ov::is_type<ov::op::util::GatherBase>(consumers[0])) {
-    end = consumers[0];
-    const auto inputs = WithInput(*end, 0, probe);
-    if (!inputs) return std::nullopt;
-    moved = Fold(*end, *inputs);
-    axis = channel_axis;
-  } else if (consumers.size() > 1) {
-    std::map<ov::Node*, ov::Output<ov::Node>> folded_ends;  // the branch's last op -> its folded value
-    for (ov::Node* node : consumers) {
-      ov::Output<ov::Node> value = probe;
-      ov::Output<ov::Node> at = running;
-      while (node != nullptr && MovesData(*node)) {
-        const auto inputs = WithInput(*node, 0, value);
-        if (!inputs || node->input_value(0) != at) return std::nullopt;
-        const auto constant = Fold(*node, *inputs);
-        if (constant == nullptr) return std::nullopt;
-        value = constant->output(0);
-        at = node->output(0);
-        node = OnlyValueConsumer(at);
-      }
-      if (node == nullptr || !ov::is_type<ov::op::v0::Concat>(node) || (end != nullptr && node != end))
-        return std::nullopt;
-      end = node;
-      folded_ends[at.get_node()] = value;
+  return ov::op::v0::Constant::create(running.get_element_type(), shape, indices)->output(0);
+}
+
+// The Concat where the chains of data movement from `running` through `consumers` meet, folded with each
+// chain's value on `probe`; nullptr when they do not all end at one Concat whose inputs they all are.
+std::shared_ptr<ov::op::v0::Constant> FoldBranches(const ov::Output<ov::Node>& running,
+                                                   const std::vector<ov::Node*>& consumers,
+                                                   const ov::Output<ov::Node>& probe, ov::Node*& concat) {
+  std::map<ov::Node*, ov::Output<ov::Node>> folded_ends;  // a chain's last op -> its folded value
+  concat = nullptr;
+  for (ov::Node* node : consumers) {
+    ov::Output<ov::Node> value = probe;
+    ov::Output<ov::Node> at = running;
+    while (node != nullptr && MovesData(*node)) {
+      const auto inputs = WithInput(*node, 0, value);
+      if (!inputs || node->input_value(0) != at) return nullptr;
+      const auto constant = Fold(*node, *inputs);
+      if (constant == nullptr) return nullptr;
+      value = constant->output(0);
+      at = node->output(0);
+      node = OnlyValueConsumer(at);
     }
-    ov::OutputVector inputs = end->input_values();
-    if (inputs.size() != consumers.size()) return std::nullopt;
-    for (auto& input : inputs) {
-      const auto found = folded_ends.find(input.get_node());
-      if (found == folded_ends.end()) return std::nullopt;
-      input = found->second;
-    }
-    moved = Fold(*end, inputs);
-    const auto concat_axis = ov::as_type<ov::op::v0::Concat>(end)->get_axis();
-    axis = static_cast<std::size_t>(concat_axis < 0 ? concat_axis + 4 : concat_axis);
+    if (node == nullptr || !ov::is_type<ov::op::v0::Concat>(node) || (concat != nullptr && node != concat))
+      return nullptr;
+    concat = node;
+    folded_ends[at.get_node()] = value;
   }
-  if (moved == nullptr || moved->get_shape().size() != 4 || axis >= 4 || moved->get_shape()[axis] != 3)
-    return std::nullopt;
-  // Every element must be its channel's probe value, and the three a permutation.
-  const auto values = moved->cast_vector<float>();
-  const auto& out_shape = moved->get_shape();
-  const std::size_t out_stride =
-      ov::shape_size(out_shape) / ov::shape_size(ov::Shape(out_shape.begin(), out_shape.begin() + axis + 1));
+  ov::OutputVector inputs = concat->input_values();
+  if (inputs.size() != consumers.size()) return nullptr;
+  for (auto& input : inputs) {
+    const auto found = folded_ends.find(input.get_node());
+    if (found == folded_ends.end()) return nullptr;
+    input = found->second;
+  }
+  return Fold(*concat, inputs);
+}
+
+// The channel order of a probe moved to `moved` with its channels along `axis`: every element must be its
+// channel's probe value, and the three a permutation. `order` maps the probe's channels to the input's.
+std::optional<ChannelSources> MovedOrder(const ov::op::v0::Constant& moved, std::size_t axis,
+                                         const ChannelSources& order) {
+  const auto& shape = moved.get_shape();
+  if (shape.size() != 4 || axis >= 4 || shape[axis] != 3) return std::nullopt;
+  const auto values = moved.cast_vector<float>();
+  const std::size_t stride =
+      ov::shape_size(shape) / ov::shape_size(ov::Shape(shape.begin(), shape.begin() + axis + 1));
   ChannelSources moved_order{};
   std::array<bool, 3> seen{};
   for (std::size_t k = 0; k < 3; ++k) {
-    const float source = values[k * out_stride];
+    const float source = values[k * stride];
     if (source != 0.0f && source != 1.0f && source != 2.0f) return std::nullopt;
     const auto index = static_cast<std::size_t>(source);
     if (seen[index]) return std::nullopt;
@@ -269,9 +255,45 @@ std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running
     moved_order[k] = order[index];
   }
   for (std::size_t i = 0; i < values.size(); ++i) {
-    if (values[i] != values[((i / out_stride) % 3) * out_stride]) return std::nullopt;
+    if (values[i] != values[((i / stride) % 3) * stride]) return std::nullopt;
   }
-  return ChannelMove{end->output(0), moved_order, axis};
+  return moved_order;
+}
+
+// The running tensor after a block of ops that only reorders its channels, and the new order and channel
+// axis: a Gather of the channels (ONNX: Gather(x, [2, 1, 0], axis=1)), or the channels sliced apart and
+// concatenated again (Keras' preprocess_input "caffe", x[..., ::-1], as tf2onnx writes it: three Slices and
+// a Concat; as a TFLite file: three StridedSlices, a PACK). The block is folded on a probe holding each
+// channel's index, so any such ops are read by OpenVINO's own evaluation, not by reading their attributes.
+std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running, std::size_t channel_axis,
+                                             const ChannelSources& order) {
+  std::vector<ov::Node*> consumers;
+  for (const auto& input : running.get_target_inputs()) {
+    ov::Node* node = input.get_node();
+    if (!ov::is_type<ov::op::v0::ShapeOf>(node) && !ov::is_type<ov::op::v3::ShapeOf>(node))
+      consumers.push_back(node);
+  }
+  const bool gather = consumers.size() == 1 && ov::is_type<ov::op::util::GatherBase>(consumers[0]);
+  if (!gather && consumers.size() < 2) return std::nullopt;  // the usual case: no probe made
+  const auto probe = ChannelProbe(running, channel_axis);
+  if (!probe) return std::nullopt;
+  ov::Node* end = gather ? consumers[0] : nullptr;
+  std::shared_ptr<ov::op::v0::Constant> moved;
+  std::size_t axis = channel_axis;
+  if (gather) {
+    const auto inputs = WithInput(*end, 0, *probe);
+    if (inputs) moved = Fold(*end, *inputs);
+  } else {
+    moved = FoldBranches(running, consumers, *probe, end);
+    if (moved != nullptr) {
+      const auto concat_axis = ov::as_type<ov::op::v0::Concat>(end)->get_axis();
+      axis = static_cast<std::size_t>(concat_axis < 0 ? concat_axis + 4 : concat_axis);
+    }
+  }
+  if (moved == nullptr) return std::nullopt;
+  const auto moved_order = MovedOrder(*moved, axis, order);
+  if (!moved_order) return std::nullopt;
+  return ChannelMove{end->output(0), *moved_order, axis};
 }
 
 }  // namespace
