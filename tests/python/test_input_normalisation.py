@@ -47,6 +47,12 @@ def model(path, layout, affine, input_type=T.FLOAT):
             nodes.append(h.make_node(op, [f"a{i}_{c}" for c in value], [f"a{i}"], axis=axis))
             x = f"a{i}"
             continue
+        if op == "Slice":  # one Slice with step -1 along the channels: tf.keras 2's x[..., ::-1], torch's x.flip(1)
+            inits += [nh.from_array(np.asarray([v], np.int64), f"s{i}_{k}")
+                      for k, v in enumerate((-1, -(2**62), axis, -1))]
+            nodes.append(h.make_node(op, [x, *(f"s{i}_{k}" for k in range(4))], [f"a{i}"]))
+            x = f"a{i}"
+            continue
         if op == "DequantizeLinear":  # a per-channel (scale, zero point) quantises along the channel axis
             scale, zero_point = np.float32(value[0]), np.uint8(value[1])
             inits += [nh.from_array(scale, f"s{i}"), nh.from_array(zero_point, f"z{i}")]
@@ -127,8 +133,9 @@ def test_a_caffe_mean_subtracted_in_the_graph_takes_raw_pixels(tmp_path):
 BGR_MEAN = [103.939, 116.779, 123.68]
 
 
-@pytest.mark.parametrize("layout,flip", [("nchw", ("Gather", [2, 1, 0])), ("nhwc", ("Concat", [2, 1, 0]))],
-                         ids=["gather", "slices_and_concat"])
+@pytest.mark.parametrize("layout,flip", [("nchw", ("Gather", [2, 1, 0])), ("nhwc", ("Concat", [2, 1, 0])),
+                                         ("nhwc", ("Slice", None))],
+                         ids=["gather", "slices_and_concat", "reversing_slice"])
 def test_a_caffe_preprocess_input_inside_the_graph_gets_raw_rgb_pixels(tmp_path, layout, flip):
     """Keras' resnet50.preprocess_input ("caffe": RGB -> BGR, minus the BGR means) wrapped into a model: the map
     stopped at the channel flip, so orchard fed it `imagenet` values (a newcomer's Keras ResNet50: cosine 0.92 to

@@ -13,6 +13,7 @@
 #include <openvino/op/fake_quantize.hpp>
 #include <openvino/op/multiply.hpp>
 #include <openvino/op/reshape.hpp>
+#include <openvino/op/reverse.hpp>
 #include <openvino/op/shape_of.hpp>
 #include <openvino/op/slice.hpp>
 #include <openvino/op/squeeze.hpp>
@@ -261,7 +262,8 @@ std::optional<ChannelSources> MovedOrder(const ov::op::v0::Constant& moved, std:
 }
 
 // The running tensor after a block of ops that only reorders its channels, and the new order and channel
-// axis: a Gather of the channels (ONNX: Gather(x, [2, 1, 0], axis=1)), or the channels sliced apart and
+// axis: a Gather of the channels (ONNX: Gather(x, [2, 1, 0], axis=1)) or one reversing Slice, or the channels
+// sliced apart and
 // concatenated again (Keras' preprocess_input "caffe", x[..., ::-1], as tf2onnx writes it: three Slices and
 // a Concat; as a TFLite file: three StridedSlices, a PACK). The block is folded on a probe holding each
 // channel's index, so any such ops are read by OpenVINO's own evaluation, not by reading their attributes.
@@ -273,14 +275,19 @@ std::optional<ChannelMove> FollowChannelMove(const ov::Output<ov::Node>& running
     if (!ov::is_type<ov::op::v0::ShapeOf>(node) && !ov::is_type<ov::op::v3::ShapeOf>(node))
       consumers.push_back(node);
   }
-  const bool gather = consumers.size() == 1 && ov::is_type<ov::op::util::GatherBase>(consumers[0]);
-  if (!gather && consumers.size() < 2) return std::nullopt;  // the usual case: no probe made
+  // One op that may reorder the channels by itself: a Gather, or a reversing Slice (tf.keras 2's x[...,
+  // ::-1], torch's x.flip(1): one Slice or STRIDED_SLICE with step -1), or Reverse.
+  const bool single =
+      consumers.size() == 1 &&
+      (ov::is_type<ov::op::util::GatherBase>(consumers[0]) || ov::is_type<ov::op::v8::Slice>(consumers[0]) ||
+       ov::is_type<ov::op::v1::StridedSlice>(consumers[0]) || ov::is_type<ov::op::v1::Reverse>(consumers[0]));
+  if (!single && consumers.size() < 2) return std::nullopt;  // the usual case: no probe made
   const auto probe = ChannelProbe(running, channel_axis);
   if (!probe) return std::nullopt;
-  ov::Node* end = gather ? consumers[0] : nullptr;
+  ov::Node* end = single ? consumers[0] : nullptr;
   std::shared_ptr<ov::op::v0::Constant> moved;
   std::size_t axis = channel_axis;
-  if (gather) {
+  if (single) {
     const auto inputs = WithInput(*end, 0, *probe);
     if (inputs) moved = Fold(*end, *inputs);
   } else {
