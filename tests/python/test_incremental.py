@@ -181,11 +181,20 @@ def test_an_update_from_a_success_naming_missing_files_deletes_nothing(small, tm
     input_folder, output = small
     stale = (output / "_SUCCESS").read_bytes()
     run(input_folder, output, "--incremental")
+    current = json.loads((output / "_SUCCESS").read_text())
     (output / "_SUCCESS").write_bytes(stale)
     before = files_below(output)
     result = run(input_folder, output, "--incremental", check=False)
     assert result.returncode == 3, result.stderr
-    assert re.search(r"_SUCCESS lists \w+/part-a000\S*\.parquet, which is missing; nothing was deleted", result.stderr)
+    assert re.search(r"_SUCCESS lists \w+/part-a000\S*\.parquet, which is missing or no file; nothing was "
+                     r"deleted", result.stderr)
+    assert files_below(output) == before
+    # A _SUCCESS listing the folder instead of its parts passed that check, and every part went (newcomer).
+    current["files"]["features"] = ["features"]
+    (output / "_SUCCESS").write_text(json.dumps(current))
+    before = files_below(output)
+    result = run(input_folder, output, "--incremental", check=False)
+    assert result.returncode == 3 and "lists features, which is missing or no file" in result.stderr
     assert files_below(output) == before
 
 

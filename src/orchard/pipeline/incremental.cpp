@@ -35,10 +35,11 @@ void DeleteUnlisted(const OutputLayout& output, const nlohmann::json& manifest) 
   const std::unordered_set<std::string> present(entries.begin(), entries.end());
   std::unordered_set<std::string> keep = {output.success().name(), output.job().name()};
   for (auto& name : ListedFiles(manifest)) {
-    if (!present.contains(name)) {
+    // A listed folder ("features") is no file either: it would keep nothing, and every part would go.
+    if (!present.contains(name) || GetEntryType(output.root.child(name)) != EntryType::kFile) {
       throw IoError(output.success().uri() + " lists " + name +
-                    ", which is missing; nothing was deleted (restore it, or replace the output with "
-                    "--overwrite)");
+                    ", which is missing or no file; nothing was deleted (restore it, or replace the output "
+                    "with --overwrite)");
     }
     keep.insert(std::move(name));
   }
