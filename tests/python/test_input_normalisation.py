@@ -250,3 +250,29 @@ def test_a_per_channel_dequantisation_of_no_presets_range_asks_for_the_preproces
     twin, _ = features(tmp_path, model(tmp_path / "twin.onnx", "nchw", []), "--preprocess", "imagenet")
     assert_equal_up_to_quantisation(ours, twin)
 
+
+
+def quantised_float_input_model(path, scale, zero_point):
+    """A float input quantised first (QuantizeLinear -> DequantizeLinear, as onnxruntime's quantize_static writes
+    a QDQ model) -> Conv -> GlobalAveragePool -> Flatten; `zero_point` a numpy int8 or uint8 scalar."""
+    inits = [nh.from_array(np.random.default_rng(0).normal(0, 0.3, (CHANNELS, 3, 3, 3)).astype(np.float32), "w"),
+             nh.from_array(np.float32(scale), "s"), nh.from_array(zero_point, "z")]
+    nodes = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             h.make_node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+             h.make_node("Conv", ["d", "w"], ["y"], strides=[2, 2]), h.make_node("GlobalAveragePool", ["y"], ["p"]),
+             h.make_node("Flatten", ["p"], ["pooled"])]
+    graph = h.make_graph(nodes, path.stem, [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, 224, 224])],
+                         [h.make_tensor_value_info("pooled", T.FLOAT, ["N", CHANNELS])], inits)
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_float_input_quantised_first_defaults_to_its_calibrations_preset_unless_symmetric(tmp_path):
+    """uint8 codes calibrated on pixels in 0..1 (scale 1/255, zero point 0) stand for `unit`; symmetric int8
+    codes (zero point 0) span [-m, m] whatever the values' sign, so they tell no preset: orchard read unit
+    pixels' [-1.008, 1] as tf's (fourth newcomer: cosine 0.74) and now keeps the imagenet default."""
+    for name, scale, zero_point, preset, calibrated in (("unit_u8", 1 / 255, np.uint8(0), "unit", "unit"),
+                                                        ("unit_s8sym", 1 / 127, np.int8(0), "imagenet", None)):
+        path = quantised_float_input_model(tmp_path / f"{name}.onnx", scale, zero_point)
+        contract = json.loads(run_orchard("describe-model", path, "--json").stdout)["contract"]
+        assert (contract["default_preprocess"], contract["input"]["calibrated_preset"]) == (preset, calibrated), name

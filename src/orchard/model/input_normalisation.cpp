@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <map>
 #include <openvino/op/add.hpp>
@@ -315,7 +316,16 @@ std::optional<std::pair<float, float>> FloatInputQuantisationRange(const ov::Mod
       if (low == nullptr || high == nullptr) return std::nullopt;
       const auto lows = low->cast_vector<float>();
       const auto highs = high->cast_vector<float>();
-      return std::pair{*std::ranges::min_element(lows), *std::ranges::max_element(highs)};
+      const std::pair range{*std::ranges::min_element(lows), *std::ranges::max_element(highs)};
+      // Symmetric int8 codes (zero point 0, onnxruntime's ActivationSymmetric) span [-m, m] whatever the
+      // sign of the values calibrated: the range bounds |x| only, and unit pixels in 0..1 read as tf's [-1,
+      // 1] (newcomer: cosine 0.74). No preset is told from it then.
+      const ov::Node* next = OnlyValueConsumer(node->output(0));
+      const bool to_int8 = next != nullptr && ov::is_type<ov::op::v0::Convert>(next) &&
+                           next->get_output_element_type(0) == ov::element::i8;
+      if (to_int8 && std::abs(range.first + range.second) <= 0.01f * (range.second - range.first))
+        return std::nullopt;
+      return range;
     }
     const bool moves = ov::is_type<ov::op::v1::Transpose>(node) ||
                        (ov::is_type<ov::op::v0::Convert>(node) && node->get_output_element_type(0).is_real());
