@@ -10,6 +10,7 @@ tensor orchard feeds the model (`orchard preprocess --model`)."""
 import numpy as np
 import onnx
 import pyarrow as pa
+import pyarrow.parquet as pq
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
@@ -88,3 +89,56 @@ def test_qoperator_mul_concat_and_average_pool_are_computed_by_their_definition(
         x = pa.ipc.read_tensor(pa.memory_map(str(tensor_file))).to_numpy().astype(np.float64)
         features = rows[str(tmp_path / "in" / image.parent.name / image.name)][0]
         np.testing.assert_allclose(features, reference(x), rtol=0, atol=Q_CAT[0] / 100, err_msg=image.name)
+
+
+def avg_pool_ceil(x, kernel, stride, pads):
+    """AveragePool with ceil_mode=1 and count_include_pad=0 by ONNX's definition: the output size rounds up, but a
+    last window that would start in the right or bottom padding is dropped (as torch does)."""
+    top, left, bottom, right = pads
+    n, c, height, width = x.shape
+    padded = np.full((n, c, height + top + bottom, width + left + right), np.nan)
+    padded[:, :, top:top + height, left:left + width] = x
+
+    def size(extent, pad_begin, pad_end, k, s):
+        out = -(-(extent + pad_begin + pad_end - k) // s) + 1  # rounded up
+        return out - 1 if (out - 1) * s >= extent + pad_begin else out
+
+    rows, cols = size(height, top, bottom, kernel[0], stride[0]), size(width, left, right, kernel[1], stride[1])
+    out = np.empty((n, c, rows, cols))
+    for i in range(rows):
+        for j in range(cols):
+            window = padded[:, :, i * stride[0]:i * stride[0] + kernel[0], j * stride[1]:j * stride[1] + kernel[1]]
+            out[:, :, i, j] = np.nanmean(window, axis=(2, 3))
+    return out
+
+
+def test_qoperator_average_pool_with_ceil_mode_drops_a_window_starting_in_the_padding(tmp_path):
+    """ceil_mode=1 with the last window starting in the right padding: orchard's map was one column wider than
+    onnxruntime's (OpenVINO's CEIL), cosine 0.9906 (fourth newcomer). ONNX drops that window, as torch does."""
+    kernel, stride, pads = [3, 2], [2, 3], [0, 1, 1, 0]
+    nodes = [h.make_node("QuantizeLinear", ["x", "in_s", "in_z"], ["q"]),
+             h.make_node("QLinearAveragePool", ["q", "in_s", "in_z", "pool_s", "pool_z"], ["pooled"], domain=MS,
+                         kernel_shape=kernel, strides=stride, pads=pads, ceil_mode=1),
+             h.make_node("QLinearGlobalAveragePool", ["pooled", "pool_s", "pool_z", "pool_s", "pool_z"], ["gap"],
+                         channels_last=0, domain=MS),
+             h.make_node("DequantizeLinear", ["gap", "pool_s", "pool_z"], ["features"]),
+             h.make_node("Flatten", ["features"], ["out"])]
+    graph = h.make_graph(nodes, "ceil", [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, 224, 224])],
+                         [h.make_tensor_value_info("out", T.FLOAT, ["N", 3])],
+                         [*constants("in", *Q_IN), *constants("pool", *Q_POOL)])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid(MS, 1)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "ceil.onnx")
+    image = sample_images("Test", 1)[0]
+    run_orchard("preprocess", image, "--model", tmp_path / "ceil.onnx", "--preset", "imagenet", "--output",
+                tmp_path / "x.arrow")
+    x = pa.ipc.read_tensor(pa.memory_map(str(tmp_path / "x.arrow"))).to_numpy().astype(np.float64)
+    pooled = quantise(avg_pool_ceil(dequantise(quantise(x, *Q_IN), *Q_IN), kernel, stride, pads), *Q_POOL)
+    assert pooled.shape[2:] == (112, 75)  # onnxruntime's; OpenVINO's CEIL gave 76 columns
+    expected = dequantise(pooled, *Q_POOL).mean(axis=(2, 3))[0]
+    (tmp_path / "in" / image.parent.name).mkdir(parents=True)
+    (tmp_path / "in" / image.parent.name / image.name).write_bytes(image.read_bytes())
+    run_orchard("run", "--input", tmp_path / "in", "--output", tmp_path / "out", "--model", tmp_path / "ceil.onnx",
+                "--preprocess", "imagenet", "--pca-k", "1", check=False)
+    features = pq.read_table(tmp_path / "out" / "features").column("features")[0].as_py()
+    np.testing.assert_allclose(features, expected, rtol=0, atol=Q_POOL[0] / 100)

@@ -239,11 +239,13 @@ ov::OutputVector QLinearAveragePool(const ov::frontend::NodeContext& node) {
   const auto strides = node.get_attribute<Ints>("strides", Ints(spatial, 1));
   const auto pads = node.get_attribute<Ints>("pads", Ints(2 * spatial, 0));
   const auto x = Dequantise(node.get_input(0), node.get_input(1), node.get_input(2));
-  auto pooled = std::make_shared<ov::op::v1::AvgPool>(
+  // ONNX's ceil_mode drops a last window that would start in the right padding, as torch does: OpenVINO's
+  // CEIL_TORCH, not CEIL (a map one column wider than onnxruntime's, fourth newcomer).
+  auto pooled = std::make_shared<ov::op::v14::AvgPool>(
       x, ov::Strides(strides.begin(), strides.end()), ov::Shape(pads.begin(), pads.begin() + spatial),
       ov::Shape(pads.begin() + spatial, pads.end()), ov::Shape(kernel.begin(), kernel.end()),
       /*exclude_pad=*/node.get_attribute<std::int64_t>("count_include_pad", 0) == 0,
-      node.get_attribute<std::int64_t>("ceil_mode", 0) != 0 ? ov::op::RoundingType::CEIL
+      node.get_attribute<std::int64_t>("ceil_mode", 0) != 0 ? ov::op::RoundingType::CEIL_TORCH
                                                             : ov::op::RoundingType::FLOOR,
       PadTypeOf(node.get_attribute<std::string>("auto_pad", "NOTSET")));
   return {Requantised(pooled, node.get_input(3), node.get_input(4))};
