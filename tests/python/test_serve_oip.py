@@ -248,6 +248,14 @@ def test_serve_refuses_a_port_another_service_listens_on(server, small_bundle):
     assert second.returncode == 3 and f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
 
 
+def test_serve_refuses_an_ambiguous_or_signed_content_length_with_400(server):
+    """Two Content-Length headers that differ were accepted (the first used): a request-smuggling vector behind
+    a proxy that reads the other; "-1" was 413 (fourth newcomer)."""
+    for lengths in ((b"Content-Length: 5", b"Content-Length: 50"), (b"Content-Length: -1",)):
+        head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n" + b"\r\n".join(lengths) + b"\r\n\r\n"
+        assert answers_until_closed(server.port, head + b"12345") == [b"400"], lengths
+
+
 def test_serve_answers_a_known_path_asked_with_another_method_405(server):
     """GET /v1/predict was 404 "no such endpoint" (newcomer): the endpoint exists, the method is wrong."""
     for request, allowed in ((b"GET /v1/predict HTTP/1.1\r\nHost: x\r\n\r\n", "POST"),

@@ -139,13 +139,17 @@ bool Service::Admit(const httplib::Request& req, httplib::Response& res) {
     return req.get_header_value("Transfer-Encoding") == "chunked" || Refuse(res, 411);
   if (!req.has_header("Content-Length")) return Refuse(res, 411);
   const std::string length = req.get_header_value("Content-Length");
+  // Two Content-Length headers that differ leave the body's end ambiguous between a proxy and this server (a
+  // request-smuggling vector, RFC 9112 6.3); a sign ("-1", which stoull wraps) is no length either.
+  for (std::size_t i = 1; i < req.get_header_value_count("Content-Length"); ++i) {
+    if (req.get_header_value("Content-Length", i) != length) return Refuse(res, 400);
+  }
+  if (length.empty() || length.find_first_not_of("0123456789") != std::string::npos) return Refuse(res, 400);
   std::size_t bytes = 0;
   try {
-    std::size_t used = 0;
-    bytes = std::stoull(length, &used);
-    if (used != length.size()) return Refuse(res, 400);
+    bytes = std::stoull(length);
   } catch (const std::exception&) {
-    return Refuse(res, 400);
+    return Refuse(res, 413);  // more digits than 64 bits hold: over any limit
   }
   return bytes <= options_.max_body_bytes || Refuse(res, 413);
 }

@@ -24,13 +24,15 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 bool BearerMatches(std::string_view authorization, std::string_view token) {
-  // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is as good as "Bearer".
+  // The scheme's name is case-insensitive and one or more spaces may follow it (RFC 9110, 11.1 and 11.4).
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.size() < kScheme.size() ||
       !std::equal(kScheme.begin(), kScheme.end(), authorization.begin(),
                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
     return false;
-  return ConstantTimeEquals(authorization.substr(kScheme.size()), token);
+  authorization.remove_prefix(kScheme.size());
+  authorization.remove_prefix(std::min(authorization.find_first_not_of(' '), authorization.size()));
+  return ConstantTimeEquals(authorization, token);
 }
 
 bool IsHealthPath(std::string_view path) {
@@ -43,6 +45,7 @@ std::string ReadTokenFile(const std::string& path) {
   std::stringstream content;
   content << file.rdbuf();
   std::string token = content.str();
+  if (token.starts_with("\xEF\xBB\xBF")) token.erase(0, 3);  // a UTF-8 byte-order mark (Windows editors)
   const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
   token.erase(token.begin(), std::find_if_not(token.begin(), token.end(), space));
   token.erase(std::find_if_not(token.rbegin(), token.rend(), space).base(), token.end());

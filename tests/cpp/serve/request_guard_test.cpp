@@ -23,6 +23,7 @@ TEST(RequestGuardTest, BearerNeedsTheSchemeAndTheExactToken) {
   EXPECT_TRUE(BearerMatches("Bearer s3cr3t", "s3cr3t"));
   EXPECT_TRUE(BearerMatches("bearer s3cr3t", "s3cr3t"));  // a scheme's name is case-insensitive (was 401)
   EXPECT_TRUE(BearerMatches("BEARER s3cr3t", "s3cr3t"));
+  EXPECT_TRUE(BearerMatches("Bearer  s3cr3t", "s3cr3t"));  // 1*SP after the scheme (was 401)
   EXPECT_FALSE(BearerMatches("s3cr3t", "s3cr3t"));
   EXPECT_FALSE(BearerMatches("Basic s3cr3t", "s3cr3t"));
   EXPECT_FALSE(BearerMatches("Bearer s3cr3", "s3cr3t"));
@@ -42,6 +43,9 @@ TEST(RequestGuardTest, TokenFileIsTrimmedAndMustHoldAToken) {
   std::ofstream(dir / "token") << "  abc123\n";
   std::ofstream(dir / "empty") << "\n";
   EXPECT_EQ(ReadTokenFile((dir / "token").string()), "abc123");
+  std::ofstream(dir / "bom") << "\xEF\xBB\xBF"
+                             << "abc123\r\n";  // Notepad's UTF-8: every request was 401
+  EXPECT_EQ(ReadTokenFile((dir / "bom").string()), "abc123");
   EXPECT_THROW(ReadTokenFile((dir / "empty").string()), UsageError);
   EXPECT_THROW(ReadTokenFile((dir / "missing").string()), UsageError);
   std::filesystem::remove_all(dir);
