@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -28,13 +29,30 @@ std::optional<double> Number(const std::string& text) {
   try {
     std::size_t used = 0;
     const double value = std::stod(text, &used);
-    return used == text.size() && !std::isnan(value) ? std::optional<double>(value) : std::nullopt;
+    return used == text.size() && std::isfinite(value) ? std::optional<double>(value) : std::nullopt;
   } catch (const std::exception&) {
     return std::nullopt;
   }
 }
 
+// 0.5, 1, 1e+06: a bound as a user reads it.
+std::string Shown(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
 }  // namespace
+
+CLI::Validator NumberBetween(double low, double high) {
+  const std::string wanted = "must be a number from " + Shown(low) + " to " + Shown(high);
+  return CLI::Validator(
+      [low, high, wanted](std::string& text) -> std::string {
+        const auto value = Number(text);
+        return value && *value >= low && *value <= high ? "" : wanted + ", got " + text;
+      },
+      "[" + Shown(low) + "," + Shown(high) + "]");
+}
 
 CLI::Validator WholeNumberAtLeast(std::int64_t min) {
   const std::string wanted = "must be a whole number of at least " + std::to_string(min);
@@ -47,9 +65,7 @@ CLI::Validator WholeNumberAtLeast(std::int64_t min) {
 }
 
 CLI::Validator NumberGreaterThan(double bound) {
-  std::string shown = std::to_string(bound);
-  shown.erase(shown.find_last_not_of('0') + 1);
-  if (shown.ends_with('.')) shown.pop_back();
+  const std::string shown = Shown(bound);
   const std::string wanted = "must be a number greater than " + shown;
   return CLI::Validator(
       [bound, wanted](std::string& text) -> std::string {

@@ -14,9 +14,11 @@ namespace orchard::cli {
 // least 1, got -3".
 CLI::Validator WholeNumberAtLeast(std::int64_t min);
 
-// A number (any form std::stod reads, not NaN) greater than `bound`: "must be a number greater than 0, got
-// -1".
+// A finite number (any form std::stod reads) greater than `bound`: "must be a number greater than 0, got -1".
 CLI::Validator NumberGreaterThan(double bound);
+
+// A finite number in [low, high] (CLI11's Range lets NaN through): "must be a number from 0.5 to 1, got nan".
+CLI::Validator NumberBetween(double low, double high);
 
 // A fraction in (0, 1]: "must be a fraction in (0, 1], got 0".
 CLI::Validator FractionAboveZero();

@@ -64,7 +64,7 @@ CommandAction RegisterServeCommand(CLI::App& app) {
   command
       ->add_option("--max-wait-ms", args->max_wait_ms,
                    "How long a request may wait for others to fill its batch")
-      ->check(CLI::Range(0.0, 1000.0))
+      ->check(NumberBetween(0.0, 1000.0))
       ->capture_default_str();
   command
       ->add_option("--max-connections", o.max_connections,

@@ -60,6 +60,7 @@ CommandAction RegisterTrainCommand(CLI::App& app) {
                    "cross-validation on the split")
       ->delimiter(',')
       ->check(NumberGreaterThan(0.0))
+      ->check(NumberBetween(0.0, 1e6))  // C = 1e308 trained an all-zero classifier, inf never ended
       ->capture_default_str();
   command
       ->add_option(
@@ -78,7 +79,7 @@ CommandAction RegisterTrainCommand(CLI::App& app) {
   command
       ->add_option("--unknown-quantile", args->options.open_set.quantile,
                    "Unknown-fruit threshold: this quantile of the out-of-fold scores of the training rows")
-      ->check(CLI::Range(0.5, 1.0))
+      ->check(NumberBetween(0.5, 1.0))
       ->capture_default_str();
   command->add_flag("--l2-normalize", args->options.classifier.l2_normalize,
                     "Scale each row to unit length before the z-score");

@@ -45,6 +45,11 @@ def test_unknown_preset_is_a_usage_error(tmp_path):
     ("run", "--threads", "-3", "--threads: must be a whole number of at least 0, got -3"),
     ("train", "--c", "0.1,abc", "--c: must be a number greater than 0, got abc"),
     ("serve", "--max-requests", "-1", "--max-requests: must be a whole number of at least 0, got -1"),
+    # Taken before (fourth newcomer): C = inf trained for ever, 1e308 an all-zero classifier; NaN passed Range.
+    ("train", "--c", "inf", "--c: must be a number greater than 0, got inf"),
+    ("train", "--c", "1e308", "--c: must be a number from 0 to 1e+06, got 1e308"),
+    ("train", "--unknown-quantile", "nan", "--unknown-quantile: must be a number from 0.5 to 1, got nan"),
+    ("serve", "--max-wait-ms", "nan", "--max-wait-ms: must be a number from 0 to 1000, got nan"),
 ])
 def test_a_bad_option_value_is_a_usage_error_saying_what_is_wanted(tmp_path, command, option, value, message):
     positional = {"run": ["--input", SAMPLE / "Test", "--output", tmp_path / "o"], "inspect": [tmp_path],
