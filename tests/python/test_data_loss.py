@@ -258,7 +258,8 @@ def test_a_torn_success_manifest_touches_nothing(finished_output, tmp_path):
     success = output / "_SUCCESS"
     success.write_bytes(success.read_bytes()[:40])
     before = snapshot(output)
-    result = run_orchard("run", "--input", tmp_path, "--output", output, *OPTIONS, check=False)
+    (tmp_path / "in").mkdir()  # beside the output: one inside its input is refused first, whatever it holds
+    result = run_orchard("run", "--input", tmp_path / "in", "--output", output, *OPTIONS, check=False)
     assert result.returncode == EXIT_USAGE and "finished job" in result.stderr, result.stderr
     result = run_orchard("inspect", output, check=False)
     assert result.returncode == EXIT_IO and "_SUCCESS" in result.stderr, result.stderr
