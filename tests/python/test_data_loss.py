@@ -323,6 +323,13 @@ def test_reports_and_exports_replace_only_what_orchard_wrote(finished_output, tm
             run_orchard(*command, "--report", tmp_path / "reports")
     exported = run_orchard("export-model", "--output", theirs / "model.xml", check=False)
     assert exported.returncode == EXIT_USAGE and "model.bin exists without model.xml" in exported.stderr
+    # A user's own IR, and a .bin that is a symbolic link to a file of theirs, were replaced (fourth newcomer).
+    (theirs / "own.xml").write_text("<mine/>")
+    (theirs / "linked.bin").symlink_to(theirs / "report.html")
+    for name, says in (("own.xml", "is no export of orchard's"), ("linked.xml", "linked.bin is a symbolic link")):
+        exported = run_orchard("export-model", "--output", theirs / name, check=False)
+        assert exported.returncode == EXIT_USAGE and says in exported.stderr
+    assert (theirs / "own.xml").read_text() == "<mine/>"
     assert all((theirs / name).read_text() == "mine" for name in ("audit.html", "report.html", "model.bin"))
     assert snapshot(finished_output) == before
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["audit.html", "audit.json", "metrics.json",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <openvino/core/except.hpp>
@@ -325,19 +326,35 @@ void EmbeddingModel::Impl::Infer(const Compiled& target, Slot& slot, std::span<c
 }
 
 void EmbeddingModel::SaveAsIr(const std::filesystem::path& xml) const {
-  // The user names the .xml; its .bin beside it is only implied, so it is replaced only as an earlier
-  // export's pair.
+  // The .xml and its implied .bin are replaced only as an earlier export of orchard's (its rt_info says so),
+  // never through a symbolic link, and never a user's own IR.
+  constexpr std::string_view kMark = "orchard_export";
   const auto bin = std::filesystem::path(xml).replace_extension(".bin");
   std::error_code error;
-  if (std::filesystem::exists(std::filesystem::symlink_status(bin, error)) &&
-      !std::filesystem::exists(std::filesystem::symlink_status(xml, error))) {
+  for (const auto& file : {xml, bin}) {
+    if (std::filesystem::is_symlink(std::filesystem::symlink_status(file, error)))
+      throw UsageError(file.string() +
+                       " is a symbolic link: an export writes no file through one; choose another --output");
+  }
+  const bool xml_exists = std::filesystem::exists(xml, error);
+  if (std::filesystem::exists(bin, error) && !xml_exists) {
     throw UsageError(
         bin.string() + " exists without " + xml.filename().string() +
         ": it is not an earlier export's weights, so it is not replaced; choose another --output");
   }
+  if (xml_exists) {
+    std::ifstream in(xml, std::ios::binary);
+    const std::string text{std::istreambuf_iterator<char>(in), {}};
+    if (text.find(kMark) == std::string::npos)
+      throw UsageError(
+          xml.string() +
+          " exists and is no export of orchard's, so it is not replaced; choose another --output");
+  }
   try {
+    const auto exported = impl_->graph.model->clone();
+    exported->set_rt_info(std::string(ORCHARD_VERSION), std::string(kMark));
     // No fp16 compression: the IR's weights stay the ones orchard computes with.
-    ov::save_model(impl_->graph.model, xml, /*compress_to_fp16=*/false);
+    ov::save_model(exported, xml, /*compress_to_fp16=*/false);
   } catch (const ov::Exception& error) {
     throw IoError(xml.string() + ": cannot write the model as OpenVINO IR: " + ShortReason(error));
   }
