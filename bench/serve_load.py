@@ -28,6 +28,7 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -134,9 +135,14 @@ def compiled_batch_calls(port):
     return {batch: int(float(calls)) for batch, calls in re.findall(pattern, text, re.MULTILINE)}
 
 
-def benchmark_app_fps(binary, bundle, seconds, work):
+def benchmark_app_fps(binary, bundle, seconds):
     """benchmark_app on the graph orchard runs (export-model), at the bundle's precision and the service's
     batch, static as the service compiles it, OpenVINO's throughput hint."""
+    with tempfile.TemporaryDirectory(prefix="orchard-serve-bench-") as work:
+        return _benchmark_app_fps(binary, bundle, seconds, Path(work))
+
+
+def _benchmark_app_fps(binary, bundle, seconds, work):
     manifest = json.loads((bundle / "bundle.json").read_text())["model"]
     ir = work / "serve-graph.xml"
     subprocess.run([str(binary), "export-model", "--model", manifest["file"], "--feature-tensor",
@@ -317,7 +323,6 @@ def main():
     images = sorted(args.images.rglob("*.jpg"))[::50][:64]
     model = json.loads((args.bundle / "bundle.json").read_text())["model"]["file"]
     results = {"cpu": cpu_name(), "cores": os.cpu_count(), "settings": SETTINGS, "orchard": [], "peer": []}
-    work = Path(os.environ.get("TMPDIR", "/tmp"))
     # Both servers run side by side and each level is measured on orchard, then on the peer, then (the top level)
     # benchmark_app: this VM's throughput drifts by 10-30 % over minutes (benchmark_app alone: 810 to 1,178
     # images/s within ten minutes, 2026-12-01), so each ratio compares figures taken within seconds of each other.
@@ -337,7 +342,7 @@ def main():
             result["average_batch"] = (batched_after - batched) / max(1.0, calls_after - calls)
             results["orchard"].append(result)
             if clients == args.concurrency[-1]:
-                results["benchmark_app_fps"] = benchmark_app_fps(args.binary, args.bundle, args.seconds, work)
+                results["benchmark_app_fps"] = benchmark_app_fps(args.binary, args.bundle, args.seconds)
             results["peer"].append(load(peer_port, "/predict", images, clients, args.seconds))
         stop(peer)  # the abuse measures orchard alone; stopping it again on the way out does nothing
         results["compiled_batch_calls"] = compiled_batch_calls(port)
