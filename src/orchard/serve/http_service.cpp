@@ -39,6 +39,12 @@ bool ExpectsBody(const std::string& method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
+// Says "Connection: close" in `res` and has the connection closed once it is written.
+void CloseAfterAnswer(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  HeadDeadlineServer::CloseAfterAnswer();
+}
+
 }  // namespace
 
 void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
@@ -158,8 +164,7 @@ bool Service::Admit(const httplib::Request& req, httplib::Response& res) {
 // its unread body bytes would otherwise be taken for the client's next request.
 bool Service::Refuse(httplib::Response& res, int status) {
   SendJson(res, status, {{"error", StatusMessage(status, options_.max_body_bytes)}});
-  res.set_header("Connection", "close");
-  HeadDeadlineServer::CloseAfterAnswer();
+  CloseAfterAnswer(res);
   return false;
 }
 
@@ -196,10 +201,7 @@ void Service::RunTimed(const std::string& endpoint, httplib::Response& res, Hand
   } catch (const ClientError& e) {
     metrics_.CountError(endpoint, e.reason);
     SendJson(res, e.status, {{"error", e.message}});
-    if (e.body_unread) {
-      res.set_header("Connection", "close");
-      HeadDeadlineServer::CloseAfterAnswer();
-    }
+    if (e.body_unread) CloseAfterAnswer(res);
   }
   metrics_.ObserveLatency(endpoint, std::chrono::duration<double>(Clock::now() - start).count());
 }
